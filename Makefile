@@ -1,0 +1,27 @@
+# The two commands a new user needs; both set everything up on a fresh machine.
+#   make demo   installs deeptag and tracks the example sequence shipped with the package
+#   make test   installs deeptag with its test tools and runs the test suite
+PYTHON ?= python3
+VENV ?= .venv
+BIN = $(VENV)/bin
+
+.PHONY: install install-test test test-all demo
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+
+install: $(BIN)/python
+	$(BIN)/pip install -q -e .
+
+install-test: $(BIN)/python
+	$(BIN)/pip install -q -e '.[test]'
+
+# pytest exits 5 when it collects no test: that is not a failure of the suite.
+test: install-test
+	$(BIN)/python -m pytest -q -rs; status=$$?; if [ $$status -eq 5 ]; then exit 0; else exit $$status; fi
+
+test-all: install-test
+	$(BIN)/python -m pytest -q -rs -m ''
+
+demo: install
+	$(BIN)/deeptag track --example --out deeptag-demo --force

@@ -1,0 +1,4 @@
+"""The subcommands of the ``deeptag`` command line, one module each; each module has ``register``."""
+from . import evaluate, track
+
+COMMANDS = [track, evaluate]

@@ -1,0 +1,58 @@
+"""``deeptag evaluate``: landmark errors of the tracking against expert landmarks (section 4.2)."""
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from ..errors import InputError
+from ..io import read_sequence
+from ..metrics import landmark_summary
+from ..track import track_sequence
+from .common import add_model_arguments, model_from_args
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser("evaluate", help="landmark errors against expert landmarks",
+                                   description="Track the frame-0 landmarks of a sequence and report the "
+                                               "distances to the expert landmarks of every later frame.")
+    parser.add_argument("sequence", type=Path, help="an .npz with 'images' (T, H, W) and 'landmarks' (T, K, 2)")
+    parser.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
+    add_model_arguments(parser)
+    parser.set_defaults(run=run)
+
+
+def evaluate_sequence(sequence, model, intensity: str = "auto") -> dict:
+    """Landmark errors (pixels, and mm with the spacing), Jacobian counts and time for one sequence."""
+    if sequence.landmarks is None:
+        raise InputError("no 'landmarks' (T, K, 2) to evaluate against", sequence.source)
+    result = track_sequence(sequence, model, sequence.landmarks[0], intensity=intensity)
+    report = landmark_summary(result.tracks, sequence.landmarks)
+    if sequence.spacing is not None:
+        report.update(landmark_summary(result.tracks, sequence.landmarks, sequence.spacing, unit="mm"))
+    report["nonpositive_jacobians"] = result.nonpositive_jacobians["inf_forward"]
+    report["nonpositive_jacobians_lagrangian"] = result.nonpositive_jacobians["lagrangian"]
+    report["seconds"] = result.seconds["total"]
+    report["tracks"] = result.tracks.tolist()
+    return report
+
+
+def run(args: argparse.Namespace) -> int:
+    sequence = read_sequence(args.sequence)
+    model, model_name = model_from_args(args)
+    report = evaluate_sequence(sequence, model, args.intensity)
+    report["model"] = model_name
+    report["input"] = str(args.sequence)
+    if args.json:
+        print(json.dumps(report))
+        return 0
+    print(f"{args.sequence}  ({model_name})")
+    print("frame  mean px   rms px")
+    for t, (mean, rms) in enumerate(zip(report["per_frame_mean_px"], report["per_frame_rms_px"])):
+        print(f"{t:5d}  {mean if mean is not None else float('nan'):7.3f}  {rms if rms is not None else float('nan'):7.3f}")
+    print(f"all    {report['mean_px']:7.3f}  {report['rms_px']:7.3f}   (frames 1..{sequence.num_frames - 1})")
+    if "rms_mm" in report:
+        print(f"RMS error {report['rms_mm']:.3f} mm, mean {report['mean_mm']:.3f} mm")
+    print(f"non-positive Jacobian determinants (INF fields): {report['nonpositive_jacobians']}")
+    print(f"time: {report['seconds']:.2f} s")
+    return 0

@@ -1,0 +1,137 @@
+"""Pre-processing of section 4.1 and its exact inverse.
+
+A region of interest of the input frames is resampled to the square network grid, and every result
+(points, fields) is mapped back to the input's pixel grid. Coordinates follow the ``align_corners``
+convention: the centres of the corner pixels of the region map onto the corner pixels of the network
+grid, so ``x_net = (x - x0) * (S - 1) / (w - 1)``.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from . import fields
+
+NETWORK_SIZE = 192
+NETWORK_FRAMES = 25  # training pads shorter sequences to this length by repeating the last frame
+
+
+def normalise_intensity(images: np.ndarray) -> np.ndarray:
+    """Divide each frame by twice its median intensity and clip to [0, 1] (section 4.1).
+
+    Where more than half of a frame is zero (a dark, padded frame), the median of its non-zero pixels
+    is used instead, so the frame is not blown up.
+    """
+    images = np.asarray(images, dtype=np.float32)
+    out = np.empty_like(images)
+    for t, frame in enumerate(images):
+        median = float(np.median(frame))
+        if median <= 0:
+            positive = frame[frame > 0]
+            median = float(np.median(positive)) if positive.size else 1.0
+        out[t] = np.clip(frame / (2.0 * median), 0.0, 1.0)
+    return out
+
+
+INTENSITY_MODES = ("auto", "median", "none")
+
+
+def prepare_intensity(images: np.ndarray, mode: str = "auto") -> np.ndarray:
+    """Intensities as the network expects them, in [0, 1].
+
+    ``"median"`` applies section 4.1's normalisation; ``"none"`` keeps the values; ``"auto"`` keeps
+    frames that already lie in [0, 1] (exports that were normalised for display, or by an earlier run)
+    and normalises anything else, such as raw scanner intensities.
+    """
+    if mode not in INTENSITY_MODES:
+        raise ValueError(f"intensity mode must be one of {INTENSITY_MODES}, got {mode!r}")
+    already_unit = float(images.min()) >= 0.0 and float(images.max()) <= 1.0
+    if mode == "none" or (mode == "auto" and already_unit):
+        return np.asarray(images, dtype=np.float32)
+    return normalise_intensity(images)
+
+
+def resampling_matrix(n_in: int, n_out: int) -> np.ndarray:
+    """(n_out, n_in) weights that resample one image axis.
+
+    Shrinking averages the input pixels over each output pixel's footprint, weighted by overlap
+    (exact area interpolation, as OpenCV's INTER_AREA; the published model was fed this way).
+    Enlarging interpolates linearly between pixel centres with the corners aligned.
+    """
+    weights = np.zeros((n_out, n_in))
+    if n_out <= n_in:
+        step = n_in / n_out
+        for i in range(n_out):
+            start, stop = i * step, (i + 1) * step
+            for j in range(int(np.floor(start)), min(int(np.ceil(stop)), n_in)):
+                weights[i, j] = min(stop, j + 1) - max(start, j)
+    else:
+        positions = np.arange(n_out) * (n_in - 1) / (n_out - 1)
+        lower = np.minimum(np.floor(positions).astype(int), n_in - 2)
+        frac = positions - lower
+        weights[np.arange(n_out), lower] = 1 - frac
+        weights[np.arange(n_out), lower + 1] += frac
+    return weights / weights.sum(axis=1, keepdims=True)
+
+
+@dataclass(frozen=True)
+class GridMapping:
+    """The map between a region of the input frames and the network grid.
+
+    ``roi`` = (x0, y0, x1, y1): columns x0..x1-1 and rows y0..y1-1 of the input frames.
+    """
+
+    roi: tuple[int, int, int, int]
+    size: int = NETWORK_SIZE
+
+    @classmethod
+    def full_frame(cls, height: int, width: int, size: int = NETWORK_SIZE) -> "GridMapping":
+        return cls((0, 0, width, height), size)
+
+    @property
+    def scale(self) -> tuple[float, float]:
+        """Network pixels per input pixel, along (rows, columns)."""
+        x0, y0, x1, y1 = self.roi
+        return (self.size - 1) / (y1 - y0 - 1), (self.size - 1) / (x1 - x0 - 1)
+
+    def images_to_network(self, images: np.ndarray) -> torch.Tensor:
+        """(T, H, W) input frames to (T, 1, S, S) network frames (see ``resampling_matrix``)."""
+        x0, y0, x1, y1 = self.roi
+        crop = torch.as_tensor(np.ascontiguousarray(images[:, y0:y1, x0:x1]), dtype=torch.float32)
+        rows = torch.as_tensor(resampling_matrix(y1 - y0, self.size), dtype=torch.float32)
+        cols = torch.as_tensor(resampling_matrix(x1 - x0, self.size), dtype=torch.float32)
+        return (rows @ crop @ cols.T)[:, None]
+
+    def points_to_network(self, points: np.ndarray | torch.Tensor) -> torch.Tensor:
+        """(..., 2) input points as (x, y) to network-grid points."""
+        x0, y0, _, _ = self.roi
+        sy, sx = self.scale
+        points = torch.as_tensor(points, dtype=torch.float32)
+        offset = torch.tensor([x0, y0], dtype=torch.float32)
+        return (points - offset) * torch.tensor([sx, sy])
+
+    def points_from_network(self, points: torch.Tensor) -> np.ndarray:
+        """(..., 2) network-grid points as (x, y) back to input pixels."""
+        x0, y0, _, _ = self.roi
+        sy, sx = self.scale
+        out = points / torch.tensor([sx, sy], dtype=points.dtype) + torch.tensor([x0, y0], dtype=points.dtype)
+        return out.cpu().numpy()
+
+    def field_from_network(self, field: torch.Tensor, height: int, width: int) -> np.ndarray:
+        """(N, 2, S, S) displacements in network pixels to (N, 2, H, W) in input pixels.
+
+        Each input pixel inside the region takes the bilinearly interpolated network displacement at
+        its network position, divided by the scale; pixels outside the region are NaN (not tracked).
+        """
+        x0, y0, x1, y1 = self.roi
+        sy, sx = self.scale
+        rows = (torch.arange(y0, y1, dtype=field.dtype) - y0) * sy
+        cols = (torch.arange(x0, x1, dtype=field.dtype) - x0) * sx
+        coords = torch.stack(torch.meshgrid(rows, cols, indexing="ij"))[None].expand(field.shape[0], -1, -1, -1)
+        values = fields.sample(field, coords)
+        values = values / torch.tensor([sy, sx], dtype=field.dtype)[None, :, None, None]
+        out = np.full((field.shape[0], 2, height, width), np.nan, dtype=np.float32)
+        out[:, :, y0:y1, x0:x1] = values.cpu().numpy()
+        return out

@@ -1,0 +1,79 @@
+"""Inference on one sequence, end to end: pre-process, predict INF fields for all consecutive pairs in
+one batch, compose them into Lagrangian fields, track points, and map everything back to the input grid.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+from . import fields
+from .io import Sequence
+from .model import DeepTagNet
+from .preprocess import GridMapping, prepare_intensity
+
+
+@dataclass
+class TrackResult:
+    """Everything ``track`` produces, in the input's pixel grid unless the name says ``network``.
+
+    Fields are (T-1, 2, H, W) in input pixels, channel 0 along rows (y), channel 1 along columns (x):
+    ``inf_forward[t]`` lives on frame t+1 and points into frame t, ``inf_backward[t]`` the inverse,
+    ``lagrangian[t]`` lives on frame t+1 and points into frame 0. ``uncertainty`` is the standard
+    deviation of the velocity latent (VAE posterior), (T-1, 2, H, W) in input pixels.
+    ``tracks`` (T, K, 2) as (x, y) when points were given.
+    """
+
+    inf_forward: np.ndarray
+    inf_backward: np.ndarray
+    lagrangian: np.ndarray
+    uncertainty: np.ndarray
+    nonpositive_jacobians: dict[str, int]
+    seconds: dict[str, float]
+    mapping: GridMapping
+    tracks: np.ndarray | None = None
+    network: dict[str, torch.Tensor] = field(default_factory=dict, repr=False)
+
+
+def network_frames(sequence: Sequence, mapping: GridMapping, intensity: str = "auto") -> torch.Tensor:
+    """The frames of ``sequence`` as the network sees them, (T, 1, S, S)."""
+    return mapping.images_to_network(prepare_intensity(sequence.images, intensity))
+
+
+def predict_fields(model: DeepTagNet, frames: torch.Tensor) -> dict[str, torch.Tensor]:
+    """INF fields of all consecutive pairs of ``frames`` (T, 1, S, S) and their Lagrangian composition,
+    on the network grid, deterministically."""
+    pairs = model(frames[:-1], frames[1:], stochastic=False)
+    return {"inf_forward": pairs.forward, "inf_backward": pairs.backward,
+            "lagrangian": fields.lagrangian_fields(pairs.forward),
+            "sigma": torch.exp(0.5 * pairs.log_var)}
+
+
+def track_sequence(sequence: Sequence, model: DeepTagNet, points: np.ndarray | None = None,
+                   mapping: GridMapping | None = None, intensity: str = "auto") -> TrackResult:
+    """Track ``sequence`` with ``model``; ``points`` (K, 2) as (x, y) in frame 0 of the input grid."""
+    height, width = sequence.images.shape[1:]
+    mapping = mapping or GridMapping.full_frame(height, width)
+    model.eval()
+    started = time.perf_counter()
+    with torch.inference_mode():
+        frames = network_frames(sequence, mapping, intensity)
+        net = predict_fields(model, frames)
+        predicted = time.perf_counter()
+        tracks = None
+        if points is not None:
+            net_tracks = fields.track_points(net["lagrangian"], mapping.points_to_network(points))
+            tracks = mapping.points_from_network(net_tracks)
+        tracked = time.perf_counter()
+        nonpositive = {"inf_forward": fields.count_nonpositive_jacobians(net["inf_forward"]),
+                       "inf_backward": fields.count_nonpositive_jacobians(net["inf_backward"]),
+                       "lagrangian": fields.count_nonpositive_jacobians(net["lagrangian"])}
+        back = {name: mapping.field_from_network(net[name], height, width)
+                for name in ("inf_forward", "inf_backward", "lagrangian", "sigma")}
+    finished = time.perf_counter()
+    seconds = {"fields": predicted - started, "points": tracked - predicted,
+               "to_input_grid": finished - tracked, "total": finished - started}
+    return TrackResult(back["inf_forward"], back["inf_backward"], back["lagrangian"],
+                       np.abs(back["sigma"]), nonpositive, seconds, mapping, tracks, net)
