@@ -1,0 +1,160 @@
+"""The training objective of DeepTag (Eq. 12) and its parts, as one configurable object.
+
+For one sequence of N frames with INF fields phi_n (n = 0..N-2) and Lagrangian fields Phi_n:
+
+    L = sum_n [ L_kl(I_n, I_{n+1}) + a1 (|grad phi_fwd|^2 + |grad phi_bwd|^2) + a2 |grad Phi_{n+1}|^2 ]
+        + beta * L_g,     L_g = - sum_n NCC(I_{n+1}, I_0 ∘ Phi_{n+1})                       (Eq. 11)
+
+    L_kl = tr(lambda D Sigma - log Sigma) + mu^T Lambda mu + gamma (NCC(y, x∘phi) + NCC(x, y∘phi^-1))  (Eq. 9)
+
+Every term is averaged over pixels (and latent variables), and the whole sum is divided by the number
+of pairs N-1, so the learning rate does not depend on image size or sequence length; the relative
+weights are the paper's. The ablations A1-A6 of section 4.5.2 are configurations (``ABLATIONS``).
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, replace
+
+import torch
+import torch.nn.functional as F
+
+from . import fields
+from .model import DeepTagNet
+
+
+@dataclass
+class LossConfig:
+    """Weights and switches of Eq. 12; the defaults are the paper's (section 4.4).
+
+    ``pairs``: "consecutive" registers frame n to n+1 and composes (DeepTag); "reference" registers
+    frame 0 to every frame directly (ablation A1). ``global_window``: None constrains the Lagrangian
+    fields from frame 0 over the full sequence (Eq. 11); k constrains compositions within windows of k
+    frames (ablation A5). ``similarity``: "ncc" (Eq. 6) or "ssd" (the VoxelMorph SSD baselines).
+    """
+
+    alpha1: float = 5.0  # smoothness of the INF fields
+    alpha2: float = 1.0  # smoothness of the Lagrangian fields
+    beta: float = 0.5  # global Lagrangian constraint
+    gamma: float = -0.5  # Boltzmann scale of the NCC likelihood (negative: higher NCC, lower loss)
+    prior_lambda: float = 10.0  # precision scale of the Laplacian prior
+    ncc_window: int = 9
+    backward: bool = True
+    kl: bool = True
+    pairs: str = "consecutive"
+    global_window: int | None = None
+    similarity: str = "ncc"
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def local_ncc(image: torch.Tensor, other: torch.Tensor, window: int = 9, eps: float = 1e-5) -> torch.Tensor:
+    """Squared local normalised cross-correlation of Eq. 6, mean over pixels, for (B, 1, H, W) images.
+
+    Local sums over a ``window`` x ``window`` box (zero padding at the border); 1 where the images are
+    related linearly within every window. Matches MONAI's LocalNormalizedCrossCorrelationLoss with a
+    rectangular kernel (up to its sign): a test checks it.
+    """
+    def box_sum(x: torch.Tensor) -> torch.Tensor:
+        return F.avg_pool2d(x, window, stride=1, padding=window // 2, count_include_pad=True) * window ** 2
+
+    size = window ** 2
+    sum_i, sum_j = box_sum(image), box_sum(other)
+    mean_i, mean_j = sum_i / size, sum_j / size
+    cross = box_sum(image * other) - mean_j * sum_i
+    var_i = torch.clamp(box_sum(image * image) - mean_i * sum_i, min=0.0)
+    var_j = torch.clamp(box_sum(other * other) - mean_j * sum_j, min=0.0)
+    return ((cross * cross) / (var_i * var_j + eps)).mean()
+
+
+def gradient_smoothness(displacement: torch.Tensor) -> torch.Tensor:
+    """``|grad u|^2``: mean squared forward difference along rows and columns, averaged over both."""
+    d_rows = displacement[..., 1:, :] - displacement[..., :-1, :]
+    d_cols = displacement[..., :, 1:] - displacement[..., :, :-1]
+    return 0.5 * ((d_rows ** 2).mean() + (d_cols ** 2).mean())
+
+
+def grid_degree(height: int, width: int, device=None, dtype=torch.float32) -> torch.Tensor:
+    """Degree of every pixel in the 4-neighbour graph of the grid (4 inside, 3 on edges, 2 at corners)."""
+    ones = torch.ones(1, 1, height, width, device=device, dtype=dtype)
+    kernel = torch.tensor([[0.0, 1.0, 0.0], [1.0, 0.0, 1.0], [0.0, 1.0, 0.0]], device=device, dtype=dtype)
+    return F.conv2d(ones, kernel[None, None], padding=1)
+
+
+def kl_laplacian_prior(mean: torch.Tensor, log_var: torch.Tensor, prior_lambda: float = 10.0) -> torch.Tensor:
+    """``KL[q(z|x,y) || p(z)]`` up to a constant (Eq. 15), per latent variable, for the Laplacian prior.
+
+    ``0.5 * [tr(lambda D Sigma) - sum log Sigma + mu^T (lambda L) mu]`` divided by the number of
+    latent variables, with ``mu^T L mu`` the sum of squared differences over the 4-neighbour edges.
+    """
+    degree = grid_degree(*mean.shape[-2:], device=mean.device, dtype=mean.dtype)
+    trace = (prior_lambda * degree * torch.exp(log_var)).mean() - log_var.mean()
+    edges = ((mean[..., 1:, :] - mean[..., :-1, :]) ** 2).sum() + ((mean[..., :, 1:] - mean[..., :, :-1]) ** 2).sum()
+    return 0.5 * (trace + prior_lambda * edges / mean.numel())
+
+
+class DeepTagLoss:
+    """Eq. 12 for one sequence: call with the model and frames (N, 1, H, W); returns the loss and its terms."""
+
+    def __init__(self, config: LossConfig | None = None) -> None:
+        self.config = config or LossConfig()
+
+    def similarity(self, image: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        """-log-likelihood of ``image`` given ``target``: gamma * NCC, or SSD (mean squared difference)."""
+        if self.config.similarity == "ssd":
+            return ((image - target) ** 2).mean()
+        return self.config.gamma * local_ncc(image, target, self.config.ncc_window)
+
+    def __call__(self, model: DeepTagNet, frames: torch.Tensor) -> tuple[torch.Tensor, dict[str, float]]:
+        c = self.config
+        reference = c.pairs == "reference"
+        moving = frames[:1].expand(len(frames) - 1, -1, -1, -1) if reference else frames[:-1]
+        fixed = frames[1:]
+        out = model(moving, fixed)
+        terms: dict[str, torch.Tensor] = {}
+        if c.kl:
+            kl = kl_laplacian_prior(out.mean, out.log_var, c.prior_lambda)
+            terms["kl"] = 2 * kl if c.backward else kl  # Eq. 9 adds the same KL for both directions
+        terms["sim_forward"] = self.similarity(fields.warp(moving, out.forward), fixed)
+        if c.backward:
+            terms["sim_backward"] = self.similarity(fields.warp(fixed, out.backward), moving)
+        if c.alpha1:
+            smooth = gradient_smoothness(out.forward)
+            if c.backward:
+                smooth = smooth + gradient_smoothness(out.backward)
+            terms["smooth_inf"] = c.alpha1 * smooth
+        if not reference and (c.alpha2 or c.beta):
+            lagrangian = self.lagrangian(out.forward)
+            if c.alpha2:
+                terms["smooth_lagrangian"] = c.alpha2 * gradient_smoothness(lagrangian)
+            if c.beta:
+                starts = self.window_starts(len(frames))
+                terms["global"] = c.beta * self.similarity(fields.warp(frames[starts], lagrangian), fixed)
+        total = sum(terms.values())
+        return total, {name: float(value.detach()) for name, value in terms.items()}
+
+    def window_starts(self, num_frames: int) -> torch.Tensor:
+        """Index of the frame each Lagrangian field points into (0, or the start of its window)."""
+        window = self.config.global_window
+        n = torch.arange(1, num_frames)
+        return torch.zeros_like(n) if window is None else ((n - 1) // window) * window
+
+    def lagrangian(self, inf_fields: torch.Tensor) -> torch.Tensor:
+        """Compositions of the INF fields from frame 0, or within windows (ablation A5)."""
+        window = self.config.global_window
+        if window is None:
+            return fields.lagrangian_fields(inf_fields)
+        return torch.cat([fields.lagrangian_fields(inf_fields[k:k + window])
+                          for k in range(0, len(inf_fields), window)])
+
+
+_A2 = LossConfig(backward=False, alpha1=0.0, alpha2=0.0, beta=0.0)
+ABLATIONS: dict[str, LossConfig] = {
+    "A1": replace(_A2, pairs="reference"),  # forward Lagrangian tracking: frame 0 to every frame
+    "A2": _A2,  # forward INF tracking
+    "A3": replace(_A2, backward=True),  # + backward INF registration
+    "A4": replace(_A2, backward=True, alpha1=5.0),  # + INF smoothness
+    "A5": replace(_A2, backward=True, alpha1=5.0, beta=0.5, global_window=4),  # + Lagrangian term, 4-frame windows
+    "A6": replace(_A2, backward=True, alpha1=5.0, beta=0.5),  # + full-sequence Lagrangian term
+    "full": LossConfig(),  # + Lagrangian smoothness: the paper's model (Eq. 12)
+}

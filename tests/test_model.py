@@ -1,0 +1,73 @@
+"""The network, its deterministic inference, and the model loader."""
+import pytest
+import torch
+
+from deeptag.checkpoint import load_model, save_checkpoint
+from deeptag.errors import InputError
+from deeptag.model import DeepTagNet, ModelConfig
+
+from conftest import OFFICIAL_WEIGHTS, needs_real_data
+
+
+def test_shapes_and_bidirectional_fields(random_model):
+    x, y = torch.rand(3, 1, 64, 64), torch.rand(3, 1, 64, 64)
+    out = random_model(x, y)
+    for name in ("mean", "log_var", "velocity", "forward", "backward"):
+        assert getattr(out, name).shape == (3, 2, 64, 64)
+    # the backward field is the inverse of the forward one: their composition is close to zero
+    from deeptag.fields import compose
+    assert compose(out.backward, out.forward)[..., 8:-8, 8:-8].abs().max() < 0.05 * out.forward.abs().max() + 1e-3
+
+
+def test_inference_is_deterministic_and_training_samples(random_model):
+    x, y = torch.rand(1, 1, 32, 32), torch.rand(1, 1, 32, 32)
+    assert torch.equal(random_model(x, y).velocity, random_model(x, y).velocity)
+    assert torch.equal(random_model(x, y).velocity, random_model(x, y).mean)
+    random_model.train()
+    with torch.no_grad():
+        random_model.flow_log_sigma.bias.fill_(0.0)
+    assert not torch.equal(random_model(x, y).velocity, random_model(x, y).velocity)
+
+
+def test_uniform_noise_model_uses_its_expected_latent():
+    model = DeepTagNet(ModelConfig(noise="uniform")).eval()
+    x, y = torch.rand(1, 1, 32, 32), torch.rand(1, 1, 32, 32)
+    out = model(x, y)
+    assert torch.allclose(out.velocity, out.mean + 0.5 * torch.exp(0.5 * out.log_var))
+
+
+def test_checkpoint_round_trip_keeps_weights_and_config(tmp_path, random_model):
+    random_model.config.velocity_scale = 4.0
+    path = tmp_path / "m.pt"
+    save_checkpoint(path, random_model, step=7)
+    loaded, name = load_model(path)
+    assert loaded.config.velocity_scale == 4.0 and "checkpoint" in name
+    x, y = torch.rand(1, 1, 32, 32), torch.rand(1, 1, 32, 32)
+    assert torch.equal(loaded(x, y).forward, random_model(x, y).forward)
+
+
+def test_loader_refuses_pickled_code_and_other_files(tmp_path):
+    class Evil:
+        def __reduce__(self):
+            return (print, ("pwned",))
+
+    evil = tmp_path / "evil.pt"
+    torch.save({"format": "deeptag-checkpoint-v1", "payload": Evil()}, evil)
+    with pytest.raises(InputError, match="evil.pt"):
+        load_model(evil)
+    text = tmp_path / "notes.pt"
+    text.write_text("hello")
+    with pytest.raises(InputError, match="not a readable"):
+        load_model(text)
+    with pytest.raises(InputError, match="not found"):
+        load_model(tmp_path / "missing.pt")
+    state_only = tmp_path / "state.pt"
+    torch.save(DeepTagNet().state_dict(), state_only)
+    with pytest.raises(InputError, match="official:"):
+        load_model(state_only)
+
+
+@needs_real_data()
+def test_published_weights_load_into_the_project_network():
+    model, name = load_model(f"official:{OFFICIAL_WEIGHTS}")
+    assert "official" in name and model.config.noise == "uniform" and not model.training
