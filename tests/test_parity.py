@@ -1,0 +1,21 @@
+"""Parity with the authors' published model on the real reference sequence."""
+import json
+
+import numpy as np
+
+from deeptag.cli import main
+
+from conftest import OFFICIAL_WEIGHTS, REAL_SEQUENCE, needs_real_data
+
+
+@needs_real_data()
+def test_evaluate_with_published_weights_matches_the_published_tracks(capsys):
+    code = main(["evaluate", str(REAL_SEQUENCE), "--model", f"official:{OFFICIAL_WEIGHTS}", "--json"])
+    assert code == 0
+    report = json.loads(capsys.readouterr().out)
+    assert abs(report["mean_px"] - 1.86) < 0.05
+    for key in ("rms_px", "per_frame_mean_px", "nonpositive_jacobians", "seconds"):
+        assert key in report
+    assert len(report["per_frame_mean_px"]) == 19
+    official = np.load(REAL_SEQUENCE)["official_deeptag_tracks"]
+    assert np.abs(np.asarray(report["tracks"]) - official).max() < 0.1

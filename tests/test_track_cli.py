@@ -1,0 +1,103 @@
+"""``deeptag track`` and ``deeptag evaluate`` end to end on small sequences."""
+import csv
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from deeptag.cli import main
+
+
+def tag_sequence(frames=5, size=48, shift=0.6):
+    rows, cols = np.meshgrid(np.arange(size), np.arange(size), indexing="ij")
+    return np.stack([0.5 + 0.5 * np.cos(2 * np.pi * (cols - shift * t) / 7) * np.cos(2 * np.pi * rows / 7)
+                     for t in range(frames)]).astype(np.float32)
+
+
+@pytest.fixture
+def sequence_file(tmp_path):
+    path = tmp_path / "seq.npz"
+    images = tag_sequence()
+    landmarks = np.repeat(np.array([[[20.0, 20.0], [30.0, 25.0]]]), len(images), axis=0)
+    np.savez(path, images=images, landmarks=landmarks, spacing=np.array([1.5, 1.25]))
+    return path
+
+
+def test_track_writes_fields_tracks_and_summary(tmp_path, sequence_file, model_file):
+    points = tmp_path / "points.csv"
+    points.write_text("x,y\n20,20\n30.5,25\n")
+    out = tmp_path / "result"
+    assert main(["track", str(sequence_file), "--model", str(model_file), "--points", str(points), "--out", str(out)]) == 0
+    saved = np.load(out / "fields.npz")
+    for name in ("inf_forward", "inf_backward", "lagrangian", "uncertainty"):
+        assert saved[name].shape == (4, 2, 48, 48)
+    tracks = np.load(out / "tracks.npy")
+    assert tracks.shape == (5, 2, 2) and np.allclose(tracks[0], [[20, 20], [30.5, 25]], atol=1e-4)
+    with open(out / "tracks.csv") as handle:
+        rows = list(csv.DictReader(handle))
+    assert len(rows) == 10 and {"x_mm", "y_mm"} <= set(rows[0])
+    assert float(rows[1]["x_mm"]) == pytest.approx(30.5 * 1.25, abs=1e-3)
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["frames"] == 5 and "inf_forward" in summary["nonpositive_jacobians"]
+    # the tracks follow the Lagrangian field written next to them: p + L(p) = p0
+    from deeptag.fields import sample_at_points
+    import torch
+    back = tracks[1:] + sample_at_points(torch.tensor(saved["lagrangian"]), torch.tensor(tracks[1:])).numpy()
+    assert np.abs(back - tracks[0]).max() < 0.05
+
+
+def test_existing_result_is_not_overwritten_without_force(tmp_path, sequence_file, model_file, capsys):
+    out = tmp_path / "result"
+    out.mkdir()
+    (out / "keep.txt").write_text("mine")
+    assert main(["track", str(sequence_file), "--model", str(model_file), "--out", str(out)]) == 2
+    assert "--force" in capsys.readouterr().err
+    assert (out / "keep.txt").read_text() == "mine"
+    assert main(["track", str(sequence_file), "--model", str(model_file), "--out", str(out), "--force"]) == 0
+    assert (out / "fields.npz").exists() and not (out / "keep.txt").exists()
+
+
+def test_evaluate_reports_pixels_and_mm(sequence_file, model_file, capsys):
+    assert main(["evaluate", str(sequence_file), "--model", str(model_file), "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert len(report["per_frame_mean_px"]) == 5 and report["per_frame_mean_px"][0] == pytest.approx(0, abs=1e-3)
+    assert report["rms_px"] >= report["mean_px"] > 0
+    assert "rms_mm" in report
+
+
+@pytest.mark.parametrize("case, message", [
+    ("missing", "no such file"),
+    ("no_images", "no 'images'"),
+    ("one_frame", "at least 2 frames"),
+    ("nan", "NaN"),
+    ("wrong_dims", "shape (T, H, W)"),
+    ("bad_landmarks", "landmarks must have shape"),
+])
+def test_bad_input_exits_2_with_one_line_and_no_output(tmp_path, model_file, capsys, case, message):
+    path = tmp_path / f"{case}.npz"
+    images = tag_sequence()
+    if case == "no_images":
+        np.savez(path, frames=images)
+    elif case == "one_frame":
+        np.savez(path, images=images[:1])
+    elif case == "nan":
+        images[2, 3, 4] = np.nan
+        np.savez(path, images=images)
+    elif case == "wrong_dims":
+        np.savez(path, images=images[0])
+    elif case == "bad_landmarks":
+        np.savez(path, images=images, landmarks=np.zeros((5, 3)))
+    out = tmp_path / "out"
+    assert main(["track", str(path), "--model", str(model_file), "--out", str(out)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and str(path) in err[0] and message in err[0]
+    assert not out.exists() and not [p for p in tmp_path.iterdir() if p.name.startswith(".out")]
+
+
+def test_command_line_entry_point_prints_no_traceback(tmp_path):
+    result = subprocess.run([sys.executable, "-m", "deeptag", "track", str(tmp_path / "nothing.npz"), "--out",
+                             str(tmp_path / "o")], capture_output=True, text=True)
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr and "nothing.npz" in result.stderr
