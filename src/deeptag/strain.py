@@ -1,0 +1,249 @@
+"""Myocardial strain from the Lagrangian fields: Green-Lagrange strain, rotation, AHA-segment summaries.
+
+How strain comes out of a pull-back field
+-----------------------------------------
+``lagrangian[t]`` (the field of frame ``t+1``) lives on the current frame's grid and points into
+frame 0: the material point now at ``p`` was at ``X = p + L(p)``. So ``id + L`` is the *inverse* motion
+``phi_t^{-1}`` and its gradient at the current position, ``G = I + grad L``, is the inverse of the
+deformation gradient: ``F = G^{-1}``, evaluated at ``p = phi_t(X)``. The current positions of the
+frame-0 material points ``X`` are found by inverting the field at those points only
+(:func:`deeptag.fields.track_points`), ``grad L`` by central differences (one-sided at the image
+border) is sampled there bilinearly, and with the pixel spacing ``S = diag(row, column)`` in mm the
+gradient is taken in physical space, ``G = I + S grad L S^{-1}``.
+
+From ``F``: the Green-Lagrange strain ``E = (F^T F - I) / 2``; its radial and circumferential
+components ``E_rr = r.E.r`` and ``E_cc = c.E.c`` along the reference-frame (frame 0) directions at
+each material point, ``r`` pointing away from the LV centre and ``c`` = ``r`` turned by +90 deg
+(counter-clockwise as displayed); and the rotation angle of the polar decomposition ``F = R U``,
+which in 2D is ``atan2(F_21 - F_12, F_11 + F_22)``, positive counter-clockwise as displayed (seen from
+the apex in the standard short-axis orientation). Strain is reported in percent, rotation in degrees.
+"""
+from __future__ import annotations
+
+import csv
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from . import fields
+from .myocardium import Myocardium
+from .outputs import write_json
+
+QUANTITIES = ("E_rr", "E_cc", "rotation")
+UNITS = {"E_rr": "%", "E_cc": "%", "rotation": "deg"}
+RATE_QUANTITIES = ("E_rr", "E_cc")
+CONVENTIONS = {
+    "strain": "Green-Lagrange E = (F^T F - I)/2 with F = (I + grad L)^-1 at the current position of each "
+              "frame-0 material point (L: pull-back Lagrangian field); percent",
+    "directions": "E_rr radial, E_cc circumferential, along frame-0 directions about the LV centre",
+    "rotation": "angle of R in the polar decomposition F = R U, degrees, positive counter-clockwise as "
+                "displayed (seen from the apex in the standard short-axis orientation)",
+    "regions": "mean over the frame-0 myocardium pixels (global) and over each AHA segment",
+    "peak": "value of largest magnitude over the frames, with its frame and time",
+    "rate": "time derivative by central differences (one-sided at the ends)",
+}
+
+
+@dataclass
+class StrainResult:
+    """Strain of every frame at the frame-0 myocardium pixels.
+
+    ``points`` (K, 2) frame-0 positions as (x, y) px; ``positions`` (T, K, 2) their tracked positions;
+    ``segment`` (K,) AHA segment numbers; ``values[q]`` (T, K) for q in ``QUANTITIES`` (percent or
+    degrees, frame 0 is zero); ``frame_times_ms`` (T,) or None; ``spacing`` (row, column) mm or None.
+    """
+
+    points: np.ndarray
+    positions: np.ndarray
+    segment: np.ndarray
+    values: dict[str, np.ndarray]
+    myocardium: Myocardium
+    frame_times_ms: np.ndarray | None = None
+    spacing: tuple[float, float] | None = None
+
+    @property
+    def num_frames(self) -> int:
+        return int(self.positions.shape[0])
+
+    @property
+    def rate_unit(self) -> str:
+        return "%/s" if self.frame_times_ms is not None else "%/frame"
+
+    def regions(self) -> list[tuple[str, str, np.ndarray]]:
+        """``(region, name, selected points (K,) bool)``: ``global`` first, then each AHA segment."""
+        out = [("global", "global", np.ones(len(self.points), dtype=bool))]
+        for segment in self.myocardium.segments():
+            out.append((str(segment.number), segment.name, self.segment == segment.number))
+        return out
+
+    def curve(self, quantity: str, selected: np.ndarray) -> np.ndarray:
+        """Mean of ``quantity`` over the selected points, per frame (T,); NaN where none is selected."""
+        if not selected.any():
+            return np.full(self.num_frames, np.nan)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            return np.nanmean(self.values[quantity][:, selected], axis=1)
+
+    def rate(self, curve: np.ndarray) -> np.ndarray:
+        """Time derivative (T,) of a curve: per second when frame times are known, else per frame."""
+        if self.frame_times_ms is None:
+            return np.gradient(curve)
+        return np.gradient(curve, np.asarray(self.frame_times_ms, dtype=np.float64) / 1000.0)
+
+    def peak(self, curve: np.ndarray) -> dict:
+        """Value of largest magnitude of a curve, its frame and its time in ms (None where unknown)."""
+        if np.isnan(curve).all():
+            return {"value": None, "frame": None, "time_ms": None}
+        frame = int(np.nanargmax(np.abs(curve)))
+        time = None if self.frame_times_ms is None else float(self.frame_times_ms[frame])
+        return {"value": float(curve[frame]), "frame": frame, "time_ms": time}
+
+
+def _as_tensor(array: np.ndarray) -> torch.Tensor:
+    return torch.as_tensor(np.asarray(array, dtype=np.float64))
+
+
+def inverse_gradients(lagrangian: np.ndarray, positions: np.ndarray,
+                      spacing: tuple[float, float] | None = None) -> np.ndarray:
+    """``G = I + grad L`` of every Lagrangian field at given current positions, in physical space.
+
+    ``lagrangian`` (N, 2, H, W) pull-back fields in pixels; ``positions`` (N, K, 2) as (x, y) on each
+    field's grid; returns (N, K, 2, 2) with index order (row, column): ``G[..., i, j] = d X_i / d p_j``.
+    """
+    field = _as_tensor(lagrangian)
+    d_rows = torch.gradient(field, dim=-2)[0]
+    d_cols = torch.gradient(field, dim=-1)[0]
+    jacobian = torch.stack([d_rows[:, 0], d_cols[:, 0], d_rows[:, 1], d_cols[:, 1]], dim=1)  # (N, 4, H, W)
+    coords = fields.points_to_coords(_as_tensor(positions)).permute(0, 2, 1)[..., None]  # (N, 2, K, 1)
+    sampled = fields.sample(jacobian, coords)[..., 0].permute(0, 2, 1).numpy()  # (N, K, 4)
+    gradient = sampled.reshape(*sampled.shape[:2], 2, 2)
+    if spacing is not None:
+        scale = np.asarray(spacing, dtype=np.float64)
+        gradient = gradient * scale[:, None] / scale[None, :]
+    return np.eye(2) + gradient
+
+
+def reference_directions(points: np.ndarray, centre: tuple[float, float],
+                         spacing: tuple[float, float] | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Unit radial and circumferential directions (K, 2) in (row, column) order at frame-0 points (K, 2) (x, y).
+
+    Radial points away from ``centre`` (x, y); circumferential is radial turned counter-clockwise as
+    displayed. Directions are in physical space when ``spacing`` is given; NaN at the centre itself.
+    """
+    offset = np.stack([points[:, 1] - centre[1], points[:, 0] - centre[0]], axis=1)
+    if spacing is not None:
+        offset = offset * np.asarray(spacing, dtype=np.float64)
+    length = np.linalg.norm(offset, axis=1, keepdims=True)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        radial = np.where(length > 0, offset / length, np.nan)
+    circumferential = np.stack([-radial[:, 1], radial[:, 0]], axis=1)
+    return radial, circumferential
+
+
+def strain_components(deformation: np.ndarray, radial: np.ndarray, circumferential: np.ndarray) -> dict:
+    """``E_rr``, ``E_cc`` (percent) and ``rotation`` (degrees) from deformation gradients (..., K, 2, 2)."""
+    identity = np.eye(2)
+    green = 0.5 * (np.swapaxes(deformation, -1, -2) @ deformation - identity)
+    e_rr = np.einsum("...ki,...kij,...kj->...k", radial, green, radial)
+    e_cc = np.einsum("...ki,...kij,...kj->...k", circumferential, green, circumferential)
+    rotation = np.degrees(np.arctan2(deformation[..., 1, 0] - deformation[..., 0, 1],
+                                     deformation[..., 0, 0] + deformation[..., 1, 1]))
+    return {"E_rr": 100.0 * e_rr, "E_cc": 100.0 * e_cc, "rotation": rotation}
+
+
+def compute_strain(lagrangian: np.ndarray, myocardium: Myocardium, spacing: tuple[float, float] | None = None,
+                   frame_times_ms: np.ndarray | None = None) -> StrainResult:
+    """Strain of frames 0..T-1 at the frame-0 myocardium pixels (see the module docstring for the method).
+
+    Parameters
+    ----------
+    lagrangian : (T-1, 2, H, W) pull-back fields in pixels; ``lagrangian[t]`` on frame t+1 into frame 0.
+    myocardium : the frame-0 myocardium, its centre and segments.
+    spacing : (row, column) pixel size in mm, or None for square pixels.
+    frame_times_ms : (T,) frame times in ms, or None (rates are then per frame).
+    """
+    lagrangian = np.asarray(lagrangian)
+    if lagrangian.ndim != 4 or lagrangian.shape[1] != 2:
+        raise ValueError(f"expected Lagrangian fields of shape (T-1, 2, H, W), got {lagrangian.shape}")
+    if lagrangian.shape[2:] != myocardium.mask.shape:
+        raise ValueError(f"the myocardium mask {myocardium.mask.shape} does not match the fields {lagrangian.shape[2:]}")
+    points = myocardium.points()
+    with torch.no_grad():
+        positions = fields.track_points(_as_tensor(lagrangian), _as_tensor(points)).numpy()
+    deformation = np.linalg.inv(inverse_gradients(lagrangian, positions[1:], spacing))
+    deformation = np.concatenate([np.broadcast_to(np.eye(2), (1, *deformation.shape[1:])), deformation])
+    radial, circumferential = reference_directions(points, myocardium.centre, spacing)
+    values = strain_components(deformation, radial[None], circumferential[None])
+    times = None if frame_times_ms is None else np.asarray(frame_times_ms, dtype=np.float64)
+    if times is not None and times.shape != (positions.shape[0],):
+        raise ValueError(f"{times.size} frame times for {positions.shape[0]} frames")
+    return StrainResult(points, positions, myocardium.segment_of(points), values, myocardium, times, spacing)
+
+
+def _number(value: float) -> float | None:
+    return None if value is None or not np.isfinite(value) else round(float(value), 6)
+
+
+def strain_summary(result: StrainResult) -> dict:
+    """Everything about a strain result as one JSON-able dict: units, conventions, curves and peaks."""
+    units = dict(UNITS) | {f"{q}_rate": result.rate_unit for q in RATE_QUANTITIES}
+    regions = []
+    for region, name, selected in result.regions():
+        curves, peaks = {}, {}
+        for quantity in QUANTITIES:
+            curve = result.curve(quantity, selected)
+            curves[quantity] = [_number(v) for v in curve]
+            peaks[quantity] = result.peak(curve)
+            if quantity in RATE_QUANTITIES:
+                rate = result.rate(curve)
+                curves[f"{quantity}_rate"] = [_number(v) for v in rate]
+                peaks[f"{quantity}_rate"] = result.peak(rate)
+        regions.append({"region": region, "name": name, "points": int(selected.sum()),
+                        "curves": curves, "peaks": peaks})
+    segments = [{"number": s.number, "name": s.name, "start_deg": s.start_deg, "end_deg": s.end_deg}
+                for s in result.myocardium.segments()]
+    return {
+        "units": units,
+        "conventions": CONVENTIONS,
+        "myocardium": result.myocardium.describe(),
+        "segments": segments,
+        "spacing_mm": None if result.spacing is None else list(result.spacing),
+        "frames": list(range(result.num_frames)),
+        "time_ms": None if result.frame_times_ms is None else [float(t) for t in result.frame_times_ms],
+        "regions": regions,
+    }
+
+
+def write_strain(folder: Path, result: StrainResult) -> dict:
+    """Write ``strain.json``, ``strain.csv`` (one row per frame and region), ``peaks.csv`` and
+    ``strain_points.npz`` (per-point values) into ``folder``; returns the JSON summary."""
+    summary = strain_summary(result)
+    write_json(folder / "strain.json", summary)
+    rate = "pct_per_s" if result.frame_times_ms is not None else "pct_per_frame"
+    quantity_columns = {"E_rr": "E_rr_pct", "E_cc": "E_cc_pct", "rotation": "rotation_deg",
+                        "E_rr_rate": f"E_rr_rate_{rate}", "E_cc_rate": f"E_cc_rate_{rate}"}
+    with open(folder / "strain.csv", "w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["frame", "time_ms", "region", "name", *quantity_columns.values()])
+        for region in summary["regions"]:
+            for t in range(result.num_frames):
+                time = "" if summary["time_ms"] is None else f"{summary['time_ms'][t]:.3f}"
+                values = [region["curves"][q][t] for q in quantity_columns]
+                writer.writerow([t, time, region["region"], region["name"],
+                                 *["" if v is None else f"{v:.4f}" for v in values]])
+    with open(folder / "peaks.csv", "w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["region", "name", "quantity", "peak", "unit", "frame", "time_ms"])
+        for region in summary["regions"]:
+            for quantity, peak in region["peaks"].items():
+                writer.writerow([region["region"], region["name"], quantity,
+                                 "" if peak["value"] is None else f"{peak['value']:.4f}",
+                                 summary["units"][quantity], "" if peak["frame"] is None else peak["frame"],
+                                 "" if peak["time_ms"] is None else f"{peak['time_ms']:.3f}"])
+    np.savez(folder / "strain_points.npz", points_xy_px=result.points.astype(np.float32),
+             positions_xy_px=result.positions.astype(np.float32), segment=result.segment.astype(np.int16),
+             **{f"{q}_{'pct' if UNITS[q] == '%' else 'deg'}": v.astype(np.float32) for q, v in result.values.items()})
+    return summary
