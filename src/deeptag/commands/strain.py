@@ -1,0 +1,75 @@
+"""``deeptag strain``: radial and circumferential strain and rotation, globally and per AHA segment."""
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from ..myocardium import LEVELS, Myocardium, define_myocardium
+from ..outputs import result_directory
+from ..report import read_result_folder
+from ..strain import UNITS, compute_strain, write_strain
+
+
+def add_myocardium_arguments(parser: argparse.ArgumentParser) -> None:
+    """The frame-0 myocardium options shared by ``strain`` and ``report``."""
+    group = parser.add_argument_group("myocardium at frame 0, in pixels (x = column, y = row); give one of "
+                                      "--lv, --mask, --contours")
+    group.add_argument("--lv", metavar="CX,CY,R_ENDO,R_EPI", help="a ring about the LV centre")
+    group.add_argument("--mask", type=Path, help="a mask of the myocardium: .nii/.nii.gz, .png or .npz ('mask')")
+    group.add_argument("--mask-label", type=int, help="the myocardium's label when --mask is a label map")
+    group.add_argument("--contours", type=Path,
+                       help='endo- and epicardial contours: JSON {"endo": [[x, y], ...], "epi": [...]} or a '
+                            "CSV with columns contour (endo|epi), x, y")
+    group.add_argument("--rv", metavar="X,Y",
+                       help="the anterior right-ventricular insertion point; it separates the anterior "
+                            "segment from the septum (default: 120 deg counter-clockwise from +x as "
+                            "displayed, its place in the standard short-axis orientation)")
+    group.add_argument("--level", choices=LEVELS, default="mid",
+                       help="short-axis level: basal (AHA 1-6), mid (7-12, default) or apical (13-16)")
+
+
+def myocardium_given(args: argparse.Namespace) -> bool:
+    return bool(args.lv or args.mask or args.contours)
+
+
+def myocardium_from_args(args: argparse.Namespace, shape: tuple[int, int]) -> Myocardium:
+    return define_myocardium(shape, ring=args.lv, mask=args.mask, contours=args.contours, rv=args.rv,
+                             level=args.level, mask_label=args.mask_label)
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "strain", help="myocardial strain per AHA segment from a track result",
+        description="Green-Lagrange radial and circumferential strain (percent), rotation (degrees) and "
+                    "strain rate of the frame-0 myocardium, globally and per AHA segment, from the "
+                    "Lagrangian fields of a 'deeptag track' result folder. Writes strain.json, "
+                    "strain.csv, peaks.csv and strain_points.npz into RESULT_DIR/strain (or --out).")
+    parser.add_argument("result", type=Path, metavar="RESULT_DIR", help="the --out folder of deeptag track")
+    add_myocardium_arguments(parser)
+    parser.add_argument("--sequence", type=Path,
+                        help="the input sequence, for its frame times (default: the input named in summary.json)")
+    parser.add_argument("--out", type=Path, help="output folder (default: RESULT_DIR/strain)")
+    parser.add_argument("--force", action="store_true", help="replace an existing output folder")
+    parser.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    result = read_result_folder(args.result, args.sequence)
+    myocardium = myocardium_from_args(args, result.shape)
+    strain = compute_strain(result.fields["lagrangian"], myocardium, result.spacing, result.frame_times_ms)
+    out = args.out or args.result / "strain"
+    with result_directory(out, args.force) as folder:
+        summary = write_strain(folder, strain)
+    print(f"{myocardium.level} slice, {len(strain.points)} myocardium pixels, {strain.num_frames} frames -> {out}")
+    when = "ms" if strain.frame_times_ms is not None else "frame"
+    print(f"peak values (time in {when}):")
+    print(f"{'region':<20}" + "".join(f"{q + ' (' + UNITS[q] + ')':>22}" for q in UNITS))
+    for region in summary["regions"]:
+        cells = []
+        for quantity in UNITS:
+            peak = region["peaks"][quantity]
+            at = peak["time_ms"] if peak["time_ms"] is not None else peak["frame"]
+            cells.append("n/a" if peak["value"] is None else f"{peak['value']:8.2f} at {at:g}")
+        label = region["name"] if region["region"] == "global" else f"{region['region']} {region['name']}"
+        print(f"{label:<20}" + "".join(f"{cell:>22}" for cell in cells))
+    return 0
