@@ -6,6 +6,7 @@ The layer layout matches the authors' published state dict, so their weights loa
 """
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass
 
 import torch
@@ -93,11 +94,13 @@ class DeepTagNet(nn.Module):
         self.unet_model = UNet()
         self.flow_mean = nn.Conv2d(3, 2, 3, padding=1)
         self.flow_log_sigma = nn.Conv2d(3, 2, 3, padding=1)
-        # Small initial outputs, as VoxelMorph does: a fresh network predicts almost no motion.
+        # A fresh network predicts almost no motion (small mean weights, as VoxelMorph), and a variance
+        # near the optimum of the KL term for the default prior, 1 / (lambda * degree) = 1 / 40, so
+        # training does not spend thousands of steps moving the log-variance there.
         nn.init.normal_(self.flow_mean.weight, 0.0, 1e-5)
         nn.init.zeros_(self.flow_mean.bias)
         nn.init.normal_(self.flow_log_sigma.weight, 0.0, 1e-10)
-        nn.init.constant_(self.flow_log_sigma.bias, -10.0)
+        nn.init.constant_(self.flow_log_sigma.bias, -math.log(40.0))
 
     def latent(self, moving: torch.Tensor, fixed: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Mean and log-variance of the velocity for pairs ``moving``, ``fixed`` (B, 1, H, W)."""

@@ -1,4 +1,4 @@
 """The subcommands of the ``deeptag`` command line, one module each; each module has ``register``."""
-from . import evaluate, track
+from . import evaluate, strain, track, train
 
-COMMANDS = [track, evaluate]
+COMMANDS = [track, evaluate, strain, train]

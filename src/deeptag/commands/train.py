@@ -1,0 +1,53 @@
+"""``deeptag train``: unsupervised training on unlabelled sequences."""
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import torch
+
+from ..losses import ABLATIONS
+from ..model import ModelConfig
+from ..train import Trainer, TrainConfig
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    defaults = TrainConfig()
+    parser = subparsers.add_parser("train", help="train a model on your own unlabelled sequences",
+                                   description="Unsupervised training with the loss of Eq. 12. Runs unchanged "
+                                               "under torchrun --nproc_per_node=K for several processes.")
+    parser.add_argument("data", type=Path, nargs="+", help="sequences, or folders of .npz sequences")
+    parser.add_argument("--out", type=Path, required=True, help="run folder: checkpoints, log.jsonl")
+    parser.add_argument("--resume", action="store_true", help="continue the run in --out from its last.pt")
+    parser.add_argument("--init", type=Path, help="start from the weights of this deeptag checkpoint")
+    parser.add_argument("--steps", type=int, default=defaults.steps)
+    parser.add_argument("--lr", type=float, default=defaults.learning_rate, help="Adam learning rate (paper: 5e-4)")
+    parser.add_argument("--sequences-per-step", type=int, default=defaults.sequences_per_step)
+    parser.add_argument("--crop", type=int, help="train on random square crops of this size (faster on a CPU)")
+    parser.add_argument("--window", type=int, help="train on runs of this many consecutive frames")
+    parser.add_argument("--validate-every", type=int, default=defaults.validate_every)
+    parser.add_argument("--checkpoint-every", type=int, default=defaults.checkpoint_every)
+    parser.add_argument("--max-minutes", type=float, help="stop (with a checkpoint) after this much training time")
+    parser.add_argument("--seed", type=int, default=defaults.seed)
+    parser.add_argument("--velocity-scale", type=float, default=ModelConfig().velocity_scale,
+                        help="multiplier of the velocity head's output (larger: faster start)")
+    parser.add_argument("--loss", choices=sorted(ABLATIONS), default="full",
+                        help="the loss configuration: the paper's full model or an ablation A1-A6")
+    parser.add_argument("--threads", type=int, help="CPU threads for PyTorch")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    parser.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    config = TrainConfig(steps=args.steps, learning_rate=args.lr, sequences_per_step=args.sequences_per_step,
+                         crop=args.crop, window=args.window, validate_every=args.validate_every,
+                         checkpoint_every=args.checkpoint_every, max_minutes=args.max_minutes, seed=args.seed)
+    trainer = Trainer(args.data, args.out, config, ModelConfig(velocity_scale=args.velocity_scale),
+                      ABLATIONS[args.loss], init=args.init, resume=args.resume)
+    state = trainer.run(progress=not args.quiet)
+    if trainer.rank == 0:
+        print(f"trained {state.step} steps in {state.seconds / 60:.1f} min; best validation loss "
+              f"{state.best_validation:.4f}; model: {args.out / 'best.pt'}")
+    return 0

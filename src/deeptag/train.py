@@ -1,0 +1,268 @@
+"""Unsupervised training on the user's own sequences (section 4.1 and 4.4).
+
+Sequences are resampled to the network grid, normalised, padded to the network length by repeating the
+last frame, augmented (rotation, translation, scaling, Gaussian noise: the same transform for all frames
+of a sequence) and fed whole, so the global Lagrangian term of Eq. 11 sees the full cycle. Adam at 5e-4;
+the checkpoint with the lowest validation loss is kept as ``best.pt``. ``last.pt`` holds everything needed
+to resume a killed run exactly where it stopped. Runs unchanged under ``torchrun`` with
+DistributedDataParallel (gloo on CPUs, NCCL on GPUs): each process takes its share of the sequences.
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+import random
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.distributed as dist
+import torch.nn.functional as F
+from torch.nn.parallel import DistributedDataParallel
+from tqdm import tqdm
+
+from .checkpoint import read_checkpoint, save_checkpoint
+from .errors import InputError
+from .io import read_sequence
+from .losses import DeepTagLoss, LossConfig
+from .model import DeepTagNet, ModelConfig
+from .preprocess import NETWORK_FRAMES, NETWORK_SIZE, GridMapping, prepare_intensity
+
+
+@dataclass
+class TrainConfig:
+    """How to train; saved in every checkpoint so that a run can be reproduced and resumed.
+
+    ``crop``: train on random square crops of this size from the network grid (faster on a CPU; the
+    network is convolutional, so it applies to the full grid unchanged). ``window``: feed random runs of
+    this many consecutive frames instead of the whole padded sequence. Augmentation ranges are ours (the
+    paper gives none): rotation up to ``rotation_deg``, translation up to ``translation`` of the size,
+    scaling by up to ``scaling``, Gaussian noise with a standard deviation up to ``noise``.
+    """
+
+    steps: int = 20000
+    learning_rate: float = 5e-4
+    sequences_per_step: int = 1
+    frames: int = NETWORK_FRAMES
+    window: int | None = None
+    crop: int | None = None
+    validation_fraction: float = 0.1
+    validate_every: int = 200
+    checkpoint_every: int = 100
+    max_minutes: float | None = None
+    seed: int = 0
+    rotation_deg: float = 20.0
+    translation: float = 0.08
+    scaling: float = 0.1
+    noise: float = 0.03
+    intensity: str = "auto"
+
+
+@dataclass
+class TrainState:
+    """What changes during a run and is restored on resume."""
+
+    step: int = 0
+    best_validation: float = math.inf
+    seconds: float = 0.0
+
+
+def load_frames(path: Path, frames: int, intensity: str) -> torch.Tensor:
+    """One sequence on the network grid, (frames, 1, S, S), padded by repeating its last frame."""
+    sequence = read_sequence(path)
+    mapping = GridMapping.full_frame(*sequence.images.shape[1:])
+    tensor = mapping.images_to_network(prepare_intensity(sequence.images, intensity))
+    if len(tensor) > frames:
+        tensor = tensor[:frames]
+    padding = tensor[-1:].expand(frames - len(tensor), -1, -1, -1)
+    return torch.cat([tensor, padding])
+
+
+def augment(frames: torch.Tensor, config: TrainConfig, generator: torch.Generator) -> torch.Tensor:
+    """One random similarity transform and noise level for all frames of a sequence (section 4.1)."""
+    def uniform(low: float, high: float) -> float:
+        return low + (high - low) * float(torch.rand((), generator=generator))
+
+    angle = math.radians(uniform(-config.rotation_deg, config.rotation_deg))
+    scale = 1.0 + uniform(-config.scaling, config.scaling)
+    shift = [uniform(-2 * config.translation, 2 * config.translation) for _ in range(2)]
+    cos, sin = math.cos(angle) / scale, math.sin(angle) / scale
+    theta = torch.tensor([[cos, -sin, shift[0]], [sin, cos, shift[1]]], dtype=frames.dtype)
+    grid = F.affine_grid(theta[None].expand(len(frames), -1, -1), list(frames.shape), align_corners=True)
+    moved = F.grid_sample(frames, grid, mode="bilinear", padding_mode="zeros", align_corners=True)
+    noise = uniform(0.0, config.noise) * torch.randn(moved.shape, generator=generator)
+    return (moved + noise).clamp(0.0, 1.0)
+
+
+def random_view(frames: torch.Tensor, config: TrainConfig, generator: torch.Generator) -> torch.Tensor:
+    """A random temporal window and spatial crop, as configured (the whole sequence by default)."""
+    if config.window and config.window < len(frames):
+        start = int(torch.randint(0, len(frames) - config.window + 1, (), generator=generator))
+        frames = frames[start:start + config.window]
+    if config.crop and config.crop < frames.shape[-1]:
+        top, left = (int(torch.randint(0, frames.shape[-1] - config.crop + 1, (), generator=generator)) for _ in range(2))
+        frames = frames[..., top:top + config.crop, left:left + config.crop]
+    return frames
+
+
+def split_files(files: list[Path], fraction: float, seed: int) -> tuple[list[Path], list[Path]]:
+    """A seeded split into training and validation files (at least one of each when possible)."""
+    files = sorted(files)
+    order = random.Random(seed).sample(files, len(files))
+    count = 0 if len(files) < 2 else max(1, round(fraction * len(files)))
+    return order[count:], order[:count]
+
+
+def expand_inputs(paths: list[Path]) -> list[Path]:
+    """Training inputs: files as given, and the ``.npz`` files inside folders given."""
+    files: list[Path] = []
+    for path in paths:
+        if path.is_dir():
+            found = sorted(path.glob("*.npz"))
+            if not found:
+                raise InputError("the folder holds no .npz sequences", path)
+            files.extend(found)
+        elif path.exists():
+            files.append(path)
+        else:
+            raise InputError("no such file or folder", path)
+    return files
+
+
+def distributed() -> tuple[int, int]:
+    """(rank, world size); starts the process group when run under torchrun."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world > 1 and not dist.is_initialized():
+        dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
+    return (dist.get_rank(), world) if world > 1 else (0, 1)
+
+
+class Trainer:
+    """Owns the model, optimiser, data and run folder of one training run."""
+
+    def __init__(self, inputs: list[Path], out: Path, train_config: TrainConfig | None = None,
+                 model_config: ModelConfig | None = None, loss_config: LossConfig | None = None,
+                 init: Path | None = None, resume: bool = False) -> None:
+        self.out = out
+        self.rank, self.world = distributed()
+        self.device = torch.device(f"cuda:{self.rank % torch.cuda.device_count()}" if torch.cuda.is_available() else "cpu")
+        last = out / "last.pt"
+        if resume:
+            if not last.is_file():
+                raise InputError("nothing to resume: no last.pt in the run folder", out)
+            saved = read_checkpoint(last)
+            train_config = TrainConfig(**saved["train_config"])
+            loss_config = LossConfig(**saved["loss_config"])
+            model_config = ModelConfig(**saved["model_config"])
+        elif last.exists():
+            raise InputError("the run folder holds a run already; pass --resume to continue it", out)
+        self.config = train_config or TrainConfig()
+        self.loss = DeepTagLoss(loss_config or LossConfig())
+        torch.manual_seed(self.config.seed)
+        self.model = DeepTagNet(model_config or ModelConfig()).to(self.device)
+        if init is not None and not resume:
+            self.model.load_state_dict(read_checkpoint(init)["state_dict"])
+        self.optimizer = torch.optim.Adam(self.model.parameters(), lr=self.config.learning_rate)
+        self.state = TrainState()
+        self.generator = torch.Generator().manual_seed(self.config.seed * 1000 + self.rank)
+        files = expand_inputs(inputs)
+        self.train_files, self.validation_files = split_files(files, self.config.validation_fraction, self.config.seed)
+        if resume:
+            self.model.load_state_dict(saved["state_dict"])
+            self.optimizer.load_state_dict(saved["optimizer"])
+            self.state = TrainState(**saved["train_state"])
+            if self.world == 1:  # the data stream and the latent noise continue exactly
+                self.generator.set_state(saved["generator"])
+                torch.set_rng_state(saved["torch_rng"])
+            else:  # every process needs its own stream: derive it from the seed, rank and step
+                self.generator.manual_seed(self.config.seed * 1000 + self.rank + 1_000_003 * self.state.step)
+        self.network = self.model
+        if self.world > 1:
+            self.network = DistributedDataParallel(self.model, find_unused_parameters=not self.loss.config.kl)
+        if self.rank == 0:
+            out.mkdir(parents=True, exist_ok=True)
+
+    def sequence(self, path: Path) -> torch.Tensor:
+        return load_frames(path, self.config.frames, self.config.intensity)
+
+    def next_files(self) -> list[Path]:
+        """This process's share of the sequences for the next step (seeded, different per rank)."""
+        count = self.config.sequences_per_step
+        indices = torch.randint(0, len(self.train_files), (count,), generator=self.generator)
+        return [self.train_files[int(i)] for i in indices]
+
+    def train_step(self) -> dict[str, float]:
+        self.model.train()
+        self.optimizer.zero_grad(set_to_none=True)
+        totals: dict[str, float] = {}
+        files = self.next_files()
+        for path in files:
+            frames = random_view(augment(self.sequence(path), self.config, self.generator), self.config, self.generator)
+            loss, terms = self.loss(self.network, frames.to(self.device))
+            (loss / len(files)).backward()
+            for name, value in terms.items():
+                totals[name] = totals.get(name, 0.0) + value / len(files)
+        self.optimizer.step()
+        totals["loss"] = sum(totals.values())
+        return totals
+
+    @torch.no_grad()
+    def validate(self) -> float:
+        """Mean loss over the validation sequences, deterministic latent, no augmentation."""
+        self.model.eval()
+        files = self.validation_files or self.train_files[:1]
+        losses = [float(self.loss(self.model, self.sequence(p).to(self.device))[0]) for p in files]
+        return float(np.mean(losses))
+
+    def save(self, name: str) -> None:
+        save_checkpoint(self.out / name, self.model, train_config=asdict(self.config),
+                        loss_config=self.loss.config.to_dict(), optimizer=self.optimizer.state_dict(),
+                        train_state=asdict(self.state), generator=self.generator.get_state(),
+                        torch_rng=torch.get_rng_state())
+
+    def agree(self, flag: bool) -> bool:
+        """True on every process when it is true on any (so that all processes stop together)."""
+        if self.world == 1:
+            return flag
+        value = torch.tensor([float(flag)], device=self.device)
+        dist.all_reduce(value, op=dist.ReduceOp.MAX)
+        return bool(value.item())
+
+    def run(self, progress: bool = True) -> TrainState:
+        """Train until ``steps`` (or ``max_minutes``); returns the final state."""
+        config, state = self.config, self.state
+        bar = tqdm(total=config.steps, initial=state.step, disable=not progress or self.rank != 0,
+                   dynamic_ncols=True, desc="training")
+        started = time.perf_counter() - state.seconds
+        log = open(self.out / "log.jsonl", "a", encoding="utf-8") if self.rank == 0 else None
+        try:
+            while state.step < config.steps:
+                terms = self.train_step()
+                state.step += 1
+                state.seconds = time.perf_counter() - started
+                bar.update(1)
+                bar.set_postfix({k: f"{v:.3g}" for k, v in terms.items()})
+                record = {"step": state.step, "seconds": round(state.seconds, 2), **terms}
+                if state.step % config.validate_every == 0 or state.step == config.steps:
+                    record["validation"] = self.validate()
+                    if self.rank == 0 and record["validation"] < state.best_validation:
+                        state.best_validation = record["validation"]
+                        self.save("best.pt")
+                out_of_time = self.agree(config.max_minutes is not None and state.seconds > 60 * config.max_minutes)
+                if self.rank == 0:
+                    log.write(json.dumps(record) + "\n")
+                    log.flush()
+                    if state.step % config.checkpoint_every == 0 or state.step == config.steps or out_of_time:
+                        self.save("last.pt")
+                if out_of_time:
+                    break
+        finally:
+            bar.close()
+            if log:
+                log.close()
+        if self.rank == 0 and not (self.out / "best.pt").exists():
+            self.save("best.pt")
+        return state

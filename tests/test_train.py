@@ -1,0 +1,100 @@
+"""Training: runs, checkpoints, resumes exactly, selects by validation loss, and runs under torchrun."""
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+
+from deeptag.checkpoint import load_model, read_checkpoint
+from deeptag.cli import main
+from deeptag.errors import InputError
+from deeptag.train import Trainer, TrainConfig, augment, load_frames
+
+
+def write_sequences(folder, count=3, frames=5, size=40):
+    folder.mkdir()
+    rows, cols = np.meshgrid(np.arange(size), np.arange(size), indexing="ij")
+    for i in range(count):
+        images = [0.5 + 0.4 * np.cos(2 * np.pi * (cols - 0.5 * t * (i + 1)) / 7) * np.cos(2 * np.pi * rows / 7)
+                  for t in range(frames)]
+        np.savez(folder / f"seq{i}.npz", images=np.stack(images).astype(np.float32))
+    return folder
+
+
+def small_config(**overrides):
+    values = dict(steps=4, frames=6, crop=32, validate_every=2, checkpoint_every=2, seed=3)
+    values.update(overrides)
+    return TrainConfig(**values)
+
+
+def test_sequences_are_padded_by_repeating_the_last_frame(tmp_path):
+    data = write_sequences(tmp_path / "data", count=1, frames=4)
+    frames = load_frames(data / "seq0.npz", frames=7, intensity="auto")
+    assert frames.shape == (7, 1, 192, 192)
+    assert torch.equal(frames[3], frames[6])
+
+
+def test_augmentation_moves_all_frames_alike():
+    frames = torch.zeros(3, 1, 32, 32)
+    frames[:, :, 10:20, 12:18] = 1.0
+    moved = augment(frames, TrainConfig(noise=0.0), torch.Generator().manual_seed(1))
+    assert torch.allclose(moved[0], moved[1]) and torch.allclose(moved[0], moved[2])
+    assert not torch.allclose(moved[0], frames[0])
+
+
+def test_training_writes_checkpoints_and_a_log(tmp_path):
+    data = write_sequences(tmp_path / "data")
+    trainer = Trainer([data], tmp_path / "run", small_config())
+    state = trainer.run(progress=False)
+    assert state.step == 4 and np.isfinite(state.best_validation)
+    log = [json.loads(line) for line in (tmp_path / "run" / "log.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in log] == [1, 2, 3, 4] and "validation" in log[1] and "global" in log[0]
+    best = read_checkpoint(tmp_path / "run" / "best.pt")
+    assert best["train_config"]["crop"] == 32 and best["loss_config"]["alpha1"] == 5.0
+    model, _ = load_model(tmp_path / "run" / "best.pt")  # a run's checkpoint is a model for track
+    assert model.config.integration_steps == 7
+    with pytest.raises(InputError, match="--resume"):
+        Trainer([data], tmp_path / "run", small_config())
+
+
+def test_resume_continues_exactly_where_a_run_stopped(tmp_path):
+    data = write_sequences(tmp_path / "data")
+    Trainer([data], tmp_path / "straight", small_config(steps=4)).run(progress=False)
+    Trainer([data], tmp_path / "killed", small_config(steps=2)).run(progress=False)
+    # the "killed" run stopped after step 2; resume it with a higher step budget
+    saved = read_checkpoint(tmp_path / "killed" / "last.pt")
+    saved["train_config"]["steps"] = 4
+    torch.save(saved, tmp_path / "killed" / "last.pt")
+    resumed = Trainer([data], tmp_path / "killed", resume=True)
+    assert resumed.state.step == 2
+    resumed.run(progress=False)
+    a = read_checkpoint(tmp_path / "straight" / "last.pt")["state_dict"]
+    b = read_checkpoint(tmp_path / "killed" / "last.pt")["state_dict"]
+    assert all(torch.allclose(a[k], b[k], atol=1e-6) for k in a)
+
+
+def test_train_command_line_and_bad_input(tmp_path, capsys):
+    data = write_sequences(tmp_path / "data", count=2)
+    out = tmp_path / "run"
+    assert main(["train", str(data), "--out", str(out), "--steps", "2", "--crop", "32", "--quiet",
+                 "--validate-every", "1", "--checkpoint-every", "1", "--loss", "A3"]) == 0
+    assert read_checkpoint(out / "best.pt")["loss_config"]["alpha1"] == 0.0
+    assert main(["train", str(tmp_path / "nothing"), "--out", str(tmp_path / "r2")]) == 2
+    assert "nothing" in capsys.readouterr().err
+
+
+def test_two_processes_under_torchrun_on_the_cpu(tmp_path):
+    data = write_sequences(tmp_path / "data", count=4)
+    out = tmp_path / "ddp"
+    command = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "--master_port=29517",
+               "-m", "deeptag", "train", str(data), "--out", str(out), "--steps", "2", "--crop", "32",
+               "--validate-every", "2", "--checkpoint-every", "2", "--quiet"]
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    result = subprocess.run(command, capture_output=True, text=True, env=env, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert (out / "best.pt").exists() and (out / "last.pt").exists()
+    log = [json.loads(line) for line in (out / "log.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in log] == [1, 2]  # only rank 0 writes
