@@ -9,9 +9,14 @@ import tempfile
 from pathlib import Path
 from typing import Iterator
 
+import nibabel as nib
 import numpy as np
 
 from .errors import InputError
+from .io import Sequence
+
+LAGRANGIAN_NIFTI = "deformation_matrix_{axis}{unit}.nii.gz"  # the names the original DeepTag code wrote
+JACOBIAN_NIFTI = "jacobian_lagrangian.nii.gz"
 
 
 @contextlib.contextmanager
@@ -67,3 +72,56 @@ def write_tracks(folder: Path, tracks: np.ndarray, spacing: tuple[float, float] 
                 if frame_times is not None:
                     row += [f"{frame_times[t]:.3f}"]
                 writer.writerow(row)
+
+
+def nifti_affine(sequence: Sequence) -> np.ndarray:
+    """The 4x4 affine of arrays stored ``data[column, row, 0, t]`` for ``sequence``: its own (from the
+    DICOM or NIfTI headers), else the pixel spacing (1 mm where unknown) with the origin at pixel (0, 0)."""
+    if sequence.affine is not None:
+        return np.asarray(sequence.affine, dtype=float)
+    row, column = sequence.spacing or (1.0, 1.0)
+    return np.diag([column, row, 1.0, 1.0])
+
+
+def frame_interval_ms(frame_times: np.ndarray | None) -> float | None:
+    """The median time between frames in ms, or ``None`` where unknown or not increasing."""
+    if frame_times is None or len(frame_times) < 2:
+        return None
+    step = float(np.median(np.diff(frame_times)))
+    return step if step > 0 else None
+
+
+def write_nifti_frames(path: Path, frames: np.ndarray, affine: np.ndarray, interval_ms: float | None = None) -> None:
+    """(T, H, W) maps as a 4D NIfTI ``data[column, row, 0, t]`` (io's orientation rule, so reading the
+    file back with ``deeptag.io`` gives ``frames`` exactly), float32, time step in ms where known."""
+    data = np.asarray(frames, dtype=np.float32).transpose(2, 1, 0)[:, :, None, :]
+    image = nib.Nifti1Image(data, affine)
+    image.header.set_xyzt_units("mm", "msec")
+    if interval_ms is not None:
+        image.header.set_zooms(tuple(image.header.get_zooms()[:3]) + (interval_ms,))
+    nib.save(image, path)
+
+
+def write_lagrangian_nifti(folder: Path, lagrangian: np.ndarray, jacobian: np.ndarray, sequence: Sequence) -> list[str]:
+    """The Lagrangian fields and their Jacobian determinants as NIfTI on the input's voxels.
+
+    ``lagrangian`` (T-1, 2, H, W) in input pixels (channel 0 rows, 1 columns) and ``jacobian``
+    (T-1, H, W) are written with T frames, frame 0 the identity (zero displacement, determinant 1), so
+    frame t of a file is frame t of the scan: ``deformation_matrix_x.nii.gz`` the displacement along the
+    columns (the image's x, rightwards), ``deformation_matrix_y.nii.gz`` along the rows (downwards), both
+    in pixels, and ``..._mm`` the same in mm where the spacing is known; NaN outside the tracked region.
+    Returns the names of the files written.
+    """
+    affine, interval = nifti_affine(sequence), frame_interval_ms(sequence.frame_times)
+    height, width = lagrangian.shape[2:]
+    full = np.concatenate([np.zeros((1, 2, height, width), np.float32), lagrangian])
+    written = []
+    for axis, channel in (("x", 1), ("y", 0)):
+        units = [("", 1.0)] + ([("_mm", sequence.spacing[channel])] if sequence.spacing else [])
+        for unit, scale in units:
+            name = LAGRANGIAN_NIFTI.format(axis=axis, unit=unit)
+            write_nifti_frames(folder / name, full[:, channel] * scale, affine, interval)
+            written.append(name)
+    write_nifti_frames(folder / JACOBIAN_NIFTI, np.concatenate([np.ones((1, height, width), np.float32), jacobian]),
+                       affine, interval)
+    return written + [JACOBIAN_NIFTI]

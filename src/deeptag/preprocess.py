@@ -1,9 +1,17 @@
 """Pre-processing of section 4.1 and its exact inverse.
 
 A region of interest of the input frames is resampled to the square network grid, and every result
-(points, fields) is mapped back to the input's pixel grid. Coordinates follow the ``align_corners``
-convention: the centres of the corner pixels of the region map onto the corner pixels of the network
-grid, so ``x_net = (x - x0) * (S - 1) / (w - 1)``.
+(points, fields, Jacobian maps) is mapped back to the input's pixel grid. Coordinates follow the
+``align_corners`` convention: the centres of the corner pixels of the region map onto the corner pixels
+of the network grid, so ``x_net = (x - x0) * (S - 1) / (w - 1)``.
+
+Region of interest: the full frame by default; a box given by the user; or ``"auto"``, found around
+the heart by ``find_heart_roi`` (the frames' motion energy, smoothed, thresholded at half its peak,
+the most energetic component's box enlarged by a margin and made square; the full frame when unsure).
+
+Time: training pads sequences shorter than ``NETWORK_FRAMES`` by repeating the last frame. Inference
+registers each consecutive pair on its own, so it pads nothing: every output has exactly the input's
+frames (T - 1 fields, T tracked positions).
 """
 from __future__ import annotations
 
@@ -11,8 +19,10 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
+from scipy import ndimage
 
 from . import fields
+from .errors import InputError
 
 NETWORK_SIZE = 192
 NETWORK_FRAMES = 25  # training pads shorter sequences to this length by repeating the last frame
@@ -135,3 +145,108 @@ class GridMapping:
         out = np.full((field.shape[0], 2, height, width), np.nan, dtype=np.float32)
         out[:, :, y0:y1, x0:x1] = values.cpu().numpy()
         return out
+
+    def scalar_from_network(self, values: torch.Tensor, height: int, width: int) -> np.ndarray:
+        """(N, S, S) scalar maps on the network grid (e.g. Jacobian determinants) to (N, H, W) on the
+        input grid, bilinearly sampled at each input pixel's network position; NaN outside the region.
+
+        A Jacobian determinant needs no rescaling: the axis scales cancel in ``det(S^-1 J S)``.
+        """
+        x0, y0, x1, y1 = self.roi
+        sy, sx = self.scale
+        rows = (torch.arange(y0, y1, dtype=values.dtype) - y0) * sy
+        cols = (torch.arange(x0, x1, dtype=values.dtype) - x0) * sx
+        coords = torch.stack(torch.meshgrid(rows, cols, indexing="ij"))[None].expand(values.shape[0], -1, -1, -1)
+        sampled = fields.sample(values[:, None], coords)[:, 0]
+        out = np.full((values.shape[0], height, width), np.nan, dtype=np.float32)
+        out[:, y0:y1, x0:x1] = sampled.cpu().numpy()
+        return out
+
+    def contains(self, points: np.ndarray) -> np.ndarray:
+        """(K,) whether each (x, y) point of (K, 2) lies within the region (between its corner pixel centres)."""
+        x0, y0, x1, y1 = self.roi
+        points = np.asarray(points, dtype=float)
+        return ((points[:, 0] >= x0) & (points[:, 0] <= x1 - 1) & (points[:, 1] >= y0) & (points[:, 1] <= y1 - 1))
+
+
+MIN_ROI_SIDE = 16  # pixels; a smaller region holds too little of the heart to track
+
+
+def check_roi(roi: tuple[int, int, int, int], height: int, width: int) -> tuple[int, int, int, int]:
+    """Validate a user's box (x0, y0, x1, y1): columns x0..x1-1, rows y0..y1-1 of an H x W frame."""
+    x0, y0, x1, y1 = (int(v) for v in roi)
+    if not (0 <= x0 < x1 <= width and 0 <= y0 < y1 <= height):
+        raise InputError(f"the region of interest {x0},{y0},{x1},{y1} must satisfy 0 <= x0 < x1 <= {width} "
+                         f"and 0 <= y0 < y1 <= {height} (x1, y1 exclusive) for {height}x{width} frames")
+    if min(x1 - x0, y1 - y0) < MIN_ROI_SIDE:
+        raise InputError(f"the region of interest {x0},{y0},{x1},{y1} is {x1 - x0}x{y1 - y0} pixels; "
+                         f"it needs at least {MIN_ROI_SIDE} on each side")
+    return x0, y0, x1, y1
+
+
+def find_heart_roi(images: np.ndarray, margin: float = 0.25, smoothing: float = 1 / 32,
+                   max_fraction: float = 0.9) -> tuple[int, int, int, int] | None:
+    """A square box around the moving heart, or ``None`` when unsure (then use the full frame).
+
+    Tags fade slowly everywhere, but only moving tissue changes much from one frame to the next. The
+    rule: normalise each frame by twice its median; motion energy = mean over t of
+    ``(frame[t+1] - frame[t])**2``; Gaussian smoothing with sigma = ``smoothing`` x the larger frame side
+    (wider than a tag period, so the tag pattern disappears); threshold at half way between the minimum
+    and the peak; keep the connected component with the most energy; enlarge its bounding box by
+    ``margin`` x its larger side on every side; make it square and shift it inside the frame.
+    ``None`` when the frames do not move, when the peak is less than twice the median energy (motion
+    spread everywhere), or when the box would cover more than ``max_fraction`` of a frame side.
+
+    Parameters
+    ----------
+    images : (T, H, W) frames, any intensity scale, T >= 2.
+
+    Returns
+    -------
+    (x0, y0, x1, y1) in pixels, x1 and y1 exclusive, or None.
+    """
+    frames = normalise_intensity(images)
+    height, width = frames.shape[1:]
+    motion = np.mean(np.diff(frames, axis=0) ** 2, axis=0)
+    energy = ndimage.gaussian_filter(motion.astype(np.float64), smoothing * max(height, width))
+    peak, floor = float(energy.max()), float(energy.min())
+    if peak <= 0 or peak < 2 * float(np.median(energy)):
+        return None
+    labels, count = ndimage.label(energy > floor + 0.5 * (peak - floor))
+    strongest = int(np.argmax(ndimage.sum(energy, labels, range(1, count + 1))))
+    rows, cols = ndimage.find_objects(labels)[strongest]
+    side = max(rows.stop - rows.start, cols.stop - cols.start)
+    side = int(np.ceil(side * (1 + 2 * margin)))
+    if side > max_fraction * min(height, width):
+        return None
+    side = max(side, MIN_ROI_SIDE)
+    centre_y, centre_x = (rows.start + rows.stop) / 2, (cols.start + cols.stop) / 2
+    y0 = int(np.clip(round(centre_y - side / 2), 0, height - side))
+    x0 = int(np.clip(round(centre_x - side / 2), 0, width - side))
+    return x0, y0, x0 + side, y0 + side
+
+
+def choose_mapping(images: np.ndarray, roi: str | tuple[int, int, int, int] | None = None) -> GridMapping:
+    """The network mapping for ``images`` (T, H, W): full frame for ``None``, a checked box, or
+    ``"auto"`` (``find_heart_roi``, full frame when it is unsure)."""
+    height, width = images.shape[1:]
+    if roi is None:
+        return GridMapping.full_frame(height, width)
+    if roi == "auto":
+        found = find_heart_roi(images)
+        return GridMapping(found) if found else GridMapping.full_frame(height, width)
+    return GridMapping(check_roi(roi, height, width))
+
+
+def parse_roi(text: str) -> str | tuple[int, int, int, int]:
+    """``"auto"`` or ``"x0,y0,x1,y1"`` (integers, pixels) as given on the command line."""
+    if text.strip().lower() == "auto":
+        return "auto"
+    parts = text.replace(" ", "").split(",")
+    try:
+        values = tuple(int(part) for part in parts)
+    except ValueError:
+        values = ()
+    if len(values) != 4:
+        raise InputError(f"--roi must be 'auto' or four integers x0,y0,x1,y1 (pixels), got '{text}'")
+    return values

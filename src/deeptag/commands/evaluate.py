@@ -8,8 +8,10 @@ from pathlib import Path
 from ..errors import InputError
 from ..io import read_sequence
 from ..metrics import landmark_summary
+from ..preprocess import GridMapping
 from ..track import track_sequence
 from .common import add_model_arguments, model_from_args
+from .track import add_input_arguments, input_mapping, parse_slice
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -18,15 +20,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                                                "distances to the expert landmarks of every later frame.")
     parser.add_argument("sequence", type=Path, help="an .npz with 'images' (T, H, W) and 'landmarks' (T, K, 2)")
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
+    add_input_arguments(parser)
     add_model_arguments(parser)
     parser.set_defaults(run=run)
 
 
-def evaluate_sequence(sequence, model, intensity: str = "auto") -> dict:
-    """Landmark errors (pixels, and mm with the spacing), Jacobian counts and time for one sequence."""
+def evaluate_sequence(sequence, model, intensity: str = "auto", mapping: GridMapping | None = None) -> dict:
+    """Landmark errors (pixels, and mm with the spacing), Jacobian counts and time for one sequence,
+    tracked in ``mapping``'s region of interest (default: the full frame)."""
     if sequence.landmarks is None:
         raise InputError("no 'landmarks' (T, K, 2) to evaluate against", sequence.source)
-    result = track_sequence(sequence, model, sequence.landmarks[0], intensity=intensity)
+    result = track_sequence(sequence, model, sequence.landmarks[0], mapping=mapping, intensity=intensity)
     report = landmark_summary(result.tracks, sequence.landmarks)
     if sequence.spacing is not None:
         report.update(landmark_summary(result.tracks, sequence.landmarks, sequence.spacing, unit="mm"))
@@ -38,9 +42,12 @@ def evaluate_sequence(sequence, model, intensity: str = "auto") -> dict:
 
 
 def run(args: argparse.Namespace) -> int:
-    sequence = read_sequence(args.sequence)
+    sequence = read_sequence(args.sequence, series=args.series, slice_index=parse_slice(args.slice_index))
+    mapping = None
+    if sequence.landmarks is not None:
+        mapping = input_mapping(sequence, args.roi, sequence.landmarks[0], args.sequence)
     model, model_name = model_from_args(args)
-    report = evaluate_sequence(sequence, model, args.intensity)
+    report = evaluate_sequence(sequence, model, args.intensity, mapping)
     report["model"] = model_name
     report["input"] = str(args.sequence)
     if args.json:

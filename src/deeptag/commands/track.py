@@ -1,4 +1,4 @@
-"""``deeptag track``: fields, Lagrangian fields and tracked points for one sequence."""
+"""``deeptag track``: fields, Lagrangian fields and tracked points for one sequence (or each slice)."""
 from __future__ import annotations
 
 import argparse
@@ -8,44 +8,109 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .. import __version__
-from ..io import read_points, read_sequence
-from ..outputs import result_directory, write_json, write_tracks
+from .. import __version__, fields
+from ..errors import InputError
+from ..io import Sequence, read_points, read_sequence, read_slices
+from ..outputs import result_directory, write_json, write_lagrangian_nifti, write_tracks
+from ..preprocess import GridMapping, choose_mapping, parse_roi
 from ..track import TrackResult, track_sequence
 from .common import add_model_arguments, model_from_args
 
 FIELDS_FILE = "fields.npz"
+INPUT_HELP = ("the input: a DICOM folder (or file), .nii/.nii.gz (2D+t, or 3D+t with --slice), .npz with "
+              "'images' (T, H, W), a multi-page .tif/.gif, or a folder of PNG/JPEG frames")
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser("track", help="track the motion of one sequence",
                                    description="Track the myocardial motion of one tagged sequence.")
-    parser.add_argument("sequence", type=Path, help="the input sequence (.npz with 'images' (T, H, W))")
+    parser.add_argument("sequence", type=Path, help=INPUT_HELP)
     parser.add_argument("--points", type=Path, help="frame-0 points to track: .npy (K, 2) or CSV with columns x, y")
     parser.add_argument("--out", type=Path, required=True, help="result folder (must not exist, unless --force)")
     parser.add_argument("--force", action="store_true", help="replace an existing result folder")
+    add_input_arguments(parser, allow_all_slices=True)
     add_model_arguments(parser)
     parser.set_defaults(run=run)
 
 
-def write_result(folder: Path, result: TrackResult, summary: dict, spacing, frame_times) -> None:
-    """Fields as ``fields.npz``, tracks as ``tracks.npy``/``tracks.csv``, and ``summary.json``."""
+def add_input_arguments(parser: argparse.ArgumentParser, allow_all_slices: bool = False) -> None:
+    """``--series``, ``--slice`` and ``--roi``: which frames of an input to track, and where."""
+    parser.add_argument("--series", help="the SeriesInstanceUID (or series number) to take from a DICOM "
+                                         "folder that holds several series")
+    parser.add_argument("--slice", dest="slice_index", metavar="K",
+                        help="slice K (from 0) of a 3D+t input (NIfTI stack, multi-slice DICOM series)"
+                             + (", or 'all' for every slice in turn, one result sub-folder slice_KK each"
+                                if allow_all_slices else ""))
+    parser.add_argument("--roi", help="region of interest x0,y0,x1,y1 in pixels (x1, y1 exclusive), or 'auto' "
+                                      "to find the moving heart (full frame when unsure); default: full frame")
+
+
+def parse_slice(text: str | None, allow_all: bool = False) -> int | str | None:
+    """``--slice``: ``None``, a slice number, or ``"all"`` where allowed."""
+    if text is None:
+        return None
+    if allow_all and text.strip().lower() == "all":
+        return "all"
+    try:
+        return int(text)
+    except ValueError:
+        expected = "a slice number or 'all'" if allow_all else "a slice number"
+        raise InputError(f"--slice must be {expected}, got '{text}'") from None
+
+
+def read_inputs(args: argparse.Namespace) -> list[tuple[str, Sequence]]:
+    """The sequences to track and the sub-folder of each ('' for the result folder itself)."""
+    slice_index = parse_slice(args.slice_index, allow_all=True)
+    if slice_index == "all":
+        return [(f"slice_{k:02d}", sequence) for k, sequence in
+                enumerate(read_slices(args.sequence, series=args.series))]
+    return [("", read_sequence(args.sequence, series=args.series, slice_index=slice_index))]
+
+
+def input_mapping(sequence: Sequence, roi_text: str | None, points: np.ndarray | None,
+                  points_path: Path | None) -> GridMapping:
+    """The region of ``sequence`` to track; every point must lie inside it."""
+    mapping = choose_mapping(sequence.images, None if roi_text is None else parse_roi(roi_text))
+    if points is not None and not mapping.contains(points).all():
+        k = int(np.flatnonzero(~mapping.contains(points))[0])
+        raise InputError(f"point {k} at ({points[k, 0]:g}, {points[k, 1]:g}) lies outside the tracked region "
+                         f"{','.join(map(str, mapping.roi))} (x0,y0,x1,y1)", points_path)
+    return mapping
+
+
+def lagrangian_jacobian(result: TrackResult, height: int, width: int) -> np.ndarray:
+    """(T-1, H, W) Jacobian determinants of ``id + L_t``, computed on the network grid and sampled onto
+    the input grid (NaN outside the region)."""
+    return result.mapping.scalar_from_network(fields.jacobian_determinant(result.network["lagrangian"]),
+                                              height, width)
+
+
+def write_result(folder: Path, result: TrackResult, sequence: Sequence, summary: dict) -> None:
+    """``fields.npz``, the Lagrangian fields and Jacobians as NIfTI, tracks as ``tracks.npy``/``.csv``,
+    and ``summary.json``."""
+    jacobian = lagrangian_jacobian(result, *sequence.images.shape[1:])
     np.savez(folder / FIELDS_FILE, inf_forward=result.inf_forward, inf_backward=result.inf_backward,
-             lagrangian=result.lagrangian, uncertainty=result.uncertainty)
+             lagrangian=result.lagrangian, uncertainty=result.uncertainty, lagrangian_jacobian=jacobian)
+    summary["nifti"] = write_lagrangian_nifti(folder, result.lagrangian, jacobian, sequence)
     if result.tracks is not None:
-        write_tracks(folder, result.tracks, spacing, frame_times)
+        write_tracks(folder, result.tracks, sequence.spacing, sequence.frame_times)
     write_json(folder / "summary.json", summary)
 
 
-def summarise(result: TrackResult, sequence, model_name: str, intensity: str) -> dict:
+def summarise(result: TrackResult, sequence: Sequence, model_name: str, intensity: str, roi: str | None) -> dict:
     return {
         "deeptag_version": __version__,
         "input": str(sequence.source),
+        "format": sequence.metadata.get("format", "npz"),
+        "series": sequence.metadata.get("series_uid"),
+        "slice": sequence.metadata.get("slice_index"),
         "frames": sequence.num_frames,
         "frame_size": list(sequence.images.shape[1:]),
         "spacing_mm": list(sequence.spacing) if sequence.spacing else None,
+        "frame_times_ms": None if sequence.frame_times is None else [float(t) for t in sequence.frame_times],
         "model": model_name,
         "intensity": intensity,
+        "roi": roi or "full frame",
         "network_roi_xyxy": list(result.mapping.roi),
         "nonpositive_jacobians": result.nonpositive_jacobians,
         "seconds": result.seconds,
@@ -53,18 +118,27 @@ def summarise(result: TrackResult, sequence, model_name: str, intensity: str) ->
         "fields": {"file": FIELDS_FILE, "units": "input pixels", "channels": "0 = rows (y), 1 = columns (x)",
                    "inf_forward": "frame t+1 grid -> frame t", "inf_backward": "frame t grid -> frame t+1",
                    "lagrangian": "frame t+1 grid -> frame 0",
-                   "uncertainty": "standard deviation of the velocity latent"},
+                   "lagrangian_jacobian": "determinant of the Jacobian of id + lagrangian",
+                   "uncertainty": "standard deviation of the velocity latent",
+                   "outside_roi": "NaN", "time_padding": "none: every output has the input's frames"},
         "tracked_points": None if result.tracks is None else int(result.tracks.shape[1]),
     }
 
 
 def run(args: argparse.Namespace) -> int:
-    sequence = read_sequence(args.sequence)
+    inputs = read_inputs(args)
     points = read_points(args.points) if args.points else None
+    if points is not None and len(inputs) > 1:
+        raise InputError("--points needs one slice (--slice K); --slice all tracks every slice", args.points)
+    mappings = [input_mapping(sequence, args.roi, points, args.points) for _, sequence in inputs]
     model, model_name = model_from_args(args)
+    done = []
     with result_directory(args.out, args.force) as folder:
-        result = track_sequence(sequence, model, points, intensity=args.intensity)
-        write_result(folder, result, summarise(result, sequence, model_name, args.intensity),
-                     sequence.spacing, sequence.frame_times)
-    print(f"tracked {sequence.num_frames} frames in {result.seconds['total']:.2f} s -> {args.out}")
+        for (name, sequence), mapping in zip(inputs, mappings):
+            (folder / name).mkdir(exist_ok=True)
+            result = track_sequence(sequence, model, points, mapping=mapping, intensity=args.intensity)
+            write_result(folder / name, result, sequence,
+                         summarise(result, sequence, model_name, args.intensity, args.roi))
+            done.append(f"tracked {sequence.num_frames} frames in {result.seconds['total']:.2f} s -> {args.out / name}")
+    print("\n".join(done))
     return 0
