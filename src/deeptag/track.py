@@ -10,6 +10,7 @@ import numpy as np
 import torch
 
 from . import fields
+from .adapt import AdaptConfig, adapt_model
 from .io import Sequence
 from .model import DeepTagNet
 from .preprocess import GridMapping, prepare_intensity
@@ -52,14 +53,21 @@ def predict_fields(model: DeepTagNet, frames: torch.Tensor) -> dict[str, torch.T
 
 
 def track_sequence(sequence: Sequence, model: DeepTagNet, points: np.ndarray | None = None,
-                   mapping: GridMapping | None = None, intensity: str = "auto") -> TrackResult:
-    """Track ``sequence`` with ``model``; ``points`` (K, 2) as (x, y) in frame 0 of the input grid."""
+                   mapping: GridMapping | None = None, intensity: str = "auto",
+                   adapt: AdaptConfig | None = None) -> TrackResult:
+    """Track ``sequence`` with ``model``; ``points`` (K, 2) as (x, y) in frame 0 of the input grid.
+
+    With ``adapt``, a copy of the model is first fine-tuned on the sequence itself (``adapt.py``).
+    """
     height, width = sequence.images.shape[1:]
     mapping = mapping or GridMapping.full_frame(height, width)
-    model.eval()
     started = time.perf_counter()
+    frames = network_frames(sequence, mapping, intensity)
+    if adapt is not None and adapt.steps > 0:
+        model, _ = adapt_model(model, frames, adapt)
+    adapted = time.perf_counter()
+    model.eval()
     with torch.inference_mode():
-        frames = network_frames(sequence, mapping, intensity)
         net = predict_fields(model, frames)
         predicted = time.perf_counter()
         tracks = None
@@ -73,7 +81,7 @@ def track_sequence(sequence: Sequence, model: DeepTagNet, points: np.ndarray | N
         back = {name: mapping.field_from_network(net[name], height, width)
                 for name in ("inf_forward", "inf_backward", "lagrangian", "sigma")}
     finished = time.perf_counter()
-    seconds = {"fields": predicted - started, "points": tracked - predicted,
+    seconds = {"adapt": adapted - started, "fields": predicted - adapted, "points": tracked - predicted,
                "to_input_grid": finished - tracked, "total": finished - started}
     return TrackResult(back["inf_forward"], back["inf_backward"], back["lagrangian"],
                        np.abs(back["sigma"]), nonpositive, seconds, mapping, tracks, net)
