@@ -1,0 +1,132 @@
+"""Section 4.1 pre-processing: the region of interest and the exact way back to the input grid."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from deeptag import fields
+from deeptag.errors import InputError
+from deeptag.preprocess import GridMapping, check_roi, choose_mapping, find_heart_roi, parse_roi
+
+REAL = Path(__file__).parents[1] / ".." / "shared" / "real"
+MAPPINGS = [GridMapping.full_frame(64, 80, size=48), GridMapping((10, 5, 50, 45), size=48),
+            GridMapping((3, 7, 70, 40), size=48)]  # full frame, square ROI, non-square ROI
+
+
+@pytest.mark.parametrize("mapping", MAPPINGS, ids=["full", "square-roi", "oblong-roi"])
+def test_points_go_to_the_network_grid_and_back_exactly(mapping):
+    x0, y0, x1, y1 = mapping.roi
+    rng = np.random.default_rng(0)
+    points = np.stack([rng.uniform(x0, x1 - 1, 50), rng.uniform(y0, y1 - 1, 50)], axis=1)
+    network = mapping.points_to_network(points)
+    assert float(network.min()) >= -1e-4 and float(network.max()) <= mapping.size - 1 + 1e-4
+    np.testing.assert_allclose(mapping.points_from_network(network), points, atol=1e-4)
+
+
+def test_region_corners_land_on_network_corners():
+    mapping = GridMapping((10, 5, 50, 45), size=48)
+    corners = mapping.points_to_network(np.array([[10.0, 5.0], [49.0, 44.0]]))
+    np.testing.assert_allclose(corners.numpy(), [[0, 0], [47, 47]], atol=1e-5)
+
+
+@pytest.mark.parametrize("mapping", MAPPINGS, ids=["full", "square-roi", "oblong-roi"])
+def test_an_affine_field_maps_back_to_the_same_motion_in_input_pixels(mapping):
+    """u_net(p) = A p + b on the network grid is, in input pixels, u(q) = S^-1 (A S (q - o) + b)."""
+    size = mapping.size
+    a = torch.tensor([[0.03, -0.02], [0.01, 0.05]])  # (row, col) x (row, col)
+    b = torch.tensor([1.5, -0.75])
+    grid = fields.identity_grid(size, size)[0]  # (2, S, S) as (row, col)
+    net_field = (torch.einsum("ij,jhw->ihw", a, grid) + b[:, None, None])[None]
+    height, width = 64, 80
+    out = mapping.field_from_network(net_field, height, width)[0]
+    x0, y0, x1, y1 = mapping.roi
+    sy, sx = mapping.scale
+    rows, cols = np.mgrid[y0:y1, x0:x1].astype(float)
+    net_coords = np.stack([(rows - y0) * sy, (cols - x0) * sx])
+    expected = np.einsum("ij,jhw->ihw", a.numpy(), net_coords) + b.numpy()[:, None, None]
+    expected /= np.array([sy, sx])[:, None, None]
+    np.testing.assert_allclose(out[:, y0:y1, x0:x1], expected, atol=1e-4)
+    outside = np.ones((height, width), bool)
+    outside[y0:y1, x0:x1] = False
+    assert np.isnan(out[:, outside]).all()
+
+
+@pytest.mark.parametrize("mapping", MAPPINGS, ids=["full", "square-roi", "oblong-roi"])
+def test_jacobian_of_a_uniform_stretch_is_the_same_on_both_grids(mapping):
+    """A Jacobian determinant does not depend on the grid's scale, so the sampled map is exact."""
+    size = mapping.size
+    grid = fields.identity_grid(size, size)
+    net_field = 0.1 * (grid - (size - 1) / 2)  # id + u scales by 1.1 along both axes
+    jacobian = mapping.scalar_from_network(fields.jacobian_determinant(net_field), 64, 80)[0]
+    x0, y0, x1, y1 = mapping.roi
+    np.testing.assert_allclose(jacobian[y0 + 1:y1 - 1, x0 + 1:x1 - 1], 1.21, atol=1e-4)
+    input_field = mapping.field_from_network(net_field, 64, 80)
+    direct = fields.jacobian_determinant(torch.as_tensor(input_field[:, :, y0:y1, x0:x1]))[0].numpy()
+    np.testing.assert_allclose(direct[1:-1, 1:-1], 1.21, atol=1e-4)
+
+
+def test_roi_text_and_checks():
+    assert parse_roi("auto") == "auto"
+    assert parse_roi("10, 20,74,84") == (10, 20, 74, 84)
+    for bad in ("10,20,30", "a,b,c,d", "1.5,2,30,40"):
+        with pytest.raises(InputError, match="--roi"):
+            parse_roi(bad)
+    assert check_roi((0, 0, 64, 48), 48, 64) == (0, 0, 64, 48)
+    with pytest.raises(InputError, match="x1, y1 exclusive"):
+        check_roi((0, 0, 65, 48), 48, 64)
+    with pytest.raises(InputError, match="x1, y1 exclusive"):
+        check_roi((30, 0, 20, 48), 48, 64)
+    with pytest.raises(InputError, match="at least 16"):
+        check_roi((0, 0, 10, 48), 48, 64)
+
+
+def moving_disc_scene(height: int = 128, width: int = 160, centre=(44, 100), frames: int = 8) -> np.ndarray:
+    """Static tags that fade everywhere, plus a tagged disc (radius 14) that beats at ``centre`` (row, col)."""
+    rows, cols = np.mgrid[0:height, 0:width].astype(float)
+    scene = []
+    for t in range(frames):
+        phase = np.sin(2 * np.pi * t / frames)
+        radius = np.hypot(rows - centre[0], cols - centre[1])
+        squeeze = 1 + 0.15 * phase * (radius < 14)
+        y = centre[0] + (rows - centre[0]) * squeeze
+        x = centre[1] + (cols - centre[1]) * squeeze
+        tags = (1 + np.cos(2 * np.pi * x / 8)) * (1 + np.cos(2 * np.pi * y / 8))
+        scene.append(100 + 60 * tags * (1 - 0.04 * t))
+    return np.stack(scene).astype(np.float32)
+
+
+def test_auto_roi_finds_the_moving_disc_and_is_square():
+    x0, y0, x1, y1 = find_heart_roi(moving_disc_scene())
+    assert x1 - x0 == y1 - y0
+    assert x0 <= 100 - 14 and x1 - 1 >= 100 + 14 and y0 <= 44 - 14 and y1 - 1 >= 44 + 14
+    assert x1 - x0 < 100  # much smaller than the 128x160 frame
+    assert 0 <= x0 and x1 <= 160 and 0 <= y0 and y1 <= 128
+
+
+def test_auto_roi_is_unsure_about_still_frames_and_falls_back_to_the_full_frame():
+    still = np.repeat(moving_disc_scene()[:1], 5, axis=0)
+    assert find_heart_roi(still) is None
+    assert choose_mapping(still, "auto").roi == (0, 0, 160, 128)
+    noise = np.random.default_rng(0).uniform(50, 150, (6, 64, 64)).astype(np.float32)
+    assert find_heart_roi(noise) is None  # motion everywhere: no heart to find
+
+
+def test_auto_roi_near_the_border_stays_inside_the_frame():
+    x0, y0, x1, y1 = find_heart_roi(moving_disc_scene(centre=(16, 146)))
+    assert 0 <= x0 and x1 <= 160 and 0 <= y0 and y1 <= 128
+    assert x1 - 1 >= 146 + 13 and y0 <= 16 - 13
+
+
+def test_auto_roi_holds_every_expert_landmark_of_the_real_sequence():
+    if not (REAL / "sax_45_23.npz").is_file():
+        pytest.skip("the real reference data (../shared/real) is not on this machine")
+    with np.load(REAL / "sax_45_23.npz") as data:
+        images, landmarks = data["images"], data["landmarks"]
+    roi = find_heart_roi(images)
+    assert roi is not None
+    mapping = GridMapping(roi)
+    present = landmarks[~np.isnan(landmarks).any(axis=-1)]
+    assert mapping.contains(present).all()
