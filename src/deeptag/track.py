@@ -45,7 +45,7 @@ def network_frames(sequence: Sequence, mapping: GridMapping, intensity: str = "a
 
 def predict_fields(model: DeepTagNet, frames: torch.Tensor) -> dict[str, torch.Tensor]:
     """INF fields of all consecutive pairs of ``frames`` (T, 1, S, S) and their Lagrangian composition,
-    on the network grid, deterministically."""
+    on the network grid, deterministically, on the device of ``frames``."""
     pairs = model(frames[:-1], frames[1:], stochastic=False)
     return {"inf_forward": pairs.forward, "inf_backward": pairs.backward,
             "lagrangian": fields.lagrangian_fields(pairs.forward),
@@ -54,15 +54,17 @@ def predict_fields(model: DeepTagNet, frames: torch.Tensor) -> dict[str, torch.T
 
 def track_sequence(sequence: Sequence, model: DeepTagNet, points: np.ndarray | None = None,
                    mapping: GridMapping | None = None, intensity: str = "auto",
-                   adapt: AdaptConfig | None = None) -> TrackResult:
+                   adapt: AdaptConfig | None = None, device: str | torch.device = "cpu") -> TrackResult:
     """Track ``sequence`` with ``model``; ``points`` (K, 2) as (x, y) in frame 0 of the input grid.
 
     With ``adapt``, a copy of the model is first fine-tuned on the sequence itself (``adapt.py``).
+    The model is moved to ``device``, where the network and point tracking run.
     """
     height, width = sequence.images.shape[1:]
     mapping = mapping or GridMapping.full_frame(height, width)
     started = time.perf_counter()
-    frames = network_frames(sequence, mapping, intensity)
+    model = model.to(device)
+    frames = network_frames(sequence, mapping, intensity).to(device)
     if adapt is not None and adapt.steps > 0:
         model, _ = adapt_model(model, frames, adapt)
     adapted = time.perf_counter()
@@ -72,12 +74,13 @@ def track_sequence(sequence: Sequence, model: DeepTagNet, points: np.ndarray | N
         predicted = time.perf_counter()
         tracks = None
         if points is not None:
-            net_tracks = fields.track_points(net["lagrangian"], mapping.points_to_network(points))
-            tracks = mapping.points_from_network(net_tracks)
+            net_tracks = fields.track_points(net["lagrangian"], mapping.points_to_network(points).to(device))
+            tracks = mapping.points_from_network(net_tracks.cpu())
         tracked = time.perf_counter()
         nonpositive = {"inf_forward": fields.count_nonpositive_jacobians(net["inf_forward"]),
                        "inf_backward": fields.count_nonpositive_jacobians(net["inf_backward"]),
                        "lagrangian": fields.count_nonpositive_jacobians(net["lagrangian"])}
+        net = {name: value.cpu() for name, value in net.items()}
         back = {name: mapping.field_from_network(net[name], height, width)
                 for name in ("inf_forward", "inf_backward", "lagrangian", "sigma")}
     finished = time.perf_counter()
