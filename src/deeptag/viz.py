@@ -1,0 +1,408 @@
+"""Pictures and animations of a tracking result (paper section 6.6), drawn with matplotlib's Agg canvas.
+
+Every animation is a list of RGB frames (h, w, 3) uint8 of one size, ready for :func:`gif_bytes`
+or :func:`save_animation`; every still is a matplotlib ``Figure`` for :func:`png_bytes`. No pyplot
+state is used, so the module is safe in scripts, servers and tests without a display.
+
+Arrow and point conventions follow the project: points are (x, y) = (column, row) pixels, fields
+(..., 2, H, W) with channel 0 along rows. Motion arrows start where a material point was (frame t-1
+for INF fields, frame 0 for Lagrangian fields) and end where it is in the frame shown: a pull-back
+field ``u`` on the current grid says the point now at ``p`` came from ``p + u(p)``.
+"""
+from __future__ import annotations
+
+import io
+from pathlib import Path
+from typing import Callable, Sequence as SequenceType
+
+import imageio.v3 as iio
+import numpy as np
+import torch
+from matplotlib import colormaps
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.cm import ScalarMappable
+from matplotlib.colors import Normalize
+from matplotlib.figure import Figure
+
+from . import fields
+from .myocardium import LEVELS, segments
+
+PANEL_INCHES = 3.2
+DPI = 80
+EXPERT_COLOUR, PREDICTION_COLOUR, GRID_COLOUR = "red", "lime", "yellow"
+DIVERGING = colormaps["RdBu_r"]
+
+
+def new_figure(columns: int = 1, rows: int = 1, inches: float = PANEL_INCHES, extra_width: float = 0.0) -> Figure:
+    """A blank Agg figure sized for ``rows`` x ``columns`` image panels."""
+    figure = Figure(figsize=(columns * inches + extra_width, rows * inches + 0.35), dpi=DPI)
+    FigureCanvasAgg(figure)
+    return figure
+
+
+def render(figure: Figure) -> np.ndarray:
+    """The figure as an RGB array (h, w, 3) uint8."""
+    figure.canvas.draw()
+    return np.asarray(figure.canvas.buffer_rgba())[..., :3].copy()
+
+
+def png_bytes(figure: Figure) -> bytes:
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=DPI)
+    return buffer.getvalue()
+
+
+def gif_bytes(frames: SequenceType[np.ndarray], fps: float = 4.0) -> bytes:
+    """An endlessly looping GIF of RGB frames (N, h, w, 3)."""
+    return iio.imwrite("<bytes>", np.stack(frames), extension=".gif", duration=1000.0 / fps, loop=0)
+
+
+def save_animation(frames: SequenceType[np.ndarray], folder: Path, name: str, fps: float = 4.0) -> list[Path]:
+    """Write ``name.gif`` and one ``name_NNN.png`` per frame into ``folder``; returns the paths."""
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = [folder / f"{name}.gif"]
+    paths[0].write_bytes(gif_bytes(frames, fps))
+    for index, frame in enumerate(frames):
+        paths.append(folder / f"{name}_{index:03d}.png")
+        iio.imwrite(paths[-1], frame)
+    return paths
+
+
+def _animate(figure: Figure, update: Callable[[int], None], count: int) -> list[np.ndarray]:
+    frames = []
+    for index in range(count):
+        update(index)
+        frames.append(render(figure))
+    return frames
+
+
+def _display_range(images: np.ndarray) -> tuple[float, float]:
+    low, high = np.percentile(images, [0.5, 99.5])
+    return float(low), float(high if high > low else low + 1.0)
+
+
+def _image_axes(figure: Figure, count: int, position: int, title: str, image: np.ndarray,
+                limits: tuple[float, float], rows: int = 1):
+    axes = figure.add_subplot(rows, count // rows, position)
+    artist = axes.imshow(image, cmap="gray", vmin=limits[0], vmax=limits[1], interpolation="nearest")
+    axes.set_title(title, fontsize=9)
+    axes.set_axis_off()
+    return axes, artist
+
+
+def _fit(figure: Figure) -> None:
+    figure.subplots_adjust(left=0.02, right=0.98, bottom=0.02, top=0.86, wspace=0.05, hspace=0.14)
+
+
+def _as_tensor(array: np.ndarray) -> torch.Tensor:
+    return torch.as_tensor(np.asarray(array, dtype=np.float32))
+
+
+def track_frame0_points(lagrangian: np.ndarray, points: np.ndarray) -> np.ndarray:
+    """Positions (T, K, 2) in every frame of frame-0 points (K, 2), both (x, y), by inverting the fields."""
+    with torch.no_grad():
+        return fields.track_points(_as_tensor(lagrangian), _as_tensor(points)).numpy()
+
+
+def tag_grid_lines(shape: tuple[int, int], spacing: float = 8.0, offset: tuple[float, float] = (0.0, 0.0),
+                   angle_deg: float = 0.0, step: float = 1.0) -> list[np.ndarray]:
+    """Straight lines of a virtual tag grid at frame 0, each (N, 2) as (x, y) points ``step`` px apart.
+
+    Two families of parallel lines ``spacing`` px apart, the first along x turned by ``angle_deg``
+    (counter-clockwise as displayed), the second perpendicular to it, passing through ``offset`` (x, y):
+    align ``spacing``, ``offset`` and ``angle_deg`` with the tag pattern to draw the paper's virtual grid.
+    """
+    height, width = shape
+    angle = np.radians(angle_deg)
+    directions = [np.array([np.cos(angle), -np.sin(angle)]), np.array([np.sin(angle), np.cos(angle)])]
+    half_diagonal = np.hypot(height, width)
+    centre = np.array([(width - 1) / 2.0, (height - 1) / 2.0])
+    along = np.arange(-half_diagonal, half_diagonal + step, step)
+    lines = []
+    for direction, normal in (directions, directions[::-1]):
+        base = float(np.dot(np.asarray(offset, dtype=float) - centre, normal))
+        shifts = base + spacing * np.arange(-np.ceil((half_diagonal + abs(base)) / spacing),
+                                            np.ceil((half_diagonal + abs(base)) / spacing) + 1)
+        for shift in shifts:
+            points = centre + shift * normal + along[:, None] * direction
+            inside = ((points[:, 0] >= 0) & (points[:, 0] <= width - 1)
+                      & (points[:, 1] >= 0) & (points[:, 1] <= height - 1))
+            if inside.sum() >= 2:
+                lines.append(points[inside])
+    return lines
+
+
+def tag_grid_frames(images: np.ndarray, lagrangian: np.ndarray, spacing: float = 8.0,
+                    offset: tuple[float, float] = (0.0, 0.0), angle_deg: float = 0.0) -> list[np.ndarray]:
+    """The virtual tag grid deformed by the Lagrangian fields (section 6.6.4), one RGB frame per image.
+
+    Panels: the sequence; the grid alone; the grid over the sequence. The grid is drawn at frame 0 and
+    each of its points is moved to frame t by inverting the pull-back field ``lagrangian[t-1]`` there.
+    """
+    lines = tag_grid_lines(images.shape[1:], spacing, offset, angle_deg)
+    lengths = np.cumsum([0] + [len(line) for line in lines])
+    moved = track_frame0_points(lagrangian, np.concatenate(lines))
+    limits = _display_range(images)
+    figure = new_figure(3)
+    _, sequence_artist = _image_axes(figure, 3, 1, "sequence", images[0], limits)
+    grid_axes, _ = _image_axes(figure, 3, 2, "virtual tag grid", np.zeros_like(images[0]), (0.0, 1.0))
+    overlay_axes, overlay_artist = _image_axes(figure, 3, 3, "grid over the sequence", images[0], limits)
+    grid_lines = [grid_axes.plot(*line.T, color="white", linewidth=0.8)[0] for line in lines]
+    overlay_lines = [overlay_axes.plot(*line.T, color=GRID_COLOUR, linewidth=0.6, alpha=0.8)[0] for line in lines]
+    title = figure.suptitle("", fontsize=10, y=0.995)
+    _fit(figure)
+
+    def update(t: int) -> None:
+        sequence_artist.set_data(images[t])
+        overlay_artist.set_data(images[t])
+        for k, (grid_line, overlay_line) in enumerate(zip(grid_lines, overlay_lines)):
+            points = moved[t, lengths[k]:lengths[k + 1]]
+            grid_line.set_data(points[:, 0], points[:, 1])
+            overlay_line.set_data(points[:, 0], points[:, 1])
+        title.set_text(f"frame {t}")
+
+    return _animate(figure, update, len(images))
+
+
+def landmark_frames(images: np.ndarray, predicted: np.ndarray, expert: np.ndarray | None = None) -> list[np.ndarray]:
+    """Landmark tracking as in the paper's Figure 7: expert points red, predictions green.
+
+    ``predicted`` and ``expert`` (T, K, 2) as (x, y); NaN expert points are not drawn.
+    """
+    limits = _display_range(images)
+    figure = new_figure(1)
+    axes, artist = _image_axes(figure, 1, 1, "", images[0], limits)
+    empty = np.zeros((0, 2))
+    expert_dots = axes.scatter(empty[:, 0], empty[:, 1], s=12, c=EXPERT_COLOUR, label="expert")
+    predicted_dots = axes.scatter(empty[:, 0], empty[:, 1], s=12, c=PREDICTION_COLOUR, label="prediction")
+    if expert is not None:
+        axes.legend(loc="lower right", fontsize=7, framealpha=0.6)
+    axes.set_xlim(-0.5, images.shape[2] - 0.5)
+    axes.set_ylim(images.shape[1] - 0.5, -0.5)
+    _fit(figure)
+
+    def update(t: int) -> None:
+        artist.set_data(images[t])
+        if expert is not None:
+            marked = expert[t][~np.isnan(expert[t]).any(axis=1)]
+            expert_dots.set_offsets(marked if len(marked) else empty)
+        predicted_dots.set_offsets(predicted[t])
+        axes.set_title(f"frame {t}: expert red, prediction green" if expert is not None else f"frame {t}",
+                       fontsize=9)
+
+    return _animate(figure, update, len(images))
+
+
+def _arrow_scale(vectors: np.ndarray, step: int) -> float:
+    """Arrow magnification so that long arrows (95th percentile) reach 0.8 grid steps, at least 1."""
+    length = np.percentile(np.hypot(vectors[:, 0], vectors[:, 1]), 95) if vectors.size else 0.0
+    return float(max(1.0, 0.8 * step / length)) if length > 0 else 1.0
+
+
+def quiver_frames(images: np.ndarray, inf_forward: np.ndarray, lagrangian: np.ndarray,
+                  step: int | None = None) -> list[np.ndarray]:
+    """INF and Lagrangian motion as arrows (section 6.6.3), one RGB frame per frame 1..T-1.
+
+    Arrows start where the material point now at a grid pixel was (frame t-1 on the left, frame 0 on
+    the right) and point to where it is on frame t; long arrows are magnified by a stated factor.
+    """
+    height, width = images.shape[1:]
+    step = step or max(4, round(min(height, width) / 24))
+    rows, cols = np.mgrid[step // 2:height:step, step // 2:width:step]
+    picks = {"INF (frame t-1 to t)": inf_forward[:, :, rows, cols], "Lagrangian (frame 0 to t)": lagrangian[:, :, rows, cols]}
+    limits = _display_range(images)
+    figure = new_figure(2)
+    panels = []
+    for position, (name, vectors) in enumerate(picks.items(), start=1):
+        flat = np.stack([vectors[:, 1].ravel(), vectors[:, 0].ravel()], axis=1)
+        scale = _arrow_scale(flat, step)
+        axes, artist = _image_axes(figure, 2, position, f"{name}, arrows x{scale:.1f}", images[1], limits)
+        arrows = axes.quiver(cols.ravel(), rows.ravel(), np.zeros(rows.size), np.zeros(rows.size), color="cyan",
+                             angles="xy", scale_units="xy", scale=1.0, width=0.006, headwidth=3.5)
+        axes.set_xlim(-0.5, width - 0.5)
+        axes.set_ylim(height - 0.5, -0.5)
+        panels.append((artist, arrows, vectors, scale))
+    title = figure.suptitle("", fontsize=10, y=0.995)
+    _fit(figure)
+
+    def update(index: int) -> None:
+        for artist, arrows, vectors, scale in panels:
+            artist.set_data(images[index + 1])
+            dx, dy = vectors[index, 1].ravel(), vectors[index, 0].ravel()
+            origin = np.stack([cols.ravel() + scale * dx, rows.ravel() + scale * dy], axis=1)
+            arrows.set_offsets(origin)
+            arrows.set_UVC(-scale * dx, -scale * dy)
+        title.set_text(f"frame {index + 1}")
+
+    return _animate(figure, update, len(images) - 1)
+
+
+def field_map_frames(lagrangian: np.ndarray, spacing: tuple[float, float] | None = None) -> list[np.ndarray]:
+    """The x and y components of the Lagrangian fields as maps (section 6.6.3), frames 1..T-1.
+
+    In mm when ``spacing`` (row, column) is given, else in pixels; one symmetric colour scale for all frames.
+    """
+    unit = "mm" if spacing is not None else "px"
+    scale = np.array([1.0, 1.0]) if spacing is None else np.asarray(spacing, dtype=float)
+    maps = [lagrangian[:, 1] * scale[1], lagrangian[:, 0] * scale[0]]
+    limit = float(max(np.abs(maps[0]).max(), np.abs(maps[1]).max(), 1e-6))
+    figure = new_figure(2, extra_width=0.8)
+    artists = []
+    for position, (name, values) in enumerate(zip(("x", "y"), maps), start=1):
+        axes = figure.add_subplot(1, 2, position)
+        artists.append((axes.imshow(values[0], cmap="RdBu_r", vmin=-limit, vmax=limit), values))
+        axes.set_title(f"Lagrangian {name} component ({unit})", fontsize=9)
+        axes.set_axis_off()
+    _fit(figure)
+    figure.colorbar(artists[-1][0], ax=figure.axes, fraction=0.04, pad=0.02)
+    title = figure.suptitle("", fontsize=10, y=0.995)
+
+    def update(index: int) -> None:
+        for artist, values in artists:
+            artist.set_data(values[index])
+        title.set_text(f"frame {index + 1}")
+
+    return _animate(figure, update, lagrangian.shape[0])
+
+
+def registration_frames(images: np.ndarray, inf_forward: np.ndarray, inf_backward: np.ndarray,
+                        lagrangian: np.ndarray) -> list[np.ndarray]:
+    """The registration panel (section 6.6.1), one RGB frame per frame pair t, t+1.
+
+    Upper left frame t+1; upper right frame t warped by ``inf_forward[t]`` (≈ frame t+1); lower left
+    frame t+1 warped by ``inf_backward[t]`` (≈ frame t); lower right frame 0 warped by ``lagrangian[t]``
+    (≈ frame t+1).
+    """
+    with torch.no_grad():
+        frames = _as_tensor(images)[:, None]
+        forward = fields.warp(frames[:-1], _as_tensor(inf_forward))[:, 0].numpy()
+        backward = fields.warp(frames[1:], _as_tensor(inf_backward))[:, 0].numpy()
+        lagrangian_warped = fields.warp(frames[:1].expand(len(lagrangian), -1, -1, -1),
+                                        _as_tensor(lagrangian))[:, 0].numpy()
+    limits = _display_range(images)
+    figure = new_figure(2, 2)
+    titles = ("sequence: frame t+1", "forward: frame t warped (≈ t+1)",
+              "backward: frame t+1 warped (≈ t)", "Lagrangian: frame 0 warped (≈ t+1)")
+    stacks = (images[1:], forward, backward, lagrangian_warped)
+    artists = [_image_axes(figure, 4, k + 1, title, stack[0], limits, rows=2)[1]
+               for k, (title, stack) in enumerate(zip(titles, stacks))]
+    title = figure.suptitle("", fontsize=10, y=0.995)
+    _fit(figure)
+
+    def update(t: int) -> None:
+        for artist, stack in zip(artists, stacks):
+            artist.set_data(stack[t])
+        title.set_text(f"t = {t}")
+
+    return _animate(figure, update, len(lagrangian))
+
+
+def uncertainty_frames(images: np.ndarray, uncertainty: np.ndarray) -> list[np.ndarray]:
+    """The model's uncertainty, the norm of the two standard deviations (T-1, 2, H, W), over frames 1..T-1."""
+    magnitude = np.hypot(uncertainty[:, 0], uncertainty[:, 1])
+    limits = _display_range(images)
+    figure = new_figure(1, extra_width=0.6)
+    axes, artist = _image_axes(figure, 1, 1, "uncertainty (std of the velocity, px)", images[1], limits)
+    overlay = axes.imshow(magnitude[0], cmap="magma", alpha=0.6, vmin=0.0, vmax=float(max(magnitude.max(), 1e-6)))
+    _fit(figure)
+    figure.colorbar(overlay, ax=axes, fraction=0.045, pad=0.02)
+    title = figure.suptitle("", fontsize=10, y=0.995)
+
+    def update(index: int) -> None:
+        artist.set_data(images[index + 1])
+        overlay.set_data(magnitude[index])
+        title.set_text(f"frame {index + 1}")
+
+    return _animate(figure, update, len(magnitude))
+
+
+def strain_curves_figure(summary: dict) -> Figure:
+    """E_rr, E_cc and rotation against time, globally (thick black) and per AHA segment.
+
+    ``summary`` is the dict of :func:`deeptag.strain.strain_summary` (or ``strain.json``).
+    """
+    times = summary["time_ms"]
+    x = np.asarray(times if times is not None else summary["frames"], dtype=float)
+    figure = Figure(figsize=(11.0, 3.4), dpi=DPI)
+    FigureCanvasAgg(figure)
+    for position, quantity in enumerate(("E_rr", "E_cc", "rotation"), start=1):
+        axes = figure.add_subplot(1, 3, position)
+        for region in summary["regions"][1:] + summary["regions"][:1]:  # global last, on top
+            values = np.array([np.nan if v is None else v for v in region["curves"][quantity]], dtype=float)
+            if region["region"] == "global":
+                axes.plot(x, values, color="black", linewidth=2.5, label="global", zorder=3)
+            else:
+                axes.plot(x, values, linewidth=1.2, label=f"{region['region']} {region['name']}")
+        axes.axhline(0.0, color="grey", linewidth=0.5)
+        axes.set_xlabel("time (ms)" if times is not None else "frame")
+        axes.set_ylabel(f"{quantity} ({summary['units'][quantity]})")
+        axes.set_title(quantity, fontsize=10)
+        axes.grid(alpha=0.3)
+    figure.axes[-1].legend(fontsize=7, loc="center left", bbox_to_anchor=(1.02, 0.5))
+    figure.subplots_adjust(left=0.06, right=0.84, bottom=0.16, top=0.9, wspace=0.35)
+    return figure
+
+
+def bullseye_figure(summary: dict, quantities: SequenceType[str] = ("E_rr", "E_cc", "rotation")) -> Figure:
+    """Bull's-eye plots (AHA 17-segment layout) of the peak of each quantity in this slice's segments.
+
+    The layout is the standard one (anterior up, septum left, basal outside, apex in the centre); the
+    slice's level is coloured by its segments' peak values and labelled, the other levels stay grey.
+    """
+    level = summary["myocardium"]["level"]
+    peaks = {int(r["region"]): r["peaks"] for r in summary["regions"] if r["region"] != "global"}
+    rings = {"basal": (2.0, 3.0), "mid": (1.0, 2.0), "apical": (0.35, 1.0)}
+    figure = Figure(figsize=(3.4 * len(quantities), 3.8), dpi=DPI)
+    FigureCanvasAgg(figure)
+    for position, quantity in enumerate(quantities, start=1):
+        axes = figure.add_subplot(1, len(quantities), position, projection="polar")
+        values = [peaks.get(n, {}).get(quantity, {}).get("value") for n in peaks]
+        finite = [abs(v) for v in values if v is not None]
+        limit = max(finite) if finite and max(finite) > 0 else 1.0
+        for name in LEVELS:
+            inner, outer = rings[name]
+            for segment in segments(120.0, name):
+                width = np.radians((segment.end_deg - segment.start_deg) % 360.0)
+                middle = np.radians(segment.start_deg) + width / 2.0
+                value = peaks.get(segment.number, {}).get(quantity, {}).get("value") if name == level else None
+                colour = DIVERGING(0.5 + 0.5 * value / limit) if value is not None else "#dddddd"
+                axes.bar(middle, outer - inner, width=width, bottom=inner, color=colour, edgecolor="white",
+                         linewidth=1.0)
+                label = f"{segment.number}" if value is None else f"{segment.number}\n{value:.1f}"
+                dark = value is not None and abs(value) > 0.6 * limit
+                axes.text(middle, (inner + outer) / 2.0, label, ha="center", va="center", fontsize=7,
+                          color="white" if dark else "black")
+        axes.bar(0.0, 0.35, width=2 * np.pi, bottom=0.0, color="#eeeeee", edgecolor="white")
+        axes.text(0.0, 0.0, "17", ha="center", va="center", fontsize=7)
+        axes.set_ylim(0.0, 3.0)
+        axes.set_axis_off()
+        axes.set_title(f"peak {quantity} ({summary['units'][quantity]}), {level}", fontsize=10)
+        scale = ScalarMappable(Normalize(-limit, limit), DIVERGING)
+        figure.colorbar(scale, ax=axes, orientation="horizontal", fraction=0.05, pad=0.02, shrink=0.7)
+    figure.subplots_adjust(left=0.02, right=0.98, bottom=0.04, top=0.88, wspace=0.15)
+    return figure
+
+
+def segments_figure(image: np.ndarray, points: np.ndarray, segment: np.ndarray, summary: dict) -> Figure:
+    """Frame 0 with the myocardium pixels coloured and numbered by AHA segment, the LV centre (+) and
+    the direction of the anterior RV insertion (dashed), to check the myocardium definition by eye."""
+    figure = new_figure(1, inches=4.0)
+    axes, _ = _image_axes(figure, 1, 1, f"AHA segments, {summary['myocardium']['level']} level",
+                          image, _display_range(image))
+    palette = colormaps["tab10"]
+    centre = np.asarray(summary["myocardium"]["centre_xy_px"], dtype=float)
+    for k, number in enumerate(sorted(set(segment.tolist()))):
+        selected = points[segment == number]
+        axes.scatter(selected[:, 0], selected[:, 1], s=4, marker="s", color=palette(k % 10), alpha=0.45,
+                     linewidths=0)
+        middle = centre + np.median(selected - centre, axis=0)
+        axes.text(*middle, str(number), ha="center", va="center", fontsize=8, color="white", fontweight="bold")
+    reach = float(np.hypot(*(points - centre).T).max()) if len(points) else 10.0
+    angle = np.radians(summary["myocardium"]["rv_insertion_angle_deg"])
+    axes.plot([centre[0], centre[0] + 1.15 * reach * np.cos(angle)],
+              [centre[1], centre[1] - 1.15 * reach * np.sin(angle)], "--", color="orange", linewidth=1.2,
+              label="anterior RV insertion")
+    axes.plot(*centre, "+", color="orange", markersize=10)
+    axes.legend(loc="lower right", fontsize=7, framealpha=0.6)
+    _fit(figure)
+    return figure
