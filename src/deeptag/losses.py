@@ -19,7 +19,7 @@ import torch
 import torch.nn.functional as F
 
 from . import fields
-from .model import DeepTagNet
+from .model import DeepTagNet, ModelConfig
 
 
 @dataclass
@@ -30,6 +30,10 @@ class LossConfig:
     frame 0 to every frame directly (ablation A1). ``global_window``: None constrains the Lagrangian
     fields from frame 0 over the full sequence (Eq. 11); k constrains compositions within windows of k
     frames (ablation A5). ``similarity``: "ncc" (Eq. 6) or "ssd" (the VoxelMorph SSD baselines).
+    ``image_sigma``: None keeps the SSD term the plain mean squared difference; a value makes it the
+    Gaussian likelihood of VoxelMorph-diff, the mean squared difference times ``1 / (2 image_sigma^2)``
+    (against the KL per latent variable, the balance of VoxelMorph's own ``1 / sigma^2`` against its
+    KL summed over the two field components).
     """
 
     alpha1: float = 5.0  # smoothness of the INF fields
@@ -43,6 +47,7 @@ class LossConfig:
     pairs: str = "consecutive"
     global_window: int | None = None
     similarity: str = "ncc"
+    image_sigma: float | None = None
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -102,7 +107,9 @@ class DeepTagLoss:
     def similarity(self, image: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         """-log-likelihood of ``image`` given ``target``: gamma * NCC, or SSD (mean squared difference)."""
         if self.config.similarity == "ssd":
-            return ((image - target) ** 2).mean()
+            squared = ((image - target) ** 2).mean()
+            sigma = self.config.image_sigma
+            return squared if sigma is None else squared / (2.0 * sigma ** 2)
         return self.config.gamma * local_ncc(image, target, self.config.ncc_window)
 
     def __call__(self, model: DeepTagNet, frames: torch.Tensor) -> tuple[torch.Tensor, dict[str, float]]:
@@ -157,4 +164,17 @@ ABLATIONS: dict[str, LossConfig] = {
     "A5": replace(_A2, backward=True, alpha1=5.0, beta=0.5, global_window=4),  # + Lagrangian term, 4-frame windows
     "A6": replace(_A2, backward=True, alpha1=5.0, beta=0.5),  # + full-sequence Lagrangian term
     "full": LossConfig(),  # + Lagrangian smoothness: the paper's model (Eq. 12)
+}
+
+# The VoxelMorph baselines of Table 1 (section 4.3) as configurations of the same network and loss:
+# forward-only registration of consecutive pairs, hyper-parameters of the VoxelMorph papers and code.
+_VM = LossConfig(backward=False, kl=False, alpha2=0.0, beta=0.0)
+VM_CONFIGS: dict[str, tuple[ModelConfig, LossConfig]] = {
+    # VM (Balakrishnan et al. 2019): the network's output is the displacement; MSE + 0.01 |grad u|^2
+    "vm-ssd": (ModelConfig(integration_steps=0, probabilistic=False), replace(_VM, similarity="ssd", alpha1=0.01)),
+    # VM with NCC (9x9 windows): -NCC + 1.0 |grad u|^2
+    "vm-ncc": (ModelConfig(integration_steps=0, probabilistic=False), replace(_VM, gamma=-1.0, alpha1=1.0)),
+    # VM-DIF (Dalca et al. 2018): diffeomorphic (7 squarings), sampled latent, Laplacian-prior KL with
+    # lambda = 10 and the SSD likelihood with sigma = 0.02 (their training script's defaults)
+    "vm-dif": (ModelConfig(), replace(_VM, kl=True, alpha1=0.0, prior_lambda=10.0, similarity="ssd", image_sigma=0.02)),
 }

@@ -29,12 +29,15 @@ class ModelConfig:
     ``z = mu`` for "normal" and ``z = mu + 0.5 * sigma`` for "uniform".
     ``velocity_scale`` multiplies the mean head's output (a larger scale lets a fresh network reach
     realistic motion sooner); the published model uses 1. The log-variance head is that of the latent.
+    ``probabilistic``: False makes the latent its mean in training too (no sampling), as in the
+    deterministic VoxelMorph baselines; ``integration_steps = 0`` makes the velocity the displacement.
     """
 
     image_size: int = 192
     integration_steps: int = 7
     noise: str = "normal"
     velocity_scale: float = 1.0
+    probabilistic: bool = True
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -121,7 +124,7 @@ class DeepTagNet(nn.Module):
         """Forward and backward INF fields for a batch of pairs; samples the latent while training."""
         stochastic = self.training if stochastic is None else stochastic
         mean, log_var = self.latent(moving, fixed)
-        velocity = self.sample_velocity(mean, log_var, stochastic)
+        velocity = self.sample_velocity(mean, log_var, stochastic) if self.config.probabilistic else mean
         steps = self.config.integration_steps
         return PairFields(mean, log_var, velocity,
                           fields.integrate_velocity(velocity, steps),
