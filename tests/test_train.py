@@ -11,7 +11,7 @@ import torch
 from deeptag.checkpoint import load_model, read_checkpoint
 from deeptag.cli import main
 from deeptag.errors import InputError
-from deeptag.train import Trainer, TrainConfig, augment, load_frames
+from deeptag.train import Trainer, TrainConfig, augment, load_frames, load_ground_truth
 
 
 def write_sequences(folder, count=3, frames=5, size=40):
@@ -98,3 +98,34 @@ def test_two_processes_under_torchrun_on_the_cpu(tmp_path):
     assert (out / "best.pt").exists() and (out / "last.pt").exists()
     log = [json.loads(line) for line in (out / "log.jsonl").read_text().splitlines()]
     assert [r["step"] for r in log] == [1, 2]  # only rank 0 writes
+
+
+def test_ground_truth_is_resampled_to_the_network_grid_in_network_pixels(tmp_path):
+    truth = np.zeros((3, 2, 49, 97), dtype=np.float32)
+    truth[1:, 0], truth[1:, 1] = 1.0, 2.0  # L_0 = 0, then one pixel down and two right
+    path = tmp_path / "sim.npz"
+    np.savez(path, images=np.random.rand(3, 49, 97).astype(np.float32), gt_lagrangian=truth)
+    loaded = load_ground_truth(path, frames=5, size=193)
+    assert loaded.shape == (4, 2, 193, 193)  # frames 1..4, the last two padded
+    assert torch.allclose(loaded[:, 0], torch.full((4, 193, 193), 4.0))  # 192 / 48 network px per px
+    assert torch.allclose(loaded[:, 1], torch.full((4, 193, 193), 4.0))  # 2 px * 192 / 96
+    assert load_ground_truth(write_sequences(tmp_path / "real", count=1) / "seq0.npz", frames=5) is None
+
+
+def test_supervised_warm_start_fits_the_true_fields(tmp_path):
+    data = tmp_path / "sim"
+    data.mkdir()
+    size, shift = 48, 0.8
+    rows, cols = np.meshgrid(np.arange(size), np.arange(size), indexing="ij")
+    images = np.stack([0.5 + 0.4 * np.cos(2 * np.pi * (cols - shift * t) / 8) for t in range(4)]).astype(np.float32)
+    truth = np.zeros((4, 2, size, size), dtype=np.float32)
+    truth[:, 1] = -shift * np.arange(4)[:, None, None]  # frame_0(p + L_t(p)) = frame_t(p)
+    for i in range(2):
+        np.savez(data / f"s{i}.npz", images=images, gt_lagrangian=truth)
+    config = small_config(steps=30, supervised_steps=30, frames=4, crop=None, learning_rate=2e-3, noise=0.0,
+                          validate_every=30)
+    trainer = Trainer([data], tmp_path / "run", config)
+    trainer.run(progress=False)
+    log = [json.loads(line) for line in (tmp_path / "run" / "log.jsonl").read_text().splitlines()]
+    first, last = log[0]["supervised_epe"], log[-1]["supervised_epe"]
+    assert "global" not in log[0] and last < 0.5 * first

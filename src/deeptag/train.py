@@ -21,9 +21,11 @@ import numpy as np
 import torch
 import torch.distributed as dist
 import torch.nn.functional as F
+from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 from tqdm import tqdm
 
+from . import fields
 from .checkpoint import read_checkpoint, save_checkpoint
 from .errors import InputError
 from .io import read_sequence
@@ -38,12 +40,15 @@ class TrainConfig:
 
     ``crop``: train on random square crops of this size from the network grid (faster on a CPU; the
     network is convolutional, so it applies to the full grid unchanged). ``window``: feed random runs of
-    this many consecutive frames instead of the whole padded sequence. Augmentation ranges are ours (the
+    this many consecutive frames instead of the whole padded sequence. ``supervised_steps``: a warm start
+    that fits the simulator's true Lagrangian fields before the unsupervised loss takes over (not in
+    the paper: it makes training converge within a CPU budget). Augmentation ranges are ours (the
     paper gives none): rotation up to ``rotation_deg``, translation up to ``translation`` of the size,
     scaling by up to ``scaling``, Gaussian noise with a standard deviation up to ``noise``.
     """
 
     steps: int = 20000
+    supervised_steps: int = 0
     learning_rate: float = 5e-4
     sequences_per_step: int = 1
     frames: int = NETWORK_FRAMES
@@ -81,6 +86,12 @@ def load_frames(path: Path, frames: int, intensity: str) -> torch.Tensor:
     return torch.cat([tensor, padding])
 
 
+def add_noise(frames: torch.Tensor, level: float, generator: torch.Generator) -> torch.Tensor:
+    """Gaussian noise with a random standard deviation up to ``level``, clipped to [0, 1]."""
+    std = level * float(torch.rand((), generator=generator))
+    return (frames + std * torch.randn(frames.shape, generator=generator)).clamp(0.0, 1.0)
+
+
 def augment(frames: torch.Tensor, config: TrainConfig, generator: torch.Generator) -> torch.Tensor:
     """One random similarity transform and noise level for all frames of a sequence (section 4.1)."""
     def uniform(low: float, high: float) -> float:
@@ -93,19 +104,43 @@ def augment(frames: torch.Tensor, config: TrainConfig, generator: torch.Generato
     theta = torch.tensor([[cos, -sin, shift[0]], [sin, cos, shift[1]]], dtype=frames.dtype)
     grid = F.affine_grid(theta[None].expand(len(frames), -1, -1), list(frames.shape), align_corners=True)
     moved = F.grid_sample(frames, grid, mode="bilinear", padding_mode="zeros", align_corners=True)
-    noise = uniform(0.0, config.noise) * torch.randn(moved.shape, generator=generator)
-    return (moved + noise).clamp(0.0, 1.0)
+    return add_noise(moved, config.noise, generator)
 
 
-def random_view(frames: torch.Tensor, config: TrainConfig, generator: torch.Generator) -> torch.Tensor:
-    """A random temporal window and spatial crop, as configured (the whole sequence by default)."""
-    if config.window and config.window < len(frames):
-        start = int(torch.randint(0, len(frames) - config.window + 1, (), generator=generator))
-        frames = frames[start:start + config.window]
-    if config.crop and config.crop < frames.shape[-1]:
-        top, left = (int(torch.randint(0, frames.shape[-1] - config.crop + 1, (), generator=generator)) for _ in range(2))
-        frames = frames[..., top:top + config.crop, left:left + config.crop]
-    return frames
+def random_view(config: TrainConfig, generator: torch.Generator, *tensors: torch.Tensor,
+                from_start: bool = False) -> list[torch.Tensor]:
+    """The same random temporal window and spatial crop of each of ``tensors`` (time first), as
+    configured (the whole sequence by default); ``from_start`` keeps the window at frame 0."""
+    length, side = len(tensors[0]), tensors[0].shape[-1]
+    start, top, left = 0, 0, 0
+    window = config.window if config.window and config.window < length else length
+    if window < length and not from_start:
+        start = int(torch.randint(0, length - window + 1, (), generator=generator))
+    crop = config.crop if config.crop and config.crop < side else side
+    if crop < side:
+        top, left = (int(torch.randint(0, side - crop + 1, (), generator=generator)) for _ in range(2))
+    return [t[start:start + window, ..., top:top + crop, left:left + crop] for t in tensors]
+
+
+def load_ground_truth(path: Path, frames: int, size: int = NETWORK_SIZE) -> torch.Tensor | None:
+    """The simulator's true Lagrangian fields of frames 1.. on the network grid, (frames - 1, 2, S, S)
+    in network pixels, padded like the frames; None when the file holds none (real data)."""
+    with np.load(path, allow_pickle=False) as data:
+        if "gt_lagrangian" not in data.files:
+            return None
+        truth = torch.as_tensor(data["gt_lagrangian"][1:frames], dtype=torch.float32)
+    height, width = truth.shape[-2:]
+    if (height, width) != (size, size):
+        truth = F.interpolate(truth, size=(size, size), mode="bilinear", align_corners=True)
+        truth = truth * torch.tensor([(size - 1) / (height - 1), (size - 1) / (width - 1)]).view(1, 2, 1, 1)
+    padding = truth[-1:].expand(frames - 1 - len(truth), -1, -1, -1)
+    return torch.cat([truth, padding])
+
+
+def end_point_error(model: nn.Module, frames: torch.Tensor, truth: torch.Tensor) -> torch.Tensor:
+    """Mean end-point error of the composed Lagrangian fields against the true ones, in pixels."""
+    predicted = fields.lagrangian_fields(model(frames[:-1], frames[1:]).forward)
+    return torch.sqrt(((predicted - truth) ** 2).sum(dim=1) + 1e-8).mean()
 
 
 def split_files(files: list[Path], fraction: float, seed: int) -> tuple[list[Path], list[Path]]:
@@ -195,13 +230,24 @@ class Trainer:
         return [self.train_files[int(i)] for i in indices]
 
     def train_step(self) -> dict[str, float]:
+        """One optimiser step: supervised by the simulator's true fields during the first
+        ``supervised_steps`` (where the files hold them), then the unsupervised loss of Eq. 12."""
         self.model.train()
         self.optimizer.zero_grad(set_to_none=True)
         totals: dict[str, float] = {}
         files = self.next_files()
+        supervised = self.state.step < self.config.supervised_steps
         for path in files:
-            frames = random_view(augment(self.sequence(path), self.config, self.generator), self.config, self.generator)
-            loss, terms = self.loss(self.network, frames.to(self.device))
+            frames = self.sequence(path)
+            truth = load_ground_truth(path, self.config.frames) if supervised else None
+            if truth is None:
+                frames, = random_view(self.config, self.generator, augment(frames, self.config, self.generator))
+                loss, terms = self.loss(self.network, frames.to(self.device))
+            else:  # no geometric augmentation: it would have to move the true fields too
+                frames = add_noise(frames, self.config.noise, self.generator)
+                frames, truth = random_view(self.config, self.generator, frames, truth, from_start=True)
+                loss = end_point_error(self.network, frames.to(self.device), truth[:len(frames) - 1].to(self.device))
+                terms = {"supervised_epe": float(loss.detach())}
             (loss / len(files)).backward()
             for name, value in terms.items():
                 totals[name] = totals.get(name, 0.0) + value / len(files)

@@ -21,6 +21,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--resume", action="store_true", help="continue the run in --out from its last.pt")
     parser.add_argument("--init", type=Path, help="start from the weights of this deeptag checkpoint")
     parser.add_argument("--steps", type=int, default=defaults.steps)
+    parser.add_argument("--supervised-steps", type=int, default=0,
+                        help="first fit the true fields of simulated sequences for this many steps (a warm start)")
     parser.add_argument("--lr", type=float, default=defaults.learning_rate, help="Adam learning rate (paper: 5e-4)")
     parser.add_argument("--sequences-per-step", type=int, default=defaults.sequences_per_step)
     parser.add_argument("--crop", type=int, help="train on random square crops of this size (faster on a CPU)")
@@ -41,7 +43,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
-    config = TrainConfig(steps=args.steps, learning_rate=args.lr, sequences_per_step=args.sequences_per_step,
+    config = TrainConfig(steps=args.steps, supervised_steps=args.supervised_steps, learning_rate=args.lr, sequences_per_step=args.sequences_per_step,
                          crop=args.crop, window=args.window, validate_every=args.validate_every,
                          checkpoint_every=args.checkpoint_every, max_minutes=args.max_minutes, seed=args.seed)
     trainer = Trainer(args.data, args.out, config, ModelConfig(velocity_scale=args.velocity_scale),
