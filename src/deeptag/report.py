@@ -5,15 +5,23 @@ mailed or archived and opens offline in any browser.
 """
 from __future__ import annotations
 
+import base64
+import datetime
+import html
 import json
+import os
+import tempfile
 import zipfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
+from . import __version__, viz
 from .errors import InputError
 from .io import Sequence, read_sequence
+from .outputs import result_directory
+from .strain import QUANTITIES, StrainResult, strain_summary
 
 FIELD_NAMES = ("inf_forward", "inf_backward", "lagrangian")
 
@@ -102,3 +110,244 @@ def read_result_folder(path: str | Path, sequence_path: str | Path | None = None
     tracks = np.load(path / "tracks.npy", allow_pickle=False) if (path / "tracks.npy").is_file() else None
     fields = {name: arrays[name] for name in (*FIELD_NAMES, "uncertainty") if name in arrays}
     return ResultFolder(path, summary, fields, sequence, problem, tracks)
+
+
+@dataclass
+class StrainTables:
+    """A strain result as the report needs it: the JSON summary, frame-0 points (K, 2) and segments (K,)."""
+
+    summary: dict
+    points: np.ndarray
+    segment: np.ndarray
+
+    @classmethod
+    def from_result(cls, result: StrainResult) -> StrainTables:
+        return cls(strain_summary(result), result.points, result.segment)
+
+
+def read_strain_folder(folder: str | Path) -> StrainTables | None:
+    """The tables written by ``deeptag strain`` into ``folder``, or None when it holds none."""
+    folder = Path(folder)
+    if not (folder / "strain.json").is_file() or not (folder / "strain_points.npz").is_file():
+        return None
+    try:
+        summary = json.loads((folder / "strain.json").read_text(encoding="utf-8"))
+        with np.load(folder / "strain_points.npz", allow_pickle=False) as data:
+            points, segment = data["points_xy_px"], data["segment"]
+    except (OSError, ValueError, KeyError, zipfile.BadZipFile) as error:
+        raise InputError(f"unreadable strain results ({error}); run deeptag strain --force again", folder) from None
+    return StrainTables(summary, points, segment)
+
+
+@dataclass
+class GridOptions:
+    """The virtual tag grid at frame 0: line spacing in px, a point (x, y) it passes through, its angle."""
+
+    spacing: float | None = None
+    offset: tuple[float, float] = (0.0, 0.0)
+    angle_deg: float = 0.0
+
+    def spacing_for(self, shape: tuple[int, int]) -> float:
+        """The given spacing, or by default a twentieth of the shorter image side (at least 4 px)."""
+        return float(self.spacing) if self.spacing else max(4.0, round(min(shape) / 20.0))
+
+
+@dataclass
+class Picture:
+    """One picture of the report: an animation (RGB frames) or a still (PNG bytes)."""
+
+    name: str
+    title: str
+    caption: str
+    frames: list[np.ndarray] = field(default_factory=list)
+    png: bytes | None = None
+
+    def data_uri(self, fps: float) -> str:
+        if self.png is not None:
+            return "data:image/png;base64," + base64.b64encode(self.png).decode("ascii")
+        return "data:image/gif;base64," + base64.b64encode(viz.gif_bytes(self.frames, fps)).decode("ascii")
+
+
+def make_pictures(result: ResultFolder, strain: StrainTables | None = None,
+                  grid: GridOptions | None = None) -> list[Picture]:
+    """Every picture of the report, in reading order (section 6.6 of the paper, then strain)."""
+    images = result.require_sequence().images
+    fields = result.fields
+    grid = grid or GridOptions()
+    spacing = grid.spacing_for(result.shape)
+    pictures = [
+        Picture("registration", "Registration",
+                "Upper left: frame t+1. Upper right: frame t warped by the forward INF field (should match "
+                "frame t+1). Lower left: frame t+1 warped by the backward INF field (should match frame t). "
+                "Lower right: frame 0 warped by the Lagrangian field (should match frame t+1).",
+                viz.registration_frames(images, fields["inf_forward"], fields["inf_backward"],
+                                        fields["lagrangian"])),
+    ]
+    if result.tracks is not None:
+        expert = result.sequence.landmarks
+        if expert is not None and expert.shape != result.tracks.shape:
+            expert = None
+        pictures.append(Picture("landmarks", "Landmark tracking",
+                                "Predicted positions in green" + (", expert landmarks in red." if expert is not None
+                                                                  else " (no expert landmarks in the input)."),
+                                viz.landmark_frames(images, result.tracks, expert)))
+    pictures += [
+        Picture("tag_grid", "Virtual tag grid",
+                f"A grid of lines {spacing:g} px apart drawn on frame 0 (through x, y = {grid.offset[0]:g}, "
+                f"{grid.offset[1]:g}, turned by {grid.angle_deg:g} deg) and carried to every frame by the "
+                "Lagrangian fields: it should follow the tags.",
+                viz.tag_grid_frames(images, fields["lagrangian"], spacing, grid.offset, grid.angle_deg)),
+        Picture("motion_quiver", "Motion fields",
+                "Arrows run from where tissue was (frame t-1 for the INF field, frame 0 for the Lagrangian "
+                "field) to where it is on frame t; short arrows are magnified by the stated factor.",
+                viz.quiver_frames(images, fields["inf_forward"], fields["lagrangian"])),
+        Picture("lagrangian_maps", "Lagrangian field maps",
+                "The x and y components of the Lagrangian pull-back field of each frame (the displacement "
+                "from a pixel of frame t back to frame 0).",
+                viz.field_map_frames(fields["lagrangian"], result.spacing)),
+    ]
+    if "uncertainty" in fields:
+        pictures.append(Picture("uncertainty", "Uncertainty",
+                                "The model's standard deviation of the velocity (its two components combined): "
+                                "where it is high, the motion estimate is less certain.",
+                                viz.uncertainty_frames(images, fields["uncertainty"])))
+    if strain is not None:
+        pictures += [
+            Picture("segments", "Myocardium and AHA segments",
+                    "The frame-0 myocardium coloured by segment, the LV centre and the anterior RV insertion.",
+                    png=viz.png_bytes(viz.segments_figure(images[0], strain.points, strain.segment, strain.summary))),
+            Picture("strain_curves", "Strain curves",
+                    "Radial and circumferential Green-Lagrange strain and rotation, globally and per segment.",
+                    png=viz.png_bytes(viz.strain_curves_figure(strain.summary))),
+            Picture("bullseye", "Peak strain, bull's-eye",
+                    "Peak (largest magnitude) value per AHA segment of this slice's level.",
+                    png=viz.png_bytes(viz.bullseye_figure(strain.summary))),
+        ]
+    return pictures
+
+
+def save_pictures(pictures: list[Picture], folder: str | Path, fps: float = 4.0, force: bool = False) -> None:
+    """Write every animation as GIF plus PNG frames and every still as PNG into a new ``folder``."""
+    with result_directory(folder, force) as tmp:
+        for picture in pictures:
+            if picture.png is not None:
+                (tmp / f"{picture.name}.png").write_bytes(picture.png)
+            else:
+                viz.save_animation(picture.frames, tmp, picture.name, fps)
+
+
+def _cell(value, digits: int = 2) -> str:
+    return "&ndash;" if value is None else html.escape(f"{value:.{digits}f}" if isinstance(value, float) else str(value))
+
+
+def _table(header: list[str], rows: list[list[str]]) -> str:
+    head = "".join(f"<th>{html.escape(h)}</th>" for h in header)
+    body = "".join("<tr>" + "".join(f"<td>{c}</td>" for c in row) + "</tr>" for row in rows)
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+def strain_tables_html(summary: dict) -> str:
+    """The peak table (every region) and the per-frame global table, as HTML."""
+    units = summary["units"]
+    when = "time (ms)" if summary["time_ms"] is not None else "frame"
+    quantities = list(QUANTITIES) + [f"{q}_rate" for q in ("E_rr", "E_cc")]
+    header = ["region"] + [f"peak {q} ({units[q]}) / {when}" for q in quantities]
+    rows = []
+    for region in summary["regions"]:
+        label = "global" if region["region"] == "global" else f"{region['region']} {region['name']}"
+        cells = [html.escape(f"{label} ({region['points']} px)")]
+        for quantity in quantities:
+            peak = region["peaks"][quantity]
+            at = peak["time_ms"] if peak["time_ms"] is not None else peak["frame"]
+            cells.append("&ndash;" if peak["value"] is None else f"{peak['value']:.2f} / {at:g}")
+        rows.append(cells)
+    peaks = _table(header, rows)
+    overall = summary["regions"][0]["curves"]
+    frame_rows = [[str(t), _cell(None if summary["time_ms"] is None else summary["time_ms"][t], 1)]
+                  + [_cell(overall[q][t]) for q in quantities] for t in summary["frames"]]
+    frames = _table(["frame", "time (ms)"] + [f"{q} ({units[q]})" for q in quantities], frame_rows)
+    conventions = "".join(f"<li><b>{html.escape(k)}</b>: {html.escape(v)}</li>"
+                          for k, v in summary["conventions"].items())
+    myocardium = html.escape(json.dumps(summary["myocardium"]))
+    return (f"<h3>Peaks</h3>{peaks}<h3>Global strain per frame</h3>{frames}"
+            f"<h3>Definitions</h3><ul>{conventions}</ul><p>Myocardium: <code>{myocardium}</code></p>")
+
+
+STYLE = """
+body { font-family: sans-serif; margin: 2em auto; max-width: 1100px; color: #222; }
+h1 { font-size: 1.6em; } h2 { border-bottom: 1px solid #ccc; padding-bottom: .2em; margin-top: 1.6em; }
+figure { margin: 1em 0; } figcaption { font-size: .9em; color: #555; max-width: 900px; }
+img { max-width: 100%; height: auto; border: 1px solid #eee; }
+table { border-collapse: collapse; font-size: .85em; margin: .5em 0; }
+th, td { border: 1px solid #ccc; padding: .25em .5em; text-align: right; }
+th { background: #f3f3f3; } td:first-child { text-align: left; }
+pre { background: #f7f7f7; padding: 1em; overflow-x: auto; font-size: .8em; }
+"""
+
+
+STRAIN_PICTURES = ("segments", "strain_curves", "bullseye")
+
+
+def _figure(picture: Picture, fps: float) -> str:
+    return (f'<figure><img alt="{html.escape(picture.title)}" src="{picture.data_uri(fps)}">'
+            f"<figcaption>{html.escape(picture.caption)}</figcaption></figure>")
+
+
+def render_html(result: ResultFolder, pictures: list[Picture], strain: StrainTables | None = None,
+                fps: float = 4.0, settings: dict | None = None) -> str:
+    """The report as one self-contained HTML page (no external resource of any kind)."""
+    summary = result.summary
+    title = f"deeptag report: {Path(str(summary.get('input', result.path))).name}"
+    facts = [["input", html.escape(str(summary.get("input")))], ["frames", _cell(summary.get("frames"))],
+             ["frame size (rows x columns)", html.escape(" x ".join(map(str, result.shape)))],
+             ["pixel spacing (mm, row x column)",
+              "unknown" if result.spacing is None else html.escape(" x ".join(f"{v:g}" for v in result.spacing))],
+             ["model", html.escape(str(summary.get("model")))]]
+    parts = [f"<h1>{html.escape(title)}</h1>",
+             f"<p>Result folder <code>{html.escape(str(result.path))}</code>, report made "
+             f"{datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC by deeptag {__version__}.</p>",
+             _table(["", ""], facts)]
+    for picture in pictures:
+        if picture.name not in STRAIN_PICTURES:
+            parts += [f"<h2>{html.escape(picture.title)}</h2>", _figure(picture, fps)]
+    parts.append("<h2>Strain</h2>")
+    if strain is None:
+        parts.append("<p>No myocardium was given, so no strain was computed: run "
+                     "<code>deeptag strain RESULT_DIR --lv CX,CY,R_ENDO,R_EPI</code> (or --mask, --contours) "
+                     "first, or give the myocardium to <code>deeptag report</code>.</p>")
+    else:
+        for picture in pictures:
+            if picture.name in STRAIN_PICTURES:
+                parts += [f"<h3>{html.escape(picture.title)}</h3>", _figure(picture, fps)]
+        parts.append(strain_tables_html(strain.summary))
+    parts.append("<h2>Settings</h2><p>The tracking run (<code>summary.json</code>):</p>"
+                 f"<pre>{html.escape(json.dumps(summary, indent=2), quote=False)}</pre>")
+    if settings:
+        parts.append(f"<p>This report:</p><pre>{html.escape(json.dumps(settings, indent=2), quote=False)}</pre>")
+    body = "\n".join(p for p in parts if p)
+    return (f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
+            f"<title>{html.escape(title)}</title><style>{STYLE}</style></head><body>\n{body}\n</body></html>\n")
+
+
+def write_text_atomically(path: str | Path, text: str, force: bool = False) -> None:
+    """Write ``text`` to ``path`` through a temporary file beside it, so it appears whole or not at all."""
+    path = Path(path)
+    if path.exists() and not force:
+        raise InputError("the report file exists already; pass --force to replace it", path)
+    if path.is_dir():
+        raise InputError("the report path is a folder; give a file name ending in .html", path)
+    try:
+        path.absolute().parent.mkdir(parents=True, exist_ok=True)
+        handle, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".partial", dir=path.absolute().parent)
+    except OSError as error:
+        raise InputError(f"cannot write the report ({error.strerror})", path) from None
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8") as stream:
+            stream.write(text)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes it private; a report is an ordinary file
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)

@@ -1,0 +1,65 @@
+"""``deeptag report``: one self-contained HTML page with the pictures, tables and settings of a result."""
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from ..errors import InputError
+from ..myocardium import parse_numbers
+from ..report import (GridOptions, StrainTables, make_pictures, read_result_folder, read_strain_folder,
+                      render_html, save_pictures, write_text_atomically)
+from ..strain import compute_strain
+from .strain import add_myocardium_arguments, myocardium_from_args, myocardium_given
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "report", help="one HTML report of a track result: pictures, strain, settings",
+        description="Write a single self-contained HTML file (pictures inlined as PNG and GIF data URIs) "
+                    "with the registration panel, tracked landmarks, the virtual tag grid, motion fields, "
+                    "uncertainty and, when a myocardium is given (or 'deeptag strain' was run before), "
+                    "strain curves, a bull's-eye of peak strain and the strain tables.")
+    parser.add_argument("result", type=Path, metavar="RESULT_DIR", help="the --out folder of deeptag track")
+    add_myocardium_arguments(parser)
+    parser.add_argument("--sequence", type=Path,
+                        help="the input sequence (default: the input named in summary.json)")
+    parser.add_argument("--out", type=Path, help="the HTML file (default: RESULT_DIR/report.html)")
+    parser.add_argument("--pictures", type=Path,
+                        help="also write every picture into this new folder (GIF and PNG frames, PNG stills)")
+    parser.add_argument("--grid-spacing", type=float, help="virtual tag grid spacing in px (default: "
+                                                           "a twentieth of the shorter image side)")
+    parser.add_argument("--grid-offset", metavar="X,Y", default="0,0",
+                        help="a point the grid lines pass through, to align them with the tags (default 0,0)")
+    parser.add_argument("--grid-angle", type=float, default=0.0,
+                        help="grid angle in degrees, counter-clockwise as displayed (default 0)")
+    parser.add_argument("--fps", type=float, default=4.0, help="animation frames per second (default 4)")
+    parser.add_argument("--force", action="store_true", help="replace an existing report (and --pictures folder)")
+    parser.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    out = args.out or args.result / "report.html"
+    for path in (out, args.pictures):  # checked before the pictures, which take a while
+        if path is not None and path.exists() and not args.force:
+            raise InputError("exists already; pass --force to replace it", path)
+    if args.grid_spacing is not None and not args.grid_spacing > 0:
+        raise InputError(f"--grid-spacing must be positive, got {args.grid_spacing:g}")
+    result = read_result_folder(args.result, args.sequence)
+    if myocardium_given(args):
+        myocardium = myocardium_from_args(args, result.shape)
+        strain = StrainTables.from_result(compute_strain(result.fields["lagrangian"], myocardium, result.spacing,
+                                                         result.frame_times_ms))
+        strain_source = "computed for this report"
+    else:
+        strain = read_strain_folder(args.result / "strain")
+        strain_source = "read from RESULT_DIR/strain" if strain is not None else "none"
+    grid = GridOptions(args.grid_spacing, parse_numbers(args.grid_offset, 2, "--grid-offset (x,y)"), args.grid_angle)
+    pictures = make_pictures(result, strain, grid)
+    settings = {"strain": strain_source, "grid_spacing_px": grid.spacing_for(result.shape),
+                "grid_offset_xy_px": list(grid.offset), "grid_angle_deg": grid.angle_deg, "fps": args.fps,
+                "sequence": str(args.sequence or result.summary.get("input"))}
+    write_text_atomically(out, render_html(result, pictures, strain, args.fps, settings), force=args.force)
+    if args.pictures:
+        save_pictures(pictures, args.pictures, args.fps, args.force)
+    print(f"report with {len(pictures)} pictures -> {out}")
+    return 0

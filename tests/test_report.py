@@ -1,0 +1,120 @@
+"""The HTML report: self-contained, complete, written atomically, and clean in a headless browser."""
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from deeptag.cli import main
+from deeptag.errors import InputError
+from deeptag.report import read_result_folder, render_html
+from test_strain import RING, make_result_folder, pullback, scaling
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+BROWSER_CHECK = """<script>
+window.__errors = [];
+window.addEventListener("error", function (e) { window.__errors.push(String(e.message || e.type)); }, true);
+window.addEventListener("load", function () {
+  var images = Array.prototype.slice.call(document.images);
+  var out = document.createElement("pre");
+  out.id = "browser-check";
+  out.textContent = JSON.stringify({images: images.length, errors: window.__errors,
+    broken: images.filter(function (i) { return !(i.complete && i.naturalWidth > 0); }).map(function (i) { return i.alt; })});
+  document.body.appendChild(out);
+});
+</script>"""
+
+
+@pytest.fixture(scope="module")
+def result_folder(tmp_path_factory) -> Path:
+    folder = tmp_path_factory.mktemp("report") / "result"
+    lagrangian = np.stack([pullback(scaling(s)) for s in (0.97, 0.94, 0.98)])
+    make_result_folder(folder, lagrangian, frame_times=[0, 40, 80, 120], spacing=[1.3, 1.3])
+    np.save(folder / "tracks.npy", np.tile(np.array([[20.0, 20.0], [40.0, 44.0]], np.float32), (4, 1, 1)))
+    return folder
+
+
+@pytest.fixture(scope="module")
+def report(result_folder) -> Path:
+    assert main(["report", str(result_folder), "--lv", RING, "--level", "apical"]) == 0
+    return result_folder / "report.html"
+
+
+def image_sources(html: str) -> list[str]:
+    return re.findall(r'<img [^>]*src="([^"]*)"', html)
+
+
+def test_report_is_self_contained_with_every_picture_and_table(report):
+    html = report.read_text(encoding="utf-8")
+    sources = image_sources(html)
+    assert len(sources) == 9  # registration, landmarks, grid, quiver, maps, uncertainty, segments, curves, bull's-eye
+    assert sum(s.startswith("data:image/gif;base64,") for s in sources) == 6
+    assert sum(s.startswith("data:image/png;base64,") for s in sources) == 3
+    assert not re.search(r'(src|href)="(?!data:)', html) and "<script" not in html and "<link" not in html
+    for heading in ("Registration", "Landmark tracking", "Virtual tag grid", "Motion fields", "Uncertainty",
+                    "Strain curves", "Peaks", "Settings"):
+        assert f">{heading}<" in html
+    assert "13 anterior" in html and "16 lateral" in html  # apical segments in the peak table
+    assert '"model": "test"' in html  # summary.json, escaped into the page
+
+
+def test_report_without_myocardium_uses_the_strain_folder_or_says_how(result_folder, tmp_path):
+    assert "No myocardium was given" in render_html(read_result_folder(result_folder), [], None)
+    assert main(["strain", str(result_folder), "--lv", RING, "--force"]) == 0
+    out = tmp_path / "from_strain_folder.html"
+    assert main(["report", str(result_folder), "--out", str(out)]) == 0
+    html = out.read_text(encoding="utf-8")
+    assert "read from RESULT_DIR/strain" in html and len(image_sources(html)) == 9
+
+
+def test_report_refuses_to_overwrite_and_names_a_missing_sequence(result_folder, tmp_path, capsys):
+    out = tmp_path / "once.html"
+    out.write_text("keep me")
+    assert main(["report", str(result_folder), "--out", str(out)]) == 2
+    assert out.read_text() == "keep me" and "--force" in capsys.readouterr().err
+    moved = tmp_path / "moved"
+    shutil.copytree(result_folder, moved, ignore=shutil.ignore_patterns("report.html", "strain"))
+    summary = json.loads((moved / "summary.json").read_text())
+    summary["input"] = str(tmp_path / "gone.npz")
+    (moved / "summary.json").write_text(json.dumps(summary))
+    assert main(["report", str(moved)]) == 2
+    assert "--sequence" in capsys.readouterr().err and not (moved / "report.html").exists()
+    assert main(["report", str(moved), "--sequence", str(result_folder / "input.npz"),
+                 "--pictures", str(tmp_path / "pictures")]) == 0
+    assert (moved / "report.html").is_file() and (tmp_path / "pictures" / "tag_grid.gif").is_file()
+
+
+def test_result_folder_errors(tmp_path):
+    with pytest.raises(InputError, match="no such result folder"):
+        read_result_folder(tmp_path / "nothing")
+    (tmp_path / "summary.json").write_text("{}")
+    with pytest.raises(InputError, match="no fields.npz"):
+        read_result_folder(tmp_path)
+    np.savez(tmp_path / "fields.npz", lagrangian=np.zeros((2, 2, 8, 8)))
+    with pytest.raises(InputError, match="missing field"):
+        read_result_folder(tmp_path)
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed (apt-get install -y chromium); "
+                                              "the browser check of the report is skipped")
+def test_report_opens_in_headless_chromium_without_errors(report, tmp_path):
+    page = tmp_path / "checked.html"
+    page.write_text(report.read_text(encoding="utf-8").replace("<head>", "<head>" + BROWSER_CHECK, 1),
+                    encoding="utf-8")
+    command = [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+               "--disable-component-update", "--disable-sync", "--no-first-run",
+               f"--user-data-dir={tmp_path / 'profile'}", "--enable-logging=stderr", "--v=0",
+               "--virtual-time-budget=10000", "--dump-dom", page.as_uri()]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    found = re.search(r'<pre id="browser-check">([^<]*)</pre>', done.stdout)
+    assert found, "the check script did not run: " + done.stdout[-500:]
+    check = json.loads(found.group(1).replace("&quot;", '"'))
+    assert check == {"images": 9, "errors": [], "broken": []}
+    console = [line for line in done.stderr.splitlines() if ":CONSOLE" in line]
+    assert not console, console
