@@ -262,7 +262,7 @@ def _read_frame_folder(path: Path, files: list[Path]) -> Sequence:
     frames = []
     for file in files:
         try:
-            pixels = iio.imread(file)
+            pixels = iio.imread(file.read_bytes(), extension=_suffix(file))  # bytes: no file left open on failure
         except ACCESS_ERRORS:
             raise
         except Exception as error:  # imageio raises many types for files that are not images
@@ -282,7 +282,7 @@ def _read_frame_folder(path: Path, files: list[Path]) -> Sequence:
 def _read_image_stack(path: Path) -> Sequence:
     """A multi-page TIFF or an animated GIF, one page per frame."""
     try:
-        frames = tifffile.imread(path) if _suffix(path) in (".tif", ".tiff") else iio.imread(path, index=None)
+        frames = tifffile.imread(path) if _suffix(path) in (".tif", ".tiff") else iio.imread(path.read_bytes(), extension=".gif", index=None)
     except ACCESS_ERRORS:
         raise
     except Exception as error:
@@ -514,7 +514,7 @@ def _read_dicom(files: list[Path], origin: Path, series: str | None) -> list[Seq
             continue
         if "PixelData" not in dataset:
             if "Rows" in dataset or len(files) == 1:
-                raise InputError("DICOM file without pixel data", path)
+                raise InputError("DICOM file without pixel data (not an image, or truncated)", path)
             skipped += 1  # a DICOMDIR, a report, a presentation state
             continue
         frames.extend(_dicom_frames(dataset, path))

@@ -1,0 +1,270 @@
+"""A corpus of bad inputs: each ends with exit code 2, one line on stderr naming the file and the
+problem, no traceback and no output folder; and a path with spaces and accents works."""
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import imageio.v3 as iio
+import nibabel as nib
+import numpy as np
+import pydicom
+import pytest
+from io_helpers import model_path, tagged_sequence, write_dicom_series, write_nifti, write_npz  # noqa: F401
+
+from deeptag.cli import main
+
+IMAGES = tagged_sequence(frames=4, height=32, width=32)
+
+
+@dataclass
+class BadInput:
+    """``build(folder)`` makes the input and returns the arguments after ``track`` and the path the
+    message must name (``None`` for a bad option, which names no file); ``problem`` is a regex."""
+
+    name: str
+    build: Callable[[Path], tuple[list[str], Path | None]]
+    problem: str
+
+
+def series(folder: Path, images: np.ndarray = IMAGES, **options) -> list[Path]:
+    return write_dicom_series(folder / "series", images, **options)
+
+
+def edit_dicom(path: Path, change: Callable[[pydicom.Dataset], None]) -> None:
+    dataset = pydicom.dcmread(path)
+    change(dataset)
+    dataset.save_as(path)
+
+
+def truncate(path: Path, keep: float | int) -> Path:
+    data = path.read_bytes()
+    path.write_bytes(data[:keep if isinstance(keep, int) else int(len(data) * keep)])
+    return path
+
+
+def text_file(path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("these are not the pixels you are looking for\n")
+    return path
+
+
+def frames_folder(folder: Path, shapes: list[tuple[int, int]]) -> Path:
+    (folder / "frames").mkdir()
+    for t, shape in enumerate(shapes):
+        iio.imwrite(folder / "frames" / f"f{t}.png", (IMAGES[t % len(IMAGES), :shape[0], :shape[1]] // 16).astype(np.uint8))
+    return folder / "frames"
+
+
+def npz(folder: Path, images: np.ndarray, name: str = "scan.npz") -> Path:
+    write_npz(folder / name, images, times=np.arange(len(images)) * 40.0)
+    return folder / name
+
+
+def nifti(folder: Path, images: np.ndarray, name: str = "scan.nii.gz") -> Path:
+    write_nifti(folder / name, images)
+    return folder / name
+
+
+def one(path: Path, *options: str) -> tuple[list[str], Path]:
+    return [str(path), *options], path
+
+
+def points_file(folder: Path, points: list[list[float]]) -> Path:
+    np.save(folder / "points.npy", np.array(points, dtype=np.float32))
+    return folder / "points.npy"
+
+
+def _dicom_series_with(folder: Path, change: Callable[[pydicom.Dataset], None]) -> tuple[list[str], Path]:
+    paths = series(folder)
+    edit_dicom(paths[2], change)
+    return [str(folder / "series")], paths[2]
+
+
+def _mixed_sizes(folder: Path) -> tuple[list[str], Path]:
+    series(folder, series_uid="1.2.3")
+    odd = write_dicom_series(folder / "series", IMAGES[:1, :24, :32], series_uid="1.2.3", seed=5)[0]
+    return [str(folder / "series")], odd
+
+
+def _huge_nifti(folder: Path) -> tuple[list[str], Path]:
+    nib.save(nib.Nifti1Image(np.zeros((4096, 4096, 2), np.uint8), np.eye(4)), folder / "huge.nii.gz")
+    return one(folder / "huge.nii.gz")
+
+
+def _huge_dicom(folder: Path) -> tuple[list[str], Path]:
+    paths = series(folder)
+    edit_dicom(paths[0], lambda ds: setattr(ds, "Rows", 4096) or setattr(ds, "Columns", 4096))
+    return [str(folder / "series")], paths[0]
+
+
+def _no_pixels(ds: pydicom.Dataset) -> None:
+    del ds.PixelData
+
+
+def _colour(ds: pydicom.Dataset) -> None:
+    ds.SamplesPerPixel, ds.PhotometricInterpretation, ds.PlanarConfiguration = 3, "RGB", 0
+    ds.BitsAllocated, ds.BitsStored, ds.HighBit = 8, 8, 7
+    ds.PixelData = np.repeat(IMAGES[0, ..., None] // 16, 3, axis=-1).astype(np.uint8).tobytes()
+
+
+def _blank(ds: pydicom.Dataset) -> None:
+    ds.PixelData = np.zeros_like(IMAGES[0]).tobytes()
+
+
+def _with_nan(value: float) -> Callable[[Path], tuple[list[str], Path]]:
+    def build(folder: Path) -> tuple[list[str], Path]:
+        images = IMAGES.astype(np.float32)
+        images[2, 5, 7] = value
+        return one(nifti(folder, images))
+    return build
+
+
+def _folder_named_like_a_file(folder: Path) -> tuple[list[str], Path]:
+    (folder / "scan.nii.gz").mkdir()
+    return one(folder / "scan.nii.gz")
+
+
+def _chmod_000(folder: Path) -> tuple[list[str], Path]:
+    if os.geteuid() == 0:
+        pytest.skip("root reads files whatever their mode; 'folder-named-like-a-file' covers unreadable paths")
+    path = npz(folder, IMAGES)
+    path.chmod(0)
+    return one(path)
+
+
+def _broken_link(folder: Path) -> tuple[list[str], Path]:
+    (folder / "link.nii.gz").symlink_to(folder / "gone.nii.gz")
+    return one(folder / "link.nii.gz")
+
+
+def _out_exists(folder: Path) -> tuple[list[str], Path]:
+    (folder / "out").mkdir()
+    (folder / "out" / "earlier.txt").write_text("an earlier result\n")
+    return [str(npz(folder, IMAGES))], folder / "out"
+
+
+CORPUS = [
+    BadInput("missing-file", lambda f: one(f / "nothing.nii.gz"), "no such file"),
+    BadInput("broken-symlink", _broken_link, "no such file"),
+    BadInput("empty-folder", lambda f: ((f / "empty").mkdir(), one(f / "empty"))[1], "holds no files"),
+    BadInput("folder-of-hidden-files", lambda f: (text_file(f / "d" / ".DS_Store"), one(f / "d"))[1], "holds no files"),
+    BadInput("folder-without-dicom", lambda f: (text_file(f / "d" / "README"), text_file(f / "d" / "notes.doc"),
+                                                one(f / "d"))[2], "no DICOM images found"),
+    BadInput("truncated-dicom-file", lambda f: one(truncate(series(f)[0], 0.6)), "pixel data cannot be decoded"),
+    BadInput("truncated-dicom-header", lambda f: one(truncate(series(f)[0], 300)), "without pixel data.*truncated"),
+    BadInput("truncated-dicom-in-series", lambda f: ([str(f / "series")], truncate(series(f)[1], 0.6)),
+             "pixel data cannot be decoded"),
+    BadInput("dicom-without-pixel-data", lambda f: one(_dicom_series_with(f, _no_pixels)[1]), "without pixel data"),
+    BadInput("dicom-without-pixel-data-in-series", lambda f: _dicom_series_with(f, _no_pixels), "without pixel data"),
+    BadInput("mixed-series", lambda f: (series(f, series_uid="1.2.3"), series(f, series_uid="1.2.4", seed=1),
+                                        ([str(f / "series")], f / "series"))[2], r"2 DICOM series.*1\.2\.3 .*1\.2\.4 "),
+    BadInput("unknown-series", lambda f: (series(f), ([str(f / "series"), "--series", "9.9.9"], f / "series"))[1],
+             "no DICOM series '9.9.9'"),
+    BadInput("series-option-on-npz", lambda f: one(npz(f, IMAGES), "--series", "1.2.3"), "--series applies to DICOM"),
+    BadInput("mixed-frame-sizes-dicom", _mixed_sizes, "frame size 24x32 differs"),
+    BadInput("single-frame-dicom", lambda f: (series(f, IMAGES[:1]), ([str(f / "series")], f / "series"))[1],
+             "at least 2 frames"),
+    BadInput("single-frame-npz", lambda f: one(npz(f, IMAGES[:1])), "at least 2 frames"),
+    BadInput("single-png-file", lambda f: one(frames_folder(f, [(32, 32)]) / "f0.png"), "a single image is not a sequence"),
+    BadInput("frames-folder-single-frame", lambda f: one(frames_folder(f, [(32, 32)])), "at least 2 frames"),
+    BadInput("frames-folder-mixed-sizes", lambda f: ([str(frames_folder(f, [(32, 32), (32, 32), (20, 32)]))],
+                                                     f / "frames" / "f2.png"), "frame size 20x32 differs"),
+    BadInput("nifti-3d-t-without-slice", lambda f: one(nifti(f, np.stack([IMAGES, IMAGES]))), r"--slice K \(0 to 1\)"),
+    BadInput("nifti-slice-out-of-range", lambda f: one(nifti(f, np.stack([IMAGES, IMAGES])), "--slice", "7"),
+             "no slice 7"),
+    BadInput("slice-not-a-number", lambda f: ([str(nifti(f, IMAGES)), "--slice", "middle"], None), "--slice must be"),
+    BadInput("nifti-4096x4096", _huge_nifti, "4096x4096 pixels are larger than 2048"),
+    BadInput("dicom-4096x4096", _huge_dicom, "4096x4096 pixels are larger than 2048"),
+    BadInput("all-zero-npz", lambda f: one(npz(f, np.zeros_like(IMAGES))), "constant"),
+    BadInput("all-zero-dicom-frame", lambda f: _dicom_series_with(f, _blank)[0:1] + (f / "series",), "constant"),
+    BadInput("nan-pixels-nifti", _with_nan(np.nan), "NaN"),
+    BadInput("infinite-pixels-nifti", _with_nan(np.inf), "NaN or infinite"),
+    BadInput("nan-pixels-npz", lambda f: one(npz(f, np.where(IMAGES > 400, np.nan, IMAGES))), "NaN"),
+    BadInput("text-named-png-in-frames", lambda f: ([str(frames_folder(f, [(32, 32)] * 3))],
+                                                    text_file(f / "frames" / "f1.png")), "not a readable image"),
+    BadInput("text-named-nii-gz", lambda f: one(text_file(f / "scan.nii.gz")), "not a readable NIfTI"),
+    BadInput("text-named-nii", lambda f: one(text_file(f / "scan.nii")), "not a readable NIfTI"),
+    BadInput("text-named-tif", lambda f: one(text_file(f / "scan.tif")), "not a readable TIF file"),
+    BadInput("text-named-gif", lambda f: one(text_file(f / "scan.gif")), "not a readable GIF file"),
+    BadInput("text-named-dcm", lambda f: one(text_file(f / "scan.dcm")), "not a DICOM file"),
+    BadInput("text-named-npz", lambda f: one(text_file(f / "scan.npz")), "not a readable .npz"),
+    BadInput("truncated-nifti", lambda f: one(truncate(nifti(f, IMAGES.astype(np.float32)), 0.5)), "cannot be read"),
+    BadInput("folder-named-like-a-file", _folder_named_like_a_file, "is a folder"),
+    BadInput("unreadable-file-chmod-000", _chmod_000, "not a readable|cannot read"),
+    BadInput("unsupported-suffix", lambda f: one(text_file(f / "scan.mat")), "unsupported input format '.mat'"),
+    BadInput("frames-too-small", lambda f: one(npz(f, IMAGES[:, :4, :4])), "too small"),
+    BadInput("npz-without-images", lambda f: (np.savez(f / "x.npz", frames=IMAGES), one(f / "x.npz"))[1],
+             "no 'images' array"),
+    BadInput("nifti-2d-without-time", lambda f: (nib.save(nib.Nifti1Image(IMAGES[0].T, np.eye(4)), f / "one.nii"),
+                                                 one(f / "one.nii"))[1], r"expected 2D\+t"),
+    BadInput("colour-dicom", lambda f: _dicom_series_with(f, _colour), "colour DICOM"),
+    BadInput("roi-not-numbers", lambda f: ([str(npz(f, IMAGES)), "--roi", "heart"], None), "--roi must be"),
+    BadInput("roi-outside-frame", lambda f: ([str(npz(f, IMAGES)), "--roi", "0,0,40,32"], None),
+             "region of interest 0,0,40,32"),
+    BadInput("point-outside-roi", lambda f: (lambda p: ([str(npz(f, IMAGES)), "--roi", "0,0,20,20", "--points", str(p)],
+                                                        p))(points_file(f, [[5, 5], [25, 5]])), "point 1 at \\(25, 5\\)"),
+    BadInput("points-csv-without-xy", lambda f: (lambda p: ([str(npz(f, IMAGES)), "--points", str(p)], p))(
+        text_file(f / "points.csv")), "columns x and y"),
+    BadInput("points-with-all-slices", lambda f: (lambda p: ([str(nifti(f, np.stack([IMAGES, IMAGES]))), "--slice", "all",
+                                                              "--points", str(p)], p))(points_file(f, [[5, 5]])),
+             "--points needs one slice"),
+    BadInput("missing-model", lambda f: ([str(npz(f, IMAGES)), "--model", str(f / "nope.pt")], f / "nope.pt"),
+             "model file not found"),
+    BadInput("output-exists", _out_exists, "exists already; pass --force"),
+]
+
+
+def test_the_corpus_is_large_and_named_uniquely():
+    names = [case.name for case in CORPUS]
+    assert len(names) >= 30 and len(set(names)) == len(names)
+
+
+@pytest.mark.parametrize("case", CORPUS, ids=[case.name for case in CORPUS])
+def test_bad_input_gives_exit_code_2_and_one_line(case, tmp_path, capsys, model_path):
+    args, named = case.build(tmp_path)
+    out = tmp_path / "out"
+    existing = sorted(out.rglob("*")) if out.exists() else None
+    code = main(["track", *args, "--out", str(out), "--model", str(model_path)]
+                if "--model" not in args else ["track", *args, "--out", str(out)])
+    captured = capsys.readouterr()
+    assert code == 2
+    lines = captured.err.strip().splitlines()
+    assert len(lines) == 1, captured.err
+    assert lines[0].startswith("deeptag: error: ")
+    assert "Traceback" not in captured.err and captured.out == ""
+    assert re.search(case.problem, lines[0]), lines[0]
+    if named is not None:
+        assert f"{named}: " in lines[0], lines[0]
+    assert (sorted(out.rglob("*")) if out.exists() else None) == existing  # nothing written or removed
+    assert not list(tmp_path.glob(".out.*")), "a partial output folder was left behind"
+
+
+@pytest.mark.parametrize("case", [c for c in CORPUS if c.name in ("mixed-series", "truncated-dicom-in-series")],
+                         ids=lambda c: c.name)
+def test_bad_input_through_the_installed_command(case, tmp_path, model_path):
+    args, named = case.build(tmp_path)
+    run = subprocess.run([sys.executable, "-m", "deeptag", "track", *args, "--out", str(tmp_path / "out"),
+                          "--model", str(model_path)], capture_output=True, text=True, timeout=120,
+                         env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert run.returncode == 2
+    lines = run.stderr.strip().splitlines()
+    assert len(lines) == 1 and f"{named}: " in lines[0] and re.search(case.problem, lines[0]), run.stderr
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_path_with_spaces_and_accents_works(tmp_path, capsys, model_path):
+    folder = tmp_path / "Patiënt Ünal" / "séries cœur 3"
+    write_dicom_series(folder, IMAGES)
+    out = tmp_path / "résultats ü"
+    points = points_file(tmp_path, [[10, 12], [20.5, 16]])
+    assert main(["track", str(folder), "--out", str(out), "--points", str(points), "--model", str(model_path)]) == 0
+    assert str(out) in capsys.readouterr().out
+    tracks = np.load(out / "tracks.npy")
+    assert tracks.shape == (len(IMAGES), 2, 2) and np.isfinite(tracks).all()
+    assert (out / "deformation_matrix_x.nii.gz").is_file()
