@@ -8,12 +8,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 import scipy.linalg
+import torch
 
 from deeptag.cli import main
 from deeptag.errors import InputError
-from deeptag.myocardium import (cavity_centre, define_myocardium, display_angle, read_mask,
+from deeptag.fields import track_points
+from deeptag.myocardium import (Myocardium, cavity_centre, define_myocardium, display_angle, read_mask,
                                 ring_mask, segment_numbers, segments)
-from deeptag.strain import compute_strain, strain_components, write_strain
+from deeptag.strain import (compute_strain, inverse_gradients, reference_directions, strain_components,
+                            write_strain)
 
 SHAPE = (64, 64)
 CENTRE = (31.0, 33.0)  # (x, y)
@@ -248,3 +251,40 @@ def test_strain_command_writes_a_strain_folder_atomically(tmp_path, capsys):
     assert not [p for p in folder.iterdir() if p.name.endswith(".partial")]
     assert main(["strain", str(folder), "--lv", "1,2,3"]) == 2
     assert main(["strain", str(tmp_path / "missing"), "--lv", RING]) == 2
+
+
+def test_strain_of_the_simulator_matches_its_exact_material_points():
+    """Ground truth from deeptag.phantom: exact Lagrangian fields and exactly tracked landmarks on three
+    rings through the wall (16 each, at equal angles). The ring means of circumferential strain from the
+    stretch of the chords between neighbours, and of radial strain from the stretch of the segments from
+    the inner to the outer ring, must match the strain computed from the fields."""
+    phantom = pytest.importorskip("deeptag.phantom", reason="the simulator is not in this checkout")
+    simulated = phantom.simulate_sequence(3, size=128, frames=12)
+    lagrangian, landmarks = simulated.lagrangian[1:], simulated.landmarks.astype(np.float64)
+    tracked = track_points(torch.from_numpy(lagrangian.astype(np.float64)), torch.from_numpy(landmarks[0]))
+    assert np.abs(tracked.numpy() - landmarks).max() < 0.1
+
+    per_ring, count = phantom.LANDMARKS_PER_RING, len(phantom.LANDMARK_RINGS)
+    gradient = inverse_gradients(lagrangian, landmarks[1:], simulated.spacing)
+    deformation = np.concatenate([np.broadcast_to(np.eye(2), (1, *gradient.shape[1:])), np.linalg.inv(gradient)])
+    radial, circumferential = reference_directions(landmarks[0], simulated.lv_centre, simulated.spacing)
+    values = strain_components(deformation, radial[None], circumferential[None])
+    by_ring = {q: [v[:, k * per_ring:(k + 1) * per_ring].mean(axis=1) for k in range(count)]
+               for q, v in values.items()}
+    rings = [landmarks[:, k * per_ring:(k + 1) * per_ring] for k in range(count)]
+    chord_means = []
+    for k, ring in enumerate(rings):
+        chords = np.linalg.norm(np.roll(ring, -1, axis=1) - ring, axis=-1)
+        chord_means.append((100 * ((chords / chords[:1]) ** 2 - 1) / 2).mean(axis=1))
+        assert np.allclose(chord_means[-1], by_ring["E_cc"][k], atol=0.6)
+    assert by_ring["E_cc"][0].min() < -5  # the simulated heart does contract
+    across = np.linalg.norm(rings[-1] - rings[0], axis=-1)
+    segment_mean = (100 * ((across / across[:1]) ** 2 - 1) / 2).mean(axis=1)
+    simpson = (by_ring["E_rr"][0] + 4 * by_ring["E_rr"][1] + by_ring["E_rr"][2]) / 6
+    assert np.allclose(segment_mean, simpson, atol=0.5)
+
+    heart = Myocardium(simulated.myocardium_mask, tuple(simulated.lv_centre))
+    result = compute_strain(lagrangian, heart, simulated.spacing, simulated.frame_times)
+    everywhere = np.ones(len(result.points), dtype=bool)
+    assert np.allclose(result.curve("E_cc", everywhere), np.mean(chord_means, axis=0), atol=0.6)
+    assert np.allclose(result.curve("E_rr", everywhere), segment_mean, atol=2.0)
