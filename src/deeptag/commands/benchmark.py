@@ -1,0 +1,200 @@
+"""``deeptag benchmark``: the paper's Tables 1 and 2 and Figures 8 and 10 on the user's sequences."""
+from __future__ import annotations
+
+import argparse
+import functools
+from dataclasses import asdict
+from pathlib import Path
+
+import torch
+
+from .. import __version__
+from ..baselines import BASELINES
+from ..baselines.voxelmorph import track_network
+from ..benchmark import (METHODS, Case, Method, device_description, length_unit, load_case, markdown_table,
+                         phase_curves, run_benchmark, summary_rows, train_method, write_curves_csv,
+                         write_rows_csv, write_runs_csv)
+from ..benchmark_plots import plot_phase_curves
+from ..checkpoint import OFFICIAL_PREFIX, load_model, read_checkpoint
+from ..errors import InputError
+from ..outputs import result_directory, write_json
+from ..preprocess import INTENSITY_MODES
+from ..train import TrainConfig, expand_inputs
+
+GROUPS = {"all": list(METHODS), "table1": [n for n, m in METHODS.items() if m.table == 1],
+          "table2": [n for n, m in METHODS.items() if m.table == 2]}
+TABLES = {1: ("table1", "figure8", "Table 1: motion tracking against the baselines",
+              "Figure 8: RMS error across the cardiac cycle"),
+          2: ("table2", "figure10", "Table 2: ablation study",
+              "Figure 10: RMS error across the cardiac cycle, ablations")}
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    defaults = TrainConfig()
+    parser = subparsers.add_parser(
+        "benchmark", help="the paper's Tables 1 and 2 and Figures 8 and 10 on your sequences",
+        description="Run HARP, TV-L1 optical flow, the VoxelMorph baselines, DeepTag and its ablations on "
+                    "the same sequences with landmarks, side by side in one process, and write the tables "
+                    "(Markdown and CSV) and the per-phase figures (PNG). Networks without a checkpoint "
+                    "(--models) are trained first on --train-data under one budget.")
+    parser.add_argument("data", type=Path, nargs="+", help="sequences with 'landmarks', or folders of .npz sequences")
+    parser.add_argument("--methods", nargs="+", default=["all"], metavar="NAME",
+                        choices=list(METHODS) + list(GROUPS),
+                        help="methods to run: " + ", ".join(METHODS) + "; or the groups table1, table2, all "
+                             "(default: all)")
+    parser.add_argument("--models", nargs="+", default=[], metavar="NAME=CHECKPOINT",
+                        help="trained networks to use instead of training them, e.g. A1=runs/a1/best.pt; "
+                             f"deeptag=CHECKPOINT or deeptag={OFFICIAL_PREFIX}PATH for the DeepTag row "
+                             "(default: the model bundled with the package)")
+    parser.add_argument("--train-data", type=Path, nargs="+",
+                        help="sequences (or folders) to train the networks that have no --models entry")
+    parser.add_argument("--train-steps", type=int, default=defaults.steps, help="training steps of every network")
+    parser.add_argument("--crop", type=int, help="train on random square crops of this size (faster on a CPU)")
+    parser.add_argument("--window", type=int, help="train on runs of this many consecutive frames")
+    parser.add_argument("--lr", type=float, default=defaults.learning_rate, help="Adam learning rate (paper: 5e-4)")
+    parser.add_argument("--validate-every", type=int, default=defaults.validate_every)
+    parser.add_argument("--train-seed", type=int, default=defaults.seed)
+    parser.add_argument("--velocity-scale", type=float, default=1.0,
+                        help="multiplier of the velocity head of every network trained here")
+    parser.add_argument("--phase-bins", type=int, default=10, help="bins of the cardiac cycle in the figures")
+    parser.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto",
+                        help="where the networks run (auto: a GPU when there is one); HARP and TV-L1 use the CPU")
+    parser.add_argument("--threads", type=int, help="CPU threads for PyTorch")
+    parser.add_argument("--intensity", choices=INTENSITY_MODES, default="auto",
+                        help="intensity normalisation of the networks' input (as in deeptag track)")
+    parser.add_argument("--out", type=Path, required=True, help="result folder (must not exist, unless --force)")
+    parser.add_argument("--force", action="store_true", help="replace an existing result folder")
+    parser.add_argument("--quiet", action="store_true", help="no progress output")
+    parser.set_defaults(run=run)
+
+
+def selected_methods(names: list[str]) -> list[str]:
+    """The methods named (groups expanded), in the tables' order."""
+    chosen = {method for name in names for method in GROUPS.get(name, [name])}
+    return [name for name in METHODS if name in chosen]
+
+
+def parse_models(entries: list[str], methods: list[str]) -> dict[str, str]:
+    """``NAME=CHECKPOINT`` entries as a dict; each NAME must be a selected network."""
+    models = {}
+    for entry in entries:
+        name, separator, spec = entry.partition("=")
+        if not separator or not spec:
+            raise InputError(f"--models takes NAME=CHECKPOINT, got '{entry}'")
+        if name not in METHODS or not METHODS[name].learned:
+            raise InputError(f"--models: '{name}' is not a network; networks: "
+                             + ", ".join(n for n, m in METHODS.items() if m.learned))
+        if name not in methods:
+            raise InputError(f"--models gives a checkpoint for '{name}', which --methods does not select")
+        models[name] = spec
+    return models
+
+
+def check_training_needs(methods: list[str], models: dict[str, str], train_data: list[Path] | None) -> list[str]:
+    """The networks to train; refuses a selection that cannot run."""
+    to_train = [n for n in methods if METHODS[n].configs is not None and n not in models]
+    if to_train and not train_data:
+        raise InputError("no checkpoint for " + ", ".join(to_train) + ": pass --models NAME=CHECKPOINT for each, "
+                         "or --train-data FOLDER to train them here")
+    return to_train
+
+
+def load_deeptag(models: dict[str, str]) -> tuple[torch.nn.Module, str]:
+    """The model of the DeepTag row: the given checkpoint, else the bundled one."""
+    try:
+        return load_model(models.get("deeptag"))
+    except InputError as error:
+        if "deeptag" in models:
+            raise
+        raise InputError(f"the DeepTag row needs a model and {error.problem.split(';')[0]}: pass "
+                         f"--models deeptag=CHECKPOINT (or deeptag={OFFICIAL_PREFIX}PATH for the authors' "
+                         "weights)", error.path) from None
+
+
+def stored_loss_config(spec: str) -> dict | None:
+    """The loss configuration saved with a project checkpoint (None for the authors' weights)."""
+    return None if spec.startswith(OFFICIAL_PREFIX) else read_checkpoint(spec).get("loss_config")
+
+
+def network_tracker(method: Method, model: torch.nn.Module, intensity: str, device: torch.device):
+    return functools.partial(track_network, model, pairs=method.pairs, intensity=intensity, device=device)
+
+
+def choose_device(choice: str) -> torch.device:
+    if choice == "cuda" and not torch.cuda.is_available():
+        raise InputError("--device cuda: PyTorch sees no GPU here")
+    return torch.device("cuda" if choice == "cuda" or (choice == "auto" and torch.cuda.is_available()) else "cpu")
+
+
+def write_tables(folder: Path, runs, methods: list[str], bins: int, unit: str) -> list[str]:
+    """Tables (Markdown, CSV) and figures (PNG, with their data as CSV) for each table that has rows;
+    returns the Markdown of the tables written."""
+    texts = []
+    for table, (table_name, figure_name, title, figure_title) in TABLES.items():
+        names = [n for n in methods if METHODS[n].table == table]
+        rows = summary_rows(runs, names)
+        if not rows:
+            continue
+        text = markdown_table(rows, title)
+        (folder / f"{table_name}.md").write_text(text, encoding="utf-8")
+        write_rows_csv(folder / f"{table_name}.csv", rows)
+        curves = phase_curves(runs, names, bins)
+        write_curves_csv(folder / f"{figure_name}.csv", curves, bins)
+        plot_phase_curves(folder / f"{figure_name}.png", curves, {n: METHODS[n].label for n in names}, unit,
+                          figure_title)
+        texts.append(text)
+    return texts
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    methods = selected_methods(args.methods)
+    models = parse_models(args.models, methods)
+    to_train = check_training_needs(methods, models, args.train_data)
+    train_inputs = expand_inputs(args.train_data) if to_train else []
+    cases: list[Case] = [load_case(path) for path in expand_inputs(args.data)]
+    device = choose_device(args.device)
+    say = (lambda text: None) if args.quiet else print
+    sources: dict[str, dict] = {}
+    networks = {}
+    if "deeptag" in methods:
+        networks["deeptag"], description = load_deeptag(models)
+        sources["deeptag"] = {"model": description}
+    train_config = TrainConfig(steps=args.train_steps, learning_rate=args.lr, crop=args.crop, window=args.window,
+                               validate_every=args.validate_every, seed=args.train_seed)
+    with result_directory(args.out, args.force) as folder:
+        for name in to_train:
+            say(f"training {name} ({args.train_steps} steps)")
+            checkpoint = train_method(METHODS[name], train_inputs, folder / "models" / name, train_config,
+                                      args.velocity_scale, progress=not args.quiet)
+            models[name] = str(checkpoint)
+            sources[name] = {"trained_here": f"models/{name}/best.pt"}
+        for name in methods:
+            if METHODS[name].learned and name != "deeptag":
+                networks[name], description = load_model(models[name])
+                sources.setdefault(name, {"model": description})
+            if name in models:
+                sources[name]["checkpoint_loss_config"] = stored_loss_config(models[name])
+        trackers = {name: network_tracker(METHODS[name], networks[name], args.intensity, device)
+                    if name in networks else BASELINES[name] for name in methods}
+        synchronize = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
+        runs = run_benchmark(trackers, cases, progress=say, synchronize=synchronize)
+        unit = length_unit(cases)
+        texts = write_tables(folder, runs, methods, args.phase_bins, unit)
+        write_runs_csv(folder / "per_sequence.csv", runs)
+        device_text = device_description(device)
+        write_json(folder / "benchmark.json", {
+            "deeptag_version": __version__, "device": device_text, "unit": unit,
+            "sequences": [str(case.sequence.source) for case in cases], "phase_bins": args.phase_bins,
+            "methods": {name: {"label": METHODS[name].label, "table": METHODS[name].table,
+                               "pairs": METHODS[name].pairs, **sources.get(name, {}),
+                               **({"model_config": asdict(METHODS[name].configs[0]),
+                                   "loss_config": asdict(METHODS[name].configs[1])}
+                                  if METHODS[name].configs else {})} for name in methods},
+            "train_config": {**asdict(train_config), "velocity_scale": args.velocity_scale} if to_train else None,
+            "train_data": [str(p) for p in train_inputs]})
+    print("\n".join(texts))
+    print(f"timings: {device_text}")
+    print(f"results: {args.out}")
+    return 0
