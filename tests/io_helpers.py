@@ -6,7 +6,6 @@ from pathlib import Path
 
 import nibabel as nib
 import numpy as np
-import pydicom
 import pytest
 import torch
 from pydicom.dataset import Dataset, FileMetaDataset
@@ -153,7 +152,3 @@ def model_path(tmp_path_factory) -> Path:
     path = tmp_path_factory.mktemp("model") / "random_head.pt"
     save_checkpoint(path, model)
     return path
-
-
-def read_dicom_pixels(path: Path) -> np.ndarray:
-    return pydicom.dcmread(path).pixel_array

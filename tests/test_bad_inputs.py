@@ -33,16 +33,24 @@ class BadInput:
 
 
 def series(folder: Path, images: np.ndarray = IMAGES, **options) -> list[Path]:
+    """A DICOM series in ``folder/series``; returns its files."""
     return write_dicom_series(folder / "series", images, **options)
 
 
-def edit_dicom(path: Path, change: Callable[[pydicom.Dataset], None]) -> None:
+def series_folder(folder: Path, images: np.ndarray = IMAGES, **options) -> Path:
+    series(folder, images, **options)
+    return folder / "series"
+
+
+def edit_dicom(path: Path, change: Callable[[pydicom.Dataset], None]) -> Path:
     dataset = pydicom.dcmread(path)
     change(dataset)
     dataset.save_as(path)
+    return path
 
 
 def truncate(path: Path, keep: float | int) -> Path:
+    """Cut ``path`` to ``keep`` bytes (an int) or to that fraction of its size (a float)."""
     data = path.read_bytes()
     path.write_bytes(data[:keep if isinstance(keep, int) else int(len(data) * keep)])
     return path
@@ -54,10 +62,17 @@ def text_file(path: Path) -> Path:
     return path
 
 
+def empty_folder(path: Path) -> Path:
+    path.mkdir()
+    return path
+
+
 def frames_folder(folder: Path, shapes: list[tuple[int, int]]) -> Path:
+    """PNG frames f0.png, f1.png, ... of the given (rows, columns) sizes."""
     (folder / "frames").mkdir()
-    for t, shape in enumerate(shapes):
-        iio.imwrite(folder / "frames" / f"f{t}.png", (IMAGES[t % len(IMAGES), :shape[0], :shape[1]] // 16).astype(np.uint8))
+    for t, (rows, columns) in enumerate(shapes):
+        frame = (IMAGES[t % len(IMAGES), :rows, :columns] // 16).astype(np.uint8)
+        iio.imwrite(folder / "frames" / f"f{t}.png", frame)
     return folder / "frames"
 
 
@@ -71,25 +86,35 @@ def nifti(folder: Path, images: np.ndarray, name: str = "scan.nii.gz") -> Path:
     return folder / name
 
 
-def one(path: Path, *options: str) -> tuple[list[str], Path]:
-    return [str(path), *options], path
-
-
 def points_file(folder: Path, points: list[list[float]]) -> Path:
     np.save(folder / "points.npy", np.array(points, dtype=np.float32))
     return folder / "points.npy"
 
 
+def one(path: Path, *options: str) -> tuple[list[str], Path]:
+    """Arguments for input ``path`` (plus options), and ``path`` as the file the message must name."""
+    return [str(path), *options], path
+
+
+def named(path: Path, *options: str, culprit: Path | None) -> tuple[list[str], Path | None]:
+    """Arguments for input ``path``, when the message must name another file (or none)."""
+    return [str(path), *options], culprit
+
+
 def _dicom_series_with(folder: Path, change: Callable[[pydicom.Dataset], None]) -> tuple[list[str], Path]:
-    paths = series(folder)
-    edit_dicom(paths[2], change)
-    return [str(folder / "series")], paths[2]
+    files = series(folder)
+    return named(folder / "series", culprit=edit_dicom(files[2], change))
 
 
 def _mixed_sizes(folder: Path) -> tuple[list[str], Path]:
     series(folder, series_uid="1.2.3")
     odd = write_dicom_series(folder / "series", IMAGES[:1, :24, :32], series_uid="1.2.3", seed=5)[0]
-    return [str(folder / "series")], odd
+    return named(folder / "series", culprit=odd)
+
+
+def _mixed_series(folder: Path) -> tuple[list[str], Path]:
+    series(folder, series_uid="1.2.3")
+    return one(series_folder(folder, series_uid="1.2.4", seed=1))
 
 
 def _huge_nifti(folder: Path) -> tuple[list[str], Path]:
@@ -98,9 +123,9 @@ def _huge_nifti(folder: Path) -> tuple[list[str], Path]:
 
 
 def _huge_dicom(folder: Path) -> tuple[list[str], Path]:
-    paths = series(folder)
-    edit_dicom(paths[0], lambda ds: setattr(ds, "Rows", 4096) or setattr(ds, "Columns", 4096))
-    return [str(folder / "series")], paths[0]
+    files = series(folder)
+    edit_dicom(files[0], lambda ds: setattr(ds, "Rows", 4096) or setattr(ds, "Columns", 4096))
+    return named(folder / "series", culprit=files[0])
 
 
 def _no_pixels(ds: pydicom.Dataset) -> None:
@@ -113,16 +138,18 @@ def _colour(ds: pydicom.Dataset) -> None:
     ds.PixelData = np.repeat(IMAGES[0, ..., None] // 16, 3, axis=-1).astype(np.uint8).tobytes()
 
 
-def _blank(ds: pydicom.Dataset) -> None:
-    ds.PixelData = np.zeros_like(IMAGES[0]).tobytes()
-
-
-def _with_nan(value: float) -> Callable[[Path], tuple[list[str], Path]]:
+def _with_pixel(value: float) -> Callable[[Path], tuple[list[str], Path]]:
     def build(folder: Path) -> tuple[list[str], Path]:
         images = IMAGES.astype(np.float32)
         images[2, 5, 7] = value
         return one(nifti(folder, images))
     return build
+
+
+def _folder_without_dicom(folder: Path) -> tuple[list[str], Path]:
+    text_file(folder / "d" / "README")
+    text_file(folder / "d" / "notes.doc")
+    return one(folder / "d")
 
 
 def _folder_named_like_a_file(folder: Path) -> tuple[list[str], Path]:
@@ -143,51 +170,80 @@ def _broken_link(folder: Path) -> tuple[list[str], Path]:
     return one(folder / "link.nii.gz")
 
 
+def _npz_without_images(folder: Path) -> tuple[list[str], Path]:
+    np.savez(folder / "x.npz", frames=IMAGES)
+    return one(folder / "x.npz")
+
+
+def _nifti_without_time(folder: Path) -> tuple[list[str], Path]:
+    nib.save(nib.Nifti1Image(IMAGES[0].T, np.eye(4)), folder / "one.nii")
+    return one(folder / "one.nii")
+
+
+def _point_outside_roi(folder: Path) -> tuple[list[str], Path]:
+    points = points_file(folder, [[5, 5], [25, 5]])
+    return named(npz(folder, IMAGES), "--roi", "0,0,20,20", "--points", str(points), culprit=points)
+
+
+def _points_csv_without_xy(folder: Path) -> tuple[list[str], Path]:
+    points = text_file(folder / "points.csv")
+    return named(npz(folder, IMAGES), "--points", str(points), culprit=points)
+
+
+def _points_with_all_slices(folder: Path) -> tuple[list[str], Path]:
+    points = points_file(folder, [[5, 5]])
+    return named(nifti(folder, np.stack([IMAGES, IMAGES])), "--slice", "all", "--points", str(points), culprit=points)
+
+
+def _missing_model(folder: Path) -> tuple[list[str], Path]:
+    return named(npz(folder, IMAGES), "--model", str(folder / "nope.pt"), culprit=folder / "nope.pt")
+
+
 def _out_exists(folder: Path) -> tuple[list[str], Path]:
     (folder / "out").mkdir()
     (folder / "out" / "earlier.txt").write_text("an earlier result\n")
-    return [str(npz(folder, IMAGES))], folder / "out"
+    return named(npz(folder, IMAGES), culprit=folder / "out")
 
 
+STACK = np.stack([IMAGES, IMAGES])
+THIRD_FRAME_BLANK = np.where(np.arange(len(IMAGES))[:, None, None] == 2, 0, IMAGES).astype(IMAGES.dtype)
 CORPUS = [
     BadInput("missing-file", lambda f: one(f / "nothing.nii.gz"), "no such file"),
     BadInput("broken-symlink", _broken_link, "no such file"),
-    BadInput("empty-folder", lambda f: ((f / "empty").mkdir(), one(f / "empty"))[1], "holds no files"),
-    BadInput("folder-of-hidden-files", lambda f: (text_file(f / "d" / ".DS_Store"), one(f / "d"))[1], "holds no files"),
-    BadInput("folder-without-dicom", lambda f: (text_file(f / "d" / "README"), text_file(f / "d" / "notes.doc"),
-                                                one(f / "d"))[2], "no DICOM images found"),
+    BadInput("empty-folder", lambda f: one(empty_folder(f / "empty")), "holds no files"),
+    BadInput("folder-of-hidden-files", lambda f: one(text_file(f / "d" / ".DS_Store").parent), "holds no files"),
+    BadInput("folder-without-dicom", _folder_without_dicom, "no DICOM images found"),
     BadInput("truncated-dicom-file", lambda f: one(truncate(series(f)[0], 0.6)), "pixel data cannot be decoded"),
     BadInput("truncated-dicom-header", lambda f: one(truncate(series(f)[0], 300)), "without pixel data.*truncated"),
-    BadInput("truncated-dicom-in-series", lambda f: ([str(f / "series")], truncate(series(f)[1], 0.6)),
-             "pixel data cannot be decoded"),
-    BadInput("dicom-without-pixel-data", lambda f: one(_dicom_series_with(f, _no_pixels)[1]), "without pixel data"),
+    BadInput("truncated-dicom-in-series",
+             lambda f: named(f / "series", culprit=truncate(series(f)[1], 0.6)), "pixel data cannot be decoded"),
+    BadInput("dicom-without-pixel-data", lambda f: one(edit_dicom(series(f)[0], _no_pixels)), "without pixel data"),
     BadInput("dicom-without-pixel-data-in-series", lambda f: _dicom_series_with(f, _no_pixels), "without pixel data"),
-    BadInput("mixed-series", lambda f: (series(f, series_uid="1.2.3"), series(f, series_uid="1.2.4", seed=1),
-                                        ([str(f / "series")], f / "series"))[2], r"2 DICOM series.*1\.2\.3 .*1\.2\.4 "),
-    BadInput("unknown-series", lambda f: (series(f), ([str(f / "series"), "--series", "9.9.9"], f / "series"))[1],
-             "no DICOM series '9.9.9'"),
+    BadInput("mixed-series", _mixed_series, r"2 DICOM series.*1\.2\.3 .*1\.2\.4 "),
+    BadInput("unknown-series", lambda f: one(series_folder(f), "--series", "9.9.9"), "no DICOM series '9.9.9'"),
     BadInput("series-option-on-npz", lambda f: one(npz(f, IMAGES), "--series", "1.2.3"), "--series applies to DICOM"),
     BadInput("mixed-frame-sizes-dicom", _mixed_sizes, "frame size 24x32 differs"),
-    BadInput("single-frame-dicom", lambda f: (series(f, IMAGES[:1]), ([str(f / "series")], f / "series"))[1],
-             "at least 2 frames"),
+    BadInput("single-frame-dicom", lambda f: one(series_folder(f, IMAGES[:1])), "at least 2 frames"),
     BadInput("single-frame-npz", lambda f: one(npz(f, IMAGES[:1])), "at least 2 frames"),
-    BadInput("single-png-file", lambda f: one(frames_folder(f, [(32, 32)]) / "f0.png"), "a single image is not a sequence"),
+    BadInput("single-png-file", lambda f: one(frames_folder(f, [(32, 32)]) / "f0.png"), "a single image is not"),
     BadInput("frames-folder-single-frame", lambda f: one(frames_folder(f, [(32, 32)])), "at least 2 frames"),
-    BadInput("frames-folder-mixed-sizes", lambda f: ([str(frames_folder(f, [(32, 32), (32, 32), (20, 32)]))],
-                                                     f / "frames" / "f2.png"), "frame size 20x32 differs"),
-    BadInput("nifti-3d-t-without-slice", lambda f: one(nifti(f, np.stack([IMAGES, IMAGES]))), r"--slice K \(0 to 1\)"),
-    BadInput("nifti-slice-out-of-range", lambda f: one(nifti(f, np.stack([IMAGES, IMAGES])), "--slice", "7"),
-             "no slice 7"),
-    BadInput("slice-not-a-number", lambda f: ([str(nifti(f, IMAGES)), "--slice", "middle"], None), "--slice must be"),
+    BadInput("frames-folder-mixed-sizes", lambda f: named(frames_folder(f, [(32, 32), (32, 32), (20, 32)]),
+                                                          culprit=f / "frames" / "f2.png"), "frame size 20x32 differs"),
+    BadInput("nifti-3d-t-without-slice", lambda f: one(nifti(f, STACK)), r"--slice K \(0 to 1\)"),
+    BadInput("nifti-slice-out-of-range", lambda f: one(nifti(f, STACK), "--slice", "7"), "no slice 7"),
+    BadInput("slice-not-a-number", lambda f: named(nifti(f, IMAGES), "--slice", "middle", culprit=None),
+             "--slice must be"),
     BadInput("nifti-4096x4096", _huge_nifti, "4096x4096 pixels are larger than 2048"),
     BadInput("dicom-4096x4096", _huge_dicom, "4096x4096 pixels are larger than 2048"),
     BadInput("all-zero-npz", lambda f: one(npz(f, np.zeros_like(IMAGES))), "constant"),
-    BadInput("all-zero-dicom-frame", lambda f: _dicom_series_with(f, _blank)[0:1] + (f / "series",), "constant"),
-    BadInput("nan-pixels-nifti", _with_nan(np.nan), "NaN"),
-    BadInput("infinite-pixels-nifti", _with_nan(np.inf), "NaN or infinite"),
+    BadInput("all-zero-dicom-frame", lambda f: one(series_folder(f, THIRD_FRAME_BLANK)),
+             r"frame\(s\) \[2\] are constant"),
+    BadInput("nan-pixels-nifti", _with_pixel(np.nan), "NaN"),
+    BadInput("infinite-pixels-nifti", _with_pixel(np.inf), "NaN or infinite"),
     BadInput("nan-pixels-npz", lambda f: one(npz(f, np.where(IMAGES > 400, np.nan, IMAGES))), "NaN"),
-    BadInput("text-named-png-in-frames", lambda f: ([str(frames_folder(f, [(32, 32)] * 3))],
-                                                    text_file(f / "frames" / "f1.png")), "not a readable image"),
+    BadInput("text-named-png-in-frames", lambda f: named(frames_folder(f, [(32, 32)] * 3),
+                                                         culprit=text_file(f / "frames" / "f1.png")),
+             "not a readable image"),
     BadInput("text-named-nii-gz", lambda f: one(text_file(f / "scan.nii.gz")), "not a readable NIfTI"),
     BadInput("text-named-nii", lambda f: one(text_file(f / "scan.nii")), "not a readable NIfTI"),
     BadInput("text-named-tif", lambda f: one(text_file(f / "scan.tif")), "not a readable TIF file"),
@@ -199,23 +255,16 @@ CORPUS = [
     BadInput("unreadable-file-chmod-000", _chmod_000, "not a readable|cannot read"),
     BadInput("unsupported-suffix", lambda f: one(text_file(f / "scan.mat")), "unsupported input format '.mat'"),
     BadInput("frames-too-small", lambda f: one(npz(f, IMAGES[:, :4, :4])), "too small"),
-    BadInput("npz-without-images", lambda f: (np.savez(f / "x.npz", frames=IMAGES), one(f / "x.npz"))[1],
-             "no 'images' array"),
-    BadInput("nifti-2d-without-time", lambda f: (nib.save(nib.Nifti1Image(IMAGES[0].T, np.eye(4)), f / "one.nii"),
-                                                 one(f / "one.nii"))[1], r"expected 2D\+t"),
+    BadInput("npz-without-images", _npz_without_images, "no 'images' array"),
+    BadInput("nifti-2d-without-time", _nifti_without_time, r"expected 2D\+t"),
     BadInput("colour-dicom", lambda f: _dicom_series_with(f, _colour), "colour DICOM"),
-    BadInput("roi-not-numbers", lambda f: ([str(npz(f, IMAGES)), "--roi", "heart"], None), "--roi must be"),
-    BadInput("roi-outside-frame", lambda f: ([str(npz(f, IMAGES)), "--roi", "0,0,40,32"], None),
+    BadInput("roi-not-numbers", lambda f: named(npz(f, IMAGES), "--roi", "heart", culprit=None), "--roi must be"),
+    BadInput("roi-outside-frame", lambda f: named(npz(f, IMAGES), "--roi", "0,0,40,32", culprit=None),
              "region of interest 0,0,40,32"),
-    BadInput("point-outside-roi", lambda f: (lambda p: ([str(npz(f, IMAGES)), "--roi", "0,0,20,20", "--points", str(p)],
-                                                        p))(points_file(f, [[5, 5], [25, 5]])), "point 1 at \\(25, 5\\)"),
-    BadInput("points-csv-without-xy", lambda f: (lambda p: ([str(npz(f, IMAGES)), "--points", str(p)], p))(
-        text_file(f / "points.csv")), "columns x and y"),
-    BadInput("points-with-all-slices", lambda f: (lambda p: ([str(nifti(f, np.stack([IMAGES, IMAGES]))), "--slice", "all",
-                                                              "--points", str(p)], p))(points_file(f, [[5, 5]])),
-             "--points needs one slice"),
-    BadInput("missing-model", lambda f: ([str(npz(f, IMAGES)), "--model", str(f / "nope.pt")], f / "nope.pt"),
-             "model file not found"),
+    BadInput("point-outside-roi", _point_outside_roi, r"point 1 at \(25, 5\)"),
+    BadInput("points-csv-without-xy", _points_csv_without_xy, "columns x and y"),
+    BadInput("points-with-all-slices", _points_with_all_slices, "--points needs one slice"),
+    BadInput("missing-model", _missing_model, "model file not found"),
     BadInput("output-exists", _out_exists, "exists already; pass --force"),
 ]
 

@@ -247,9 +247,8 @@ def _to_grey(frames: np.ndarray, path: Path) -> np.ndarray:
     frames = np.asarray(frames)
     if frames.ndim in (3, 4) and frames.shape[-1] in (3, 4):  # (H, W, C) or (T, H, W, C)
         rgb = frames[..., :3].astype(np.float32)
-        grey = rgb[..., 0] if np.array_equal(rgb[..., 0], rgb[..., 1]) and np.array_equal(rgb[..., 0], rgb[..., 2]) \
-            else rgb @ np.array([0.299, 0.587, 0.114], dtype=np.float32)
-        frames = grey
+        already_grey = np.array_equal(rgb[..., 0], rgb[..., 1]) and np.array_equal(rgb[..., 0], rgb[..., 2])
+        frames = rgb[..., 0] if already_grey else rgb @ np.array([0.299, 0.587, 0.114], dtype=np.float32)
     if frames.ndim == 2:
         frames = frames[None]
     if frames.ndim != 3:
@@ -262,7 +261,8 @@ def _read_frame_folder(path: Path, files: list[Path]) -> Sequence:
     frames = []
     for file in files:
         try:
-            pixels = iio.imread(file.read_bytes(), extension=_suffix(file))  # bytes: no file left open on failure
+            plugin = "tifffile" if _suffix(file) in (".tif", ".tiff") else "pillow"
+            pixels = iio.imread(file.read_bytes(), plugin=plugin)  # bytes: no file is left open on failure
         except ACCESS_ERRORS:
             raise
         except Exception as error:  # imageio raises many types for files that are not images
@@ -282,7 +282,10 @@ def _read_frame_folder(path: Path, files: list[Path]) -> Sequence:
 def _read_image_stack(path: Path) -> Sequence:
     """A multi-page TIFF or an animated GIF, one page per frame."""
     try:
-        frames = tifffile.imread(path) if _suffix(path) in (".tif", ".tiff") else iio.imread(path.read_bytes(), extension=".gif", index=None)
+        if _suffix(path) == ".gif":
+            frames = iio.imread(path.read_bytes(), plugin="pillow", index=None)
+        else:
+            frames = tifffile.imread(path)
     except ACCESS_ERRORS:
         raise
     except Exception as error:
@@ -412,25 +415,33 @@ def _dicom_frames(dataset: pydicom.Dataset, path: Path) -> list[_DicomFrame]:
         raise InputError("DICOM image without valid Rows/Columns", path) from None
     _check_frame_size(*size, path)
     multi = count > 1 or "PerFrameFunctionalGroupsSequence" in dataset
-    frame_time = dataset.get("FrameTime")
+    instance = _number(dataset.get("InstanceNumber"))
     frames = []
     for index in range(count) if multi else [None]:
         position = _floats(_functional(dataset, index, "PlanePositionSequence", "ImagePositionPatient"), 3)
         orientation = _floats(_functional(dataset, index, "PlaneOrientationSequence", "ImageOrientationPatient"), 6)
         spacing = _floats(_functional(dataset, index, "PixelMeasuresSequence", "PixelSpacing"), 2)
-        time = _functional(dataset, index, "CardiacSynchronizationSequence", "NominalCardiacTriggerDelayTime")
-        if time is None:
-            time = dataset.get("TriggerTime")
-            if multi and frame_time is not None:
-                time = float(frame_time) * index
-            elif multi:
-                time = None
-        instance = dataset.get("InstanceNumber")
-        order = int(instance) if instance is not None and str(instance).strip().lstrip("-").isdigit() else 0
         frames.append(_DicomFrame(path, dataset, index, str(dataset.get("SeriesInstanceUID", "")), size, position,
-                                  orientation, None if spacing is None else (spacing[0], spacing[1]),
-                                  None if time is None or str(time).strip() == "" else float(time), order))
+                                  orientation, None if spacing is None else (float(spacing[0]), float(spacing[1])),
+                                  _frame_time(dataset, index), int(instance or 0)))
     return frames
+
+
+def _number(value) -> float | None:
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def _frame_time(dataset: pydicom.Dataset, index: int | None) -> float | None:
+    """Trigger time in ms: the file's TriggerTime (single-frame), the frame's nominal trigger delay
+    (enhanced multi-frame), or the frame index times FrameTime (a classic multi-frame cine)."""
+    if index is None:
+        return _number(dataset.get("TriggerTime"))
+    delay = _number(_functional(dataset, index, "CardiacSynchronizationSequence", "NominalCardiacTriggerDelayTime"))
+    frame_time = _number(dataset.get("FrameTime"))
+    return delay if delay is not None or frame_time is None else frame_time * index
 
 
 def _describe_series(uid: str, frames: list[_DicomFrame]) -> str:
