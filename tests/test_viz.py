@@ -45,6 +45,23 @@ def test_tag_grid_lines_are_two_families_spaced_as_asked():
     assert slopes == {-1.0, 1.0}
 
 
+@pytest.mark.parametrize("angle, spacing, offset", [(20.0, 7.0, (10.3, 12.7)), (-45.0, 5.3, (40.1, 3.2))])
+def test_tag_grid_is_aligned_with_the_dark_tag_lines_of_a_noisy_image(angle, spacing, offset):
+    rows, cols = np.indices((96, 110))
+    radians = np.radians(angle)
+    waves = [np.array([np.cos(radians), -np.sin(radians)]) / spacing,
+             np.array([np.sin(radians), np.cos(radians)]) / spacing]
+    relative = np.stack([cols - offset[0], rows - offset[1]], axis=-1)
+    image = np.prod([1 - np.cos(2 * np.pi * relative @ w) for w in waves], axis=0)  # dark lines through offset
+    image += np.random.default_rng(0).normal(0.0, 0.3, image.shape)
+    found_spacing, found_angle, found_offset = viz.tag_grid_from_image(image)
+    assert found_spacing == pytest.approx(spacing, abs=0.02)
+    assert (found_angle - angle) % 90.0 == pytest.approx(0.0, abs=0.3) or \
+        (found_angle - angle) % 90.0 == pytest.approx(90.0, abs=0.3)
+    phases = [(np.subtract(found_offset, offset) @ w + 0.5) % 1.0 - 0.5 for w in waves]
+    assert np.allclose(phases, 0.0, atol=0.02)  # the grid passes through a crossing of dark lines
+
+
 def test_grid_points_follow_the_pull_back_field(sequence):
     _, _, _, lagrangian = sequence
     points = np.array([[10.0, 20.0], [30.0, 31.0]])

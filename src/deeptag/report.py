@@ -141,15 +141,21 @@ def read_strain_folder(folder: str | Path) -> StrainTables | None:
 
 @dataclass
 class GridOptions:
-    """The virtual tag grid at frame 0: line spacing in px, a point (x, y) it passes through, its angle."""
+    """The virtual tag grid at frame 0: line spacing in px, a point (x, y) it passes through, its angle
+    in degrees. Left all None, the grid is aligned with the tags of frame 0 (``viz.tag_grid_from_image``);
+    otherwise what is missing defaults to a twentieth of the shorter side, (0, 0) and 0 deg."""
 
     spacing: float | None = None
-    offset: tuple[float, float] = (0.0, 0.0)
-    angle_deg: float = 0.0
+    offset: tuple[float, float] | None = None
+    angle_deg: float | None = None
 
-    def spacing_for(self, shape: tuple[int, int]) -> float:
-        """The given spacing, or by default a twentieth of the shorter image side (at least 4 px)."""
-        return float(self.spacing) if self.spacing else max(4.0, round(min(shape) / 20.0))
+    def resolve(self, frame0: np.ndarray) -> tuple[float, tuple[float, float], float, str]:
+        """Spacing, offset, angle and a note on where they come from, for this frame-0 image (H, W)."""
+        if self.spacing is None and self.offset is None and self.angle_deg is None:
+            spacing, angle, offset = viz.tag_grid_from_image(frame0)
+            return spacing, offset, angle, "aligned with the tags of frame 0"
+        spacing = self.spacing if self.spacing else max(4.0, round(min(frame0.shape) / 20.0))
+        return float(spacing), self.offset or (0.0, 0.0), self.angle_deg or 0.0, "as given"
 
 
 @dataclass
@@ -173,8 +179,7 @@ def make_pictures(result: ResultFolder, strain: StrainTables | None = None,
     """Every picture of the report, in reading order (section 6.6 of the paper, then strain)."""
     images = result.require_sequence().images
     fields = result.fields
-    grid = grid or GridOptions()
-    spacing = grid.spacing_for(result.shape)
+    spacing, offset, angle, origin = (grid or GridOptions()).resolve(images[0])
     pictures = [
         Picture("registration", "Registration",
                 "Upper left: frame t+1. Upper right: frame t warped by the forward INF field (should match "
@@ -193,10 +198,10 @@ def make_pictures(result: ResultFolder, strain: StrainTables | None = None,
                                 viz.landmark_frames(images, result.tracks, expert)))
     pictures += [
         Picture("tag_grid", "Virtual tag grid",
-                f"A grid of lines {spacing:g} px apart drawn on frame 0 (through x, y = {grid.offset[0]:g}, "
-                f"{grid.offset[1]:g}, turned by {grid.angle_deg:g} deg) and carried to every frame by the "
-                "Lagrangian fields: it should follow the tags.",
-                viz.tag_grid_frames(images, fields["lagrangian"], spacing, grid.offset, grid.angle_deg)),
+                f"A grid of lines {spacing:.2f} px apart, {origin} (through x, y = {offset[0]:.1f}, "
+                f"{offset[1]:.1f}, turned by {angle:.1f} deg), drawn on frame 0 and carried to every frame "
+                "by the Lagrangian fields: it should follow the tags.",
+                viz.tag_grid_frames(images, fields["lagrangian"], spacing, offset, angle)),
         Picture("motion_quiver", "Motion fields",
                 "Arrows run from where tissue was (frame t-1 for the INF field, frame 0 for the Lagrangian "
                 "field) to where it is on frame t; short arrows are magnified by the stated factor.",

@@ -19,6 +19,7 @@ import imageio.v3 as iio
 import numpy as np
 import torch
 from matplotlib import colormaps
+from scipy import optimize
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.cm import ScalarMappable
 from matplotlib.colors import Normalize
@@ -130,6 +131,62 @@ def tag_grid_lines(shape: tuple[int, int], spacing: float = 8.0, offset: tuple[f
             if inside.sum() >= 2:
                 lines.append(points[inside])
     return lines
+
+
+def _tag_wave(image: np.ndarray, exclude: np.ndarray | None = None) -> tuple[np.ndarray, float, complex]:
+    """The strongest periodic component of ``image``: wave vector (kx, ky) in cycles per px, its spectral
+    magnitude and its complex amplitude. Periods of 3 px to a quarter of the image are searched; where
+    ``exclude`` (a wave vector) is given, directions within 30 deg of it are skipped."""
+    height, width = image.shape
+    centred = (image - image.mean()) * np.outer(np.hanning(height), np.hanning(width))
+    spectrum = np.abs(np.fft.fft2(centred, s=(2 * height, 2 * width)))
+    ky, kx = np.meshgrid(np.fft.fftfreq(2 * height), np.fft.fftfreq(2 * width), indexing="ij")
+    frequency = np.hypot(kx, ky)
+    allowed = (frequency > 4.0 / min(height, width)) & (frequency < 1.0 / 3.0) & (ky >= 0)
+    if exclude is not None:
+        cosine = np.abs(kx * exclude[0] + ky * exclude[1]) / np.maximum(frequency * np.hypot(*exclude), 1e-12)
+        allowed &= cosine < np.cos(np.radians(30.0))
+    index = np.unravel_index(np.argmax(np.where(allowed, spectrum, -1.0)), spectrum.shape)
+    rows, cols = np.indices(image.shape)
+
+    def amplitude(wave: np.ndarray) -> complex:
+        return complex(np.sum(centred * np.exp(-2j * np.pi * (wave[0] * cols + wave[1] * rows))))
+
+    # the FFT grid is coarse: refine the peak, else the grid drifts off the tags across the image
+    step = 0.5 / (2 * max(height, width))
+    refined = optimize.minimize(lambda w: -abs(amplitude(w)), np.array([kx[index], ky[index]]),
+                                method="Nelder-Mead", options={"initial_simplex": [[kx[index], ky[index]],
+                                                                                   [kx[index] + step, ky[index]],
+                                                                                   [kx[index], ky[index] + step]],
+                                                               "xatol": 1e-6, "fatol": 1e-9})
+    return refined.x, float(spectrum[index]), amplitude(refined.x)
+
+
+def tag_grid_from_image(image: np.ndarray) -> tuple[float, float, tuple[float, float]]:
+    """Spacing (px), angle (deg) and offset (x, y) that align :func:`tag_grid_lines` with the dark tag
+    lines of a frame-0 image (H, W), from the two strongest periodic components of its spectrum.
+
+    The first family of grid lines runs across the strongest tag direction; the offset is a point on
+    a dark line of both tag sets (or of the one set where the image shows only one).
+    """
+    image = np.asarray(image, dtype=np.float64)
+    first, strength, amplitude = _tag_wave(image)
+    second, second_strength, second_amplitude = _tag_wave(image, exclude=first)
+    waves, amplitudes = [first], [amplitude]
+    if second_strength > 0.3 * strength:
+        waves.append(second)
+        amplitudes.append(second_amplitude)
+    spacing = float(np.mean([1.0 / np.hypot(*w) for w in waves]))
+    angle = float(np.degrees(np.arctan2(-first[1], first[0])))
+    centre = np.array([(image.shape[1] - 1) / 2.0, (image.shape[0] - 1) / 2.0])
+    # a dark line: 2 pi k.x + arg(amplitude) = pi (mod 2 pi); take the one nearest the image centre
+    targets = [0.5 - np.angle(a) / (2 * np.pi) for a in amplitudes]
+    targets = [t + np.round(np.dot(w, centre) - t) for w, t in zip(waves, targets)]
+    if len(waves) == 2:
+        offset = np.linalg.solve(np.stack(waves), np.array(targets))
+    else:
+        offset = centre + (targets[0] - np.dot(first, centre)) * first / np.dot(first, first)
+    return spacing, angle, (float(offset[0]), float(offset[1]))
 
 
 def tag_grid_frames(images: np.ndarray, lagrangian: np.ndarray, spacing: float = 8.0,

@@ -26,12 +26,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--out", type=Path, help="the HTML file (default: RESULT_DIR/report.html)")
     parser.add_argument("--pictures", type=Path,
                         help="also write every picture into this new folder (GIF and PNG frames, PNG stills)")
-    parser.add_argument("--grid-spacing", type=float, help="virtual tag grid spacing in px (default: "
-                                                           "a twentieth of the shorter image side)")
-    parser.add_argument("--grid-offset", metavar="X,Y", default="0,0",
-                        help="a point the grid lines pass through, to align them with the tags (default 0,0)")
-    parser.add_argument("--grid-angle", type=float, default=0.0,
-                        help="grid angle in degrees, counter-clockwise as displayed (default 0)")
+    grid = parser.add_argument_group("virtual tag grid (default: aligned with the tags of frame 0, found "
+                                     "from the image's spectrum; any of these options draws it as given)")
+    grid.add_argument("--grid-spacing", type=float,
+                      help="line spacing in px (default with the other options: a twentieth of the shorter side)")
+    grid.add_argument("--grid-offset", metavar="X,Y", help="a point the grid lines pass through (default 0,0)")
+    grid.add_argument("--grid-angle", type=float,
+                      help="angle in degrees, counter-clockwise as displayed (default 0)")
     parser.add_argument("--fps", type=float, default=4.0, help="animation frames per second (default 4)")
     parser.add_argument("--force", action="store_true", help="replace an existing report (and --pictures folder)")
     parser.set_defaults(run=run)
@@ -53,10 +54,11 @@ def run(args: argparse.Namespace) -> int:
     else:
         strain = read_strain_folder(args.result / "strain")
         strain_source = "read from RESULT_DIR/strain" if strain is not None else "none"
-    grid = GridOptions(args.grid_spacing, parse_numbers(args.grid_offset, 2, "--grid-offset (x,y)"), args.grid_angle)
+    offset = parse_numbers(args.grid_offset, 2, "--grid-offset (x,y)") if args.grid_offset else None
+    grid = GridOptions(args.grid_spacing, offset, args.grid_angle)
     pictures = make_pictures(result, strain, grid)
-    settings = {"strain": strain_source, "grid_spacing_px": grid.spacing_for(result.shape),
-                "grid_offset_xy_px": list(grid.offset), "grid_angle_deg": grid.angle_deg, "fps": args.fps,
+    settings = {"strain": strain_source, "grid_spacing_px": args.grid_spacing, "grid_offset_xy_px": offset,
+                "grid_angle_deg": args.grid_angle, "fps": args.fps,
                 "sequence": str(args.sequence or result.summary.get("input"))}
     write_text_atomically(out, render_html(result, pictures, strain, args.fps, settings), force=args.force)
     if args.pictures:
