@@ -193,3 +193,19 @@ def test_benchmark_command_explains_missing_models(dataset, tmp_path, capsys):
         assert main(["benchmark", str(dataset), "--methods", "deeptag", "--out", str(tmp_path / "x")]) == 2
         assert "--models deeptag=CHECKPOINT" in capsys.readouterr().err
     assert not (tmp_path / "x").exists()
+
+
+def test_benchmark_command_keeps_and_resumes_training_runs(dataset, tmp_path):
+    runs = tmp_path / "runs"
+    args = [str(dataset), "--methods", "A2", "--train-data", str(dataset), "--train-steps", "1", "--crop", "32",
+            "--window", "3", "--train-out", str(runs), "--quiet"]
+    assert main(["benchmark", *args, "--out", str(tmp_path / "first")]) == 0
+    log = runs / "A2" / "log.jsonl"
+    assert len(log.read_text().splitlines()) == 1
+    # a second benchmark finds the finished run and uses it without training again
+    assert main(["benchmark", *args, "--out", str(tmp_path / "second")]) == 0
+    assert len(log.read_text().splitlines()) == 1
+    first, second = ((tmp_path / name / "per_sequence.csv").read_text() for name in ("first", "second"))
+    assert [line.split(",")[:5] for line in first.splitlines()] == [line.split(",")[:5] for line in second.splitlines()]
+    report = json.loads((tmp_path / "second" / "benchmark.json").read_text())
+    assert report["methods"]["A2"]["trained_here"] == str(runs / "A2" / "best.pt")

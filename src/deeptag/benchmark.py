@@ -335,7 +335,7 @@ def cpu_name() -> str:
 
 def device_description(device: torch.device) -> str:
     """Where the timings come from: the CPU, its PyTorch threads, and the GPU the networks used."""
-    text = (f"CPU {cpu_name()} ({os.cpu_count()} logical cores), {torch.get_num_threads()} PyTorch threads; "
+    text = (f"CPU {cpu_name()} ({os.cpu_count()} logical cores, PyTorch threads: {torch.get_num_threads()}); "
             f"HARP and OF-TV on the CPU")
     if device.type == "cuda":
         return text + f"; networks on GPU {torch.cuda.get_device_name(device)}"
@@ -344,10 +344,12 @@ def device_description(device: torch.device) -> str:
 
 def train_method(method: Method, inputs: list[Path], out: Path, config: TrainConfig,
                  velocity_scale: float = 1.0, progress: bool = True) -> Path:
-    """Train ``method``'s network from scratch with its configuration; returns its best checkpoint."""
+    """Train ``method``'s network from scratch with its configuration in the run folder ``out``, or
+    resume the run already there (with its saved settings); returns its best checkpoint."""
     if method.configs is None:
         raise ValueError(f"{method.name} is not trained by the benchmark")
     model_config, loss_config = method.configs
-    trainer = Trainer(inputs, out, config, replace(model_config, velocity_scale=velocity_scale), loss_config)
+    trainer = Trainer(inputs, out, config, replace(model_config, velocity_scale=velocity_scale), loss_config,
+                      resume=(out / "last.pt").is_file())
     trainer.run(progress=progress)
     return out / "best.pt"

@@ -48,6 +48,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                              "(default: the model bundled with the package)")
     parser.add_argument("--train-data", type=Path, nargs="+",
                         help="sequences (or folders) to train the networks that have no --models entry")
+    parser.add_argument("--train-out", type=Path,
+                        help="keep the networks trained here in this folder, one run folder per method, and "
+                             "resume the runs found there (default: models/ inside the result folder)")
     parser.add_argument("--train-steps", type=int, default=defaults.steps, help="training steps of every network")
     parser.add_argument("--crop", type=int, help="train on random square crops of this size (faster on a CPU)")
     parser.add_argument("--window", type=int, help="train on runs of this many consecutive frames")
@@ -166,10 +169,12 @@ def run(args: argparse.Namespace) -> int:
     with result_directory(args.out, args.force) as folder:
         for name in to_train:
             say(f"training {name} ({args.train_steps} steps)")
-            checkpoint = train_method(METHODS[name], train_inputs, folder / "models" / name, train_config,
+            run_folder = (args.train_out or folder / "models") / name
+            checkpoint = train_method(METHODS[name], train_inputs, run_folder, train_config,
                                       args.velocity_scale, progress=not args.quiet)
             models[name] = str(checkpoint)
-            sources[name] = {"trained_here": f"models/{name}/best.pt"}
+            sources[name] = {"trained_here": str(args.train_out / name / "best.pt") if args.train_out
+                             else f"models/{name}/best.pt"}
         for name in methods:
             if METHODS[name].learned and name != "deeptag":
                 networks[name], description = load_model(models[name])
