@@ -288,3 +288,14 @@ def test_strain_of_the_simulator_matches_its_exact_material_points():
     everywhere = np.ones(len(result.points), dtype=bool)
     assert np.allclose(result.curve("E_cc", everywhere), np.mean(chord_means, axis=0), atol=0.6)
     assert np.allclose(result.curve("E_rr", everywhere), segment_mean, atol=2.0)
+
+
+def test_frame_times_are_taken_from_summary_json_when_the_input_has_none(tmp_path):
+    lagrangian = np.stack([pullback(scaling(s)) for s in (0.98, 0.95)])
+    folder = make_result_folder(tmp_path / "result", lagrangian)
+    summary = json.loads((folder / "summary.json").read_text())
+    summary["frame_times_ms"] = [0.0, 25.0, 50.0]
+    (folder / "summary.json").write_text(json.dumps(summary))
+    assert main(["strain", str(folder), "--lv", RING]) == 0
+    written = json.loads((folder / "strain" / "strain.json").read_text())
+    assert written["time_ms"] == [0.0, 25.0, 50.0] and written["units"]["E_cc_rate"] == "%/s"

@@ -55,6 +55,10 @@ class ResultFolder:
 
     @property
     def frame_times_ms(self) -> np.ndarray | None:
+        """Frame times in ms from summary.json where it has them, else from the input sequence."""
+        times = self.summary.get("frame_times_ms")
+        if times is not None and len(times) == self.fields["lagrangian"].shape[0] + 1:
+            return np.asarray(times, dtype=np.float64)
         return None if self.sequence is None else self.sequence.frame_times
 
     def require_sequence(self) -> Sequence:
