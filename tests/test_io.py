@@ -62,6 +62,14 @@ def test_dicom_rescale_slope_and_intercept_are_applied(tmp_path):
     np.testing.assert_allclose(read_sequence(tmp_path / "series").images, IMAGES * 0.5 - 10)
 
 
+def test_dicom_monochrome1_is_inverted_to_show_as_stored(tmp_path):
+    for path in write_dicom_series(tmp_path / "series", IMAGES):
+        dataset = pydicom.dcmread(path)
+        dataset.PhotometricInterpretation = "MONOCHROME1"
+        dataset.save_as(path)
+    np.testing.assert_array_equal(read_sequence(tmp_path / "series").images, IMAGES.max() - IMAGES.astype(np.float32))
+
+
 def test_dicom_folder_skips_files_that_are_not_dicom(tmp_path):
     write_dicom_series(tmp_path / "series", IMAGES)
     (tmp_path / "series" / "README").write_text("exported from the scanner\n")

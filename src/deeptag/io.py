@@ -491,11 +491,11 @@ def _dicom_pixels(frames: list[_DicomFrame]) -> np.ndarray:
                              frame.path)
         slope = _functional(dataset, frame.index, "PixelValueTransformationSequence", "RescaleSlope")
         intercept = _functional(dataset, frame.index, "PixelValueTransformationSequence", "RescaleIntercept")
-        values = pixels.astype(np.float32) * float(1 if slope is None else slope) + float(intercept or 0)
-        if dataset.get("PhotometricInterpretation") == "MONOCHROME1":
-            values = -values  # MONOCHROME1 shows low values bright
-        out.append(values)
-    return np.stack(out)
+        out.append(pixels.astype(np.float32) * float(1 if slope is None else slope) + float(intercept or 0))
+    stack = np.stack(out)
+    if frames[0].dataset.get("PhotometricInterpretation") == "MONOCHROME1":  # low values show bright
+        stack = stack.max() - stack
+    return stack
 
 
 def _dicom_affine(frame: _DicomFrame, slice_spacing: float) -> np.ndarray | None:

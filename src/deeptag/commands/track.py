@@ -22,8 +22,13 @@ INPUT_HELP = ("the input: a DICOM folder (or file), .nii/.nii.gz (2D+t, or 3D+t 
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser("track", help="track the motion of one sequence",
-                                   description="Track the myocardial motion of one tagged sequence.")
+    parser = subparsers.add_parser(
+        "track", help="track the motion of one sequence",
+        description="Track the myocardial motion of one tagged sequence. Writes fields.npz (INF and Lagrangian "
+                    "fields, Jacobians), deformation_matrix_x/_y.nii.gz (Lagrangian displacement in pixels, _mm in "
+                    "mm) and jacobian_lagrangian.nii.gz on the input's voxels and geometry, tracks.csv/.npy "
+                    "(pixels, mm, frame times) and summary.json. Consecutive frames are registered pair by pair, "
+                    "so nothing is padded: every output has exactly the input's frames.")
     parser.add_argument("sequence", type=Path, help=INPUT_HELP)
     parser.add_argument("--points", type=Path, help="frame-0 points to track: .npy (K, 2) or CSV with columns x, y")
     parser.add_argument("--out", type=Path, required=True, help="result folder (must not exist, unless --force)")
