@@ -1,4 +1,4 @@
 """The subcommands of the ``deeptag`` command line, one module each; each module has ``register``."""
-from . import evaluate, report, strain, track, train
+from . import benchmark, evaluate, report, simulate, strain, track, train
 
-COMMANDS = [track, evaluate, strain, report, train]
+COMMANDS = [track, evaluate, strain, report, train, simulate, benchmark]

@@ -1,0 +1,334 @@
+"""Synthetic short-axis SPAMM tagging sequences with known dense motion (``deeptag simulate``).
+
+No public tagged-MRI training set with dense ground truth exists, so deeptag makes its own: each seed
+draws an anatomy, a motion and an acquisition, and gives frames, the exact Lagrangian fields, the LV
+myocardium at frame 0 and tracked landmarks. The motion is defined by analytic pull-back maps
+(``deeptag.phantom_motion``), the appearance and the imaging physics in ``deeptag.phantom_imaging``.
+
+Parameter ranges (drawn uniformly unless said otherwise; lengths in mm are turned into pixels by the
+drawn pixel size; 1.5 T values). Sources, abbreviated (full list in docs/simulator.md):
+[Axel89] Axel & Dougherty, Radiology 1989 (SPAMM); [Zerh88] Zerhouni et al., Radiology 1988;
+[Ibra11] Ibrahim, JCMR 2011 (tagging review: spacing, fading, flip-angle ramps); [Moore00] Moore et al.,
+Radiology 2000 (normal 3D strains from tagging); [Buch90] Buchalter et al., Circulation 1990 (LV rotation);
+[Lorenz99] Lorenz et al., JCMR 1999 (normal LV/RV dimensions); [Mess07] Messroghli et al., Radiology 2007
+(myocardial T1, MOLLI); [deBaz04] de Bazelaire et al., Radiology 2004 (body T1 at 1.5 T and 3 T);
+[Gud95] Gudbjartsson & Patz, MRM 1995 (Rician noise); [Waks96] Waks, Prince & Douglas, MMBIA 1996
+(tagged-MRI motion simulator); [Arts92] Arts et al., J Biomech 1992 (kinematic LV model).
+
+=====================================  ==========================  ===========
+quantity                               range                       source
+=====================================  ==========================  ===========
+pixel size (at 192 px)                 0.65-1.8 mm (log-uniform)   cropped/zoomed to native scans
+tag spacing                            5-8.5 mm, 4.8-9.5 px at 192  [Axel89, Ibra11]
+tag angle / sharpness / depth A0       any / gamma 1-2.5 / 0.7-1   [Ibra11]
+grid or one line set                   85 % grid                   [Axel89, Zerh88]
+frames / cycle / acquired fraction     16-25 / 700-1100 ms / 86-100 %  typical cine tagging
+end-systole                            30-40 % of the cycle        normal physiology
+isovolumic relaxation / rapid filling  50-100 ms / 80-160 ms       normal physiology
+LV endocardial radius (ED, mid)        17-30 mm                    [Lorenz99]
+LV wall thickness (ED)                 6-12 mm                     [Lorenz99]
+RV cavity depth / free wall            8-22 mm / 2.5-5 mm          [Lorenz99]
+cavity fractional area change          0.42-0.70 (75 %), 0.18-0.42 (25 %)   normal and reduced EF
+in-plane wall area gain                0-30 %                      longitudinal shortening ~15 % [Moore00]
+rotation at endocardium (mid slice)    1-9 deg, either sign; epi 40-85 % of it  [Buch90, Moore00]
+heart translation (systole / filling)  0-5 mm / 0-3 mm             observed in cine
+whole-image drift                      0-1.5 mm                    imperfect breath-hold
+myocardial T1 / RF depletion factor    850-1100 ms / T1_app = 0.55-1.0 T1   [Mess07, Ibra11]
+liver / fat / muscle T1                520-650 / 250-350 / 850-1050 ms       [deBaz04]
+blood tag washout / inflow time        40-150 ms / 60-300 ms       flow, a few frames
+blood signal (start / inflow)          0.85-1.3 / 1.3-2.2 x myocardium     bright-blood cine
+noise (per channel, x myocardium)      0.015-0.07 (SNR ~15-65)     [Gud95]
+acquired k-space fraction (PE / RO)    0.4-0.85 / 0.55-1.0         typical matrices
+=====================================  ==========================  ===========
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .errors import InputError
+from .fields import jacobian_determinant
+from .phantom_imaging import Anatomy, Blob, ImagingParameters, reference_maps, render_frames, sample_maps
+from .phantom_motion import (AngularBasis, CardiacTiming, HeartGeometry, HeartMotion, lagrangian_fields,
+                             track_material_points)
+
+EXAMPLE_SEED = 900001  # reserved for the shipped example: never used for training
+LANDMARK_RINGS = (0.2, 0.5, 0.8)  # fractions of the wall thickness, endocardium to epicardium
+LANDMARKS_PER_RING = 16
+MIN_JACOBIAN = 0.1
+
+
+@dataclass
+class SimulatedSequence:
+    """One simulated sequence and its ground truth.
+
+    ``images`` (T, H, W) float32 in [0, 1]; ``lagrangian`` (T, 2, H, W) float32 pixels, ``L_t`` on frame
+    t's grid pointing into frame 0 (channel 0 rows, 1 columns; ``L_0 = 0``); ``myocardium_mask`` (H, W)
+    bool, the LV myocardium at frame 0; ``landmarks`` (T, K, 2) float32 (x, y) pixels of material points
+    of the LV wall; ``spacing`` (row, column) mm; ``frame_times`` (T,) ms; ``lv_centre`` (x, y) pixels at
+    frame 0; ``params`` every drawn parameter (JSON-serialisable).
+    """
+
+    images: np.ndarray
+    lagrangian: np.ndarray
+    myocardium_mask: np.ndarray
+    landmarks: np.ndarray
+    spacing: tuple[float, float]
+    frame_times: np.ndarray
+    lv_centre: tuple[float, float]
+    params: dict
+
+
+def _coefficients(rng: np.random.Generator, first: int, last: int, spread: float, limit: float) -> list[list[float]]:
+    """Fourier coefficients [[a_k, b_k]] for k = 1..last, zero below ``first``, N(0, spread) clipped."""
+    return [[0.0, 0.0] if k < first else [float(v) for v in np.clip(rng.normal(0, spread, 2), -limit, limit)]
+            for k in range(1, last + 1)]
+
+
+def _anatomical_angle(angle: float, orientation: float, mirrored: bool) -> float:
+    """Image polar angle of a direction given in the anatomical frame."""
+    return orientation + (np.pi - angle if mirrored else angle)
+
+
+def draw_parameters(rng: np.random.Generator, size: int, frames: int | None) -> dict:
+    """Draw one sequence's geometry, motion, timing, anatomy and acquisition (see the module table)."""
+    u = rng.uniform
+    while True:  # pixel size, tag spacing and heart size drawn jointly so that all stay plausible
+        pixel_192 = float(np.exp(u(np.log(0.65), np.log(1.6))))
+        tag_mm, endo_mm, wall_mm = u(5.0, 8.5), u(17.0, 30.0), u(6.0, 12.0)
+        if 4.8 <= tag_mm / pixel_192 <= 9.5 and 20.0 <= (endo_mm + wall_mm) / pixel_192 <= 52.0:
+            break
+    pixel = pixel_192 * 192.0 / size
+
+    def px(mm):
+        return float(mm / pixel)
+
+    orientation, mirrored = float(np.radians(u(-35, 35))), bool(rng.random() < 0.2)
+    reach = size / 2 - px(endo_mm + wall_mm) - 6 * size / 192
+    centre = tuple(float(size / 2 - 0.5 + u(-1, 1) * min(0.12 * size, max(reach, 0.0))) for _ in range(2))
+    rv_depth_mm = u(8.0, 22.0)
+    geometry = HeartGeometry(
+        centre=centre, endo_radius=px(endo_mm), endo_shape=_coefficients(rng, 2, 4, 0.03, 0.06),
+        wall_thickness=px(wall_mm), wall_shape=_coefficients(rng, 1, 3, 0.08, 0.15),
+        rv_direction=float(_anatomical_angle(np.pi + np.radians(u(-5, 40)), orientation, mirrored)),
+        rv_half_span=float(np.radians(u(50, 85))), rv_depth=px(rv_depth_mm), rv_wall=px(u(2.5, 5.0)),
+        fat_thickness=px(u(0.0, 3.5)))
+
+    area_change = u(0.42, 0.70) if rng.random() < 0.75 else u(0.18, 0.42)
+    hypokinetic = rng.random() < 0.2
+    rotation = np.radians(u(1.0, 9.0)) * rng.choice([-1.0, 1.0])
+    rv_inward = px(min(u(2.0, 8.0), 0.5 * rv_depth_mm))
+
+    def vector(max_mm):
+        length, direction = px(u(0.0, max_mm)), u(0, 2 * np.pi)
+        return (float(length * np.cos(direction)), float(length * np.sin(direction)))
+
+    translation_systole, translation_filling, drift = vector(5.0), vector(3.0), vector(1.5)
+    margin = max(px(u(8.0, 20.0)), 0.9 * geometry.endo_radius, 2.5 * rv_inward, 8.0 * size / 192,
+                 3.0 * np.hypot(*translation_systole), 3.0 * np.hypot(*translation_filling))
+    bumps = []
+    for _ in range(int(rng.integers(0, 4))):
+        sigma = px(u(6.0, 15.0))
+        where, direction = u(0, 1) * (geometry.endo_radius + geometry.wall_thickness + geometry.rv_depth), u(0, 2 * np.pi)
+        amplitude, heading = min(px(u(0.0, 1.5)), 0.15 * sigma), u(0, 2 * np.pi)
+        bumps.append([centre[0] + where * np.cos(direction), centre[1] + where * np.sin(direction), sigma,
+                      amplitude * np.cos(heading), amplitude * np.sin(heading)])
+    motion = HeartMotion(
+        area_change=float(area_change), area_change_shape=_coefficients(rng, 1, 2, 0.07, 0.12),
+        hypokinesis_direction=float(u(0, 2 * np.pi)), hypokinesis_half_width=float(np.radians(u(50, 90))),
+        hypokinesis_depth=float(u(0.4, 0.8)) if hypokinetic else 0.0, wall_area_gain=float(u(0.0, 0.3)),
+        rotation_endo=float(rotation), rotation_epi=float(rotation * u(0.4, 0.85)),
+        shear=float(u(0.0, 0.05)), shear_direction=float(u(0, 2 * np.pi)), rv_inward=rv_inward,
+        translation_systole=translation_systole, translation_filling=translation_filling, drift=drift,
+        margin=float(margin), bumps=[[float(v) for v in bump] for bump in bumps])
+
+    cycle = u(700.0, 1100.0)
+    end_systole, relaxation, rapid = u(0.30, 0.40), u(50.0, 100.0) / cycle, u(110.0, 200.0) / cycle
+    filled = end_systole + relaxation + rapid
+    early = u(0.12, 0.35)
+    timing = CardiacTiming(
+        cycle_ms=float(cycle), frames=int(frames if frames is not None else rng.integers(16, 26)),
+        acquisition_fraction=float(u(0.86, 1.0)), end_systole=float(end_systole),
+        mid_systole_level=float(u(0.45, 0.65)), relaxation=float(relaxation),
+        relaxation_level=float(u(0.88, 0.98)), rapid_filling=float(rapid), early_filling_level=float(early),
+        atrial_onset=float(min(max(u(0.76, 0.88), filled + 0.06), 0.94)),
+        diastasis_level=float(early * u(0.35, 0.85)), rotation_lead=float(u(0.0, 0.04)),
+        untwist_level=float(u(0.35, 0.8)))
+
+    def blob(cx, cy, a, b, angle):
+        return Blob(centre=(px(cx), px(cy)), axes=(px(a), px(b)), angle=float(angle),
+                    shape=_coefficients(rng, 2, 4, 0.03, 0.06))
+
+    front, depth_ap = u(40.0, 85.0), u(95.0, 130.0)
+    body = blob(u(-60, -15), depth_ap - front, u(130, 180), depth_ap, u(-0.1, 0.1))
+    lungs = [blob(u(45, 80), u(-10, 35), u(40, 65), u(65, 100), u(-0.3, 0.3)),
+             blob(u(-130, -90), u(-10, 35), u(40, 65), u(65, 100), u(-0.3, 0.3))]
+    liver = blob(u(-80, -20), u(70, 115), u(70, 110), u(40, 70), u(-0.4, 0.2)) if rng.random() < 0.85 else None
+    heart_reach = endo_mm + wall_mm + 4.0
+    aorta = None
+    if rng.random() < 0.8:
+        x, y, radius = u(10, 45), u(50, 80), u(9, 14)
+        push = max(1.0, (heart_reach + radius) / np.hypot(x, y))
+        aorta = [px(x * push), px(y * push), px(radius)]
+    spine = [px(u(-25, 10)), px(u(95, 125)), px(u(14, 20))] if rng.random() < 0.8 else None
+    structures = [[px(u(-120, 90)), px(u(-60, 110)), px(u(5, 25)), px(u(5, 25)), float(u(0, np.pi)),
+                   float(u(0.3, 1.6)), float(u(500, 1300))] for _ in range(int(rng.integers(2, 9)))]
+    papillary = []
+    if rng.random() < 0.75:
+        for direction in (-45.0, 110.0):
+            angle = _anatomical_angle(np.radians(direction + rng.normal(0, 15)), orientation, mirrored)
+            papillary.append([float(angle), float(u(0.6, 0.85)), px(u(2.5, 5.0))])
+    anatomy = Anatomy(
+        orientation=orientation, mirrored=mirrored, body=body, subcutaneous_fat=px(u(3, 25)),
+        chest_muscle=px(u(6, 18)), lungs=lungs, lung_gap=px(u(1, 6)), liver=liver, aorta=aorta, spine=spine,
+        structures=structures, papillary=papillary, fat_shape=_coefficients(rng, 1, 4, 0.5, 1.0),
+        density={"myocardium": 1.0, "blood": u(0.85, 1.3), "fat": u(1.2, 1.9), "muscle": u(0.75, 1.1),
+                 "soft_tissue": u(0.6, 1.2), "liver": u(0.55, 1.0), "lung": u(0.05, 0.2), "air": u(0.0, 0.03),
+                 "bone": u(0.35, 0.8)},
+        t1_ms={"myocardium": u(850, 1100), "blood": 1500.0, "fat": u(250, 350), "muscle": u(850, 1050),
+               "soft_tissue": u(800, 1200), "liver": u(520, 650), "lung": u(1100, 1300), "air": 1000.0,
+               "bone": u(350, 700)})
+
+    spacing_px = tag_mm / pixel
+    grid = bool(rng.random() < 0.85)
+    phase_encoding = max(u(0.4, 0.85), min(0.85, 2.8 / spacing_px))  # keep the tags resolved
+    readout = max(phase_encoding, u(0.55, 1.0))
+    resolution = (phase_encoding, readout) if rng.random() < 0.5 else (readout, phase_encoding)
+    imaging = ImagingParameters(
+        tag_spacing=float(spacing_px), tag_angle=float(u(0, np.pi / 2 if grid else np.pi)),
+        tag_phase=(float(u(0, spacing_px)), float(u(0, spacing_px))), tag_sharpness=float(u(1.0, 2.5)),
+        tag_grid=grid, tag_depth=float(u(0.7, 1.0)), rf_depletion=float(u(0.55, 1.0)),
+        blood_washout_ms=float(u(40, 150)), blood_inflow_ms=float(u(60, 300)),
+        blood_inflow_level=float(u(1.3, 2.2)), flow_texture=float(u(0.03, 0.12)),
+        through_plane_signal=float(u(0.0, 0.15)), through_plane_tags=float(u(0.0, 0.2)),
+        shading=[float(v) for v in rng.uniform(-0.3, 0.3, 5)],
+        resolution=(float(resolution[0]), float(resolution[1])), resolution_taper=float(u(0.1, 0.4)),
+        noise=float(u(0.015, 0.07)), saturated_fraction=float(u(0.005, 0.025)))
+    return {"pixel_mm": float(pixel), "geometry": geometry, "motion": motion, "timing": timing,
+            "anatomy": anatomy, "imaging": imaging}
+
+
+def _landmark_sources(geometry: HeartGeometry, rng: np.random.Generator) -> np.ndarray:
+    """Frame-0 positions (K, 2) as (x, y) of landmarks on rings through the LV wall."""
+    angles = rng.uniform(0, 2 * np.pi) + np.arange(LANDMARKS_PER_RING) * 2 * np.pi / LANDMARKS_PER_RING
+    dx, dy = np.cos(angles), np.sin(angles)
+    basis = AngularBasis(dx, dy, np.ones_like(dx))
+    endo, epi = geometry.radii(basis)[:2]
+    rings = [endo + f * (epi - endo) for f in LANDMARK_RINGS]
+    return np.concatenate([np.stack((geometry.centre[0] + r * dx, geometry.centre[1] + r * dy), axis=1)
+                           for r in rings])
+
+
+def _plain(value):
+    """Dataclasses, tuples and NumPy scalars to JSON-ready Python values."""
+    if hasattr(value, "__dataclass_fields__"):
+        return _plain(asdict(value))
+    if isinstance(value, dict):
+        return {key: _plain(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(item) for item in value]
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
+
+
+def simulate_sequence(seed: int, size: int = 192, frames: int | None = None, clean: bool = False) -> SimulatedSequence:
+    """Simulate one short-axis tagging sequence with known motion.
+
+    Parameters
+    ----------
+    seed : the random seed; the same seed gives identical arrays.
+    size : frame side in pixels (frames are square); pixel quantities scale with ``size / 192``.
+    frames : number of frames T, or None to draw it from 16..25.
+    clean : switch off the effects that break ``frame_t = frame_0 ∘ (id + L_t)`` (tag fading, blood
+        washout and inflow, through-plane changes, coil shading, noise); for tests of the ground truth.
+
+    Returns
+    -------
+    SimulatedSequence with images (T, size, size), lagrangian (T, 2, size, size), landmarks (T, 48, 2).
+    """
+    if size < 32:
+        raise ValueError(f"size must be at least 32 pixels, got {size}")
+    if frames is not None and frames < 2:
+        raise ValueError(f"a sequence needs at least 2 frames, got {frames}")
+    rng = np.random.default_rng(seed)
+    drawn = draw_parameters(rng, size, frames)
+    geometry, timing = drawn["geometry"], drawn["timing"]
+    times = timing.frame_times()
+    profiles = timing.profiles(times)
+
+    motion_scale = 1.0
+    for _ in range(8):  # shrink the motion until the map is clearly diffeomorphic on the grid
+        motion = drawn["motion"].scaled(motion_scale)
+        lagrangian = lagrangian_fields(geometry, motion, profiles, size, size)
+        worst = float(jacobian_determinant(torch.from_numpy(lagrangian)).min())
+        if worst > MIN_JACOBIAN:
+            break
+        motion_scale *= 0.8
+
+    margin = int(np.ceil(np.abs(lagrangian).max())) + 4
+    maps = reference_maps(geometry, drawn["anatomy"], size, size, margin, rng, edge=max(1.0, size / 192))
+    rows, cols = np.mgrid[0:size, 0:size]
+    material_x = (cols[None] + lagrangian[:, 1]).astype(np.float32)
+    material_y = (rows[None] + lagrangian[:, 0]).astype(np.float32)
+    samples = sample_maps(maps, margin, material_x, material_y)
+    images = render_frames(samples, material_x, material_y, times, profiles["contraction"], drawn["imaging"],
+                           drawn["anatomy"], rng, clean=clean)
+
+    sources = _landmark_sources(geometry, rng)
+    landmarks = track_material_points(geometry, motion, profiles, sources)
+    mask = samples[0, 3] > 0.5
+    displacement = np.hypot(lagrangian[:, 0], lagrangian[:, 1])[:, mask]
+    steps = np.hypot(*np.diff(landmarks, axis=0).transpose(2, 0, 1))
+    params = _plain({"seed": seed, "size": size, "clean": clean, **drawn, "motion": motion,
+                     "motion_scale": motion_scale, "min_jacobian": worst,
+                     "peak_displacement_px": float(displacement.max()),
+                     "peak_interframe_landmark_px": float(steps.max())})
+    return SimulatedSequence(
+        images=images, lagrangian=lagrangian.astype(np.float32), myocardium_mask=mask,
+        landmarks=landmarks.astype(np.float32), spacing=(drawn["pixel_mm"], drawn["pixel_mm"]),
+        frame_times=times.astype(np.float64), lv_centre=geometry.centre, params=params)
+
+
+def save_simulated(sequence: SimulatedSequence, path: str | Path, compact: bool = False) -> Path:
+    """Write one ``.npz`` that ``deeptag.io.read_sequence`` reads, with the ground truth alongside.
+
+    Keys: ``images``, ``landmarks``, ``spacing``, ``frame_times``, ``gt_lagrangian``, ``myocardium_mask``,
+    ``lv_centre`` and ``params_json`` (a 0-d string array); no pickled objects. ``compact`` stores images
+    and fields as float16 in a compressed file (about 0.01 px rounding of the fields), for shipping.
+    """
+    path = Path(path)
+    dtype = np.float16 if compact else np.float32
+    arrays = {"images": sequence.images.astype(dtype), "landmarks": sequence.landmarks.astype(np.float32),
+              "spacing": np.asarray(sequence.spacing, dtype=np.float64),
+              "frame_times": np.asarray(sequence.frame_times, dtype=np.float64),
+              "gt_lagrangian": sequence.lagrangian.astype(dtype),
+              "myocardium_mask": sequence.myocardium_mask.astype(bool),
+              "lv_centre": np.asarray(sequence.lv_centre, dtype=np.float64),
+              "params_json": np.array(json.dumps(sequence.params))}
+    (np.savez_compressed if compact else np.savez)(path, **arrays)
+    return path
+
+
+def load_simulated(path: str | Path) -> SimulatedSequence:
+    """Read a file written by ``save_simulated`` back, ground truth included."""
+    path = Path(path)
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            return SimulatedSequence(
+                images=data["images"].astype(np.float32), lagrangian=data["gt_lagrangian"].astype(np.float32),
+                myocardium_mask=data["myocardium_mask"].astype(bool),
+                landmarks=data["landmarks"].astype(np.float32),
+                spacing=tuple(float(v) for v in data["spacing"]), frame_times=data["frame_times"],
+                lv_centre=tuple(float(v) for v in data["lv_centre"]), params=json.loads(str(data["params_json"])))
+    except (OSError, ValueError, KeyError) as error:
+        raise InputError(f"not a simulated sequence ({error})", path) from None
+
+
+def example_path() -> Path:
+    """The shipped example sequence (seed ``EXAMPLE_SEED``), with its ground truth."""
+    return Path(__file__).resolve().parent / "examples" / "simulated_example.npz"

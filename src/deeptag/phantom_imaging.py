@@ -1,0 +1,284 @@
+"""Reference anatomy and the imaging physics of the tagged-MRI simulator.
+
+The anatomy is drawn once, in material (frame-0) coordinates, on a canvas a margin larger than the
+image: proton-density-like signal with tissue textures, the longitudinal relaxation rate 1/T1 of each
+tissue, a blood fraction and the LV myocardium. A frame samples these maps at the material positions
+``psi_t(p)`` of its pixels and applies the time-dependent imaging effects:
+
+* SPAMM tags in material coordinates: per line set ``1 - ((1 + cos(2 pi u / s)) / 2) ** gamma`` (1-cos
+  for gamma = 1, narrower dark lines for larger gamma), two orthogonal sets multiplied, or one set;
+* tag fading by T1 recovery, ``Mz = rho (1 - A(t) (1 - M))`` with ``A(t) = A0 exp(-t / T1_app)``, the
+  apparent T1 shortened by the imaging RF pulses (``T1_app = f T1``, f <= 1);
+* blood: the pool of the current frame loses its tags within a few frames (washout by flow) and
+  brightens with the inflow of fresh, unsaturated blood; flow adds a faint, frame-to-frame varying texture;
+* through-plane motion: slow, smooth changes of intensity and tag contrast following the contraction;
+* coil shading: a smooth multiplicative bias field fixed in the image;
+* finite k-space resolution (a tapered box filter, lower along the phase-encoding axis) applied to the
+  complex signal plus white complex Gaussian noise, then the magnitude: Rician noise, correlated as in
+  zero-filled reconstructions;
+* display normalisation: the sequence is scaled so that a small fraction of pixels saturates at 1.
+
+Parameter ranges and their sources are in the docstring of ``deeptag.phantom`` and in docs/simulator.md.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import scipy.fft
+import torch
+from scipy.ndimage import gaussian_filter
+
+from .fields import sample
+from .phantom_motion import AngularBasis, HeartGeometry
+
+TISSUES = ("myocardium", "blood", "fat", "muscle", "soft_tissue", "liver", "lung", "air", "bone")
+MAP_CHANNELS = ("density", "relaxation_rate", "blood", "myocardium", "through_plane_signal", "through_plane_tags")
+
+
+@dataclass
+class Blob:
+    """A smooth closed region in the anatomical frame (pixels): an ellipse with relative Fourier
+    perturbations [[a_1, b_1], ...] of its radius."""
+
+    centre: tuple[float, float]
+    axes: tuple[float, float]
+    angle: float
+    shape: list[list[float]] = field(default_factory=list)
+
+    def depth(self, ax: np.ndarray, ay: np.ndarray) -> np.ndarray:
+        """Approximate signed distance to the boundary in pixels, positive inside."""
+        u = (ax - self.centre[0]) * np.cos(self.angle) + (ay - self.centre[1]) * np.sin(self.angle)
+        v = -(ax - self.centre[0]) * np.sin(self.angle) + (ay - self.centre[1]) * np.cos(self.angle)
+        r = np.hypot(u, v)
+        basis = AngularBasis(u, v, r)
+        a, b = self.axes
+        boundary = a * b / np.sqrt((b * basis.cos[0]) ** 2 + (a * basis.sin[0]) ** 2)
+        return boundary * (1.0 + basis.series(self.shape)) - r
+
+
+@dataclass
+class Anatomy:
+    """The surroundings of the heart in an anatomical frame centred on the LV (pixels, x to the patient's
+    left, y posterior-inferior), turned by ``orientation`` (rad) and optionally mirrored into the image;
+    ``structures`` are other vessels and organs as [x, y, semi-axis a, semi-axis b, angle, density, T1 ms];
+    papillary muscles as [image angle, fraction of the endocardial radius, radius px]; signal densities
+    relative to myocardium and T1 (ms) per tissue."""
+
+    orientation: float
+    mirrored: bool
+    body: Blob
+    subcutaneous_fat: float
+    chest_muscle: float
+    lungs: list[Blob]
+    lung_gap: float
+    liver: Blob | None
+    aorta: list[float] | None
+    spine: list[float] | None
+    structures: list[list[float]]
+    papillary: list[list[float]]
+    fat_shape: list[list[float]]
+    density: dict[str, float]
+    t1_ms: dict[str, float]
+
+    def to_anatomical(self, dx: np.ndarray, dy: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Image offsets from the LV centre to anatomical-frame coordinates."""
+        c, s = np.cos(self.orientation), np.sin(self.orientation)
+        ax, ay = c * dx + s * dy, -s * dx + c * dy
+        return (-ax if self.mirrored else ax), ay
+
+
+@dataclass
+class ImagingParameters:
+    """Tags, fading, blood, through-plane, shading, resolution and noise of one simulated acquisition."""
+
+    tag_spacing: float
+    tag_angle: float
+    tag_phase: tuple[float, float]
+    tag_sharpness: float
+    tag_grid: bool
+    tag_depth: float
+    rf_depletion: float
+    blood_washout_ms: float
+    blood_inflow_ms: float
+    blood_inflow_level: float
+    flow_texture: float
+    through_plane_signal: float
+    through_plane_tags: float
+    shading: list[float]
+    resolution: tuple[float, float]
+    resolution_taper: float
+    noise: float
+    saturated_fraction: float
+
+
+def smooth_noise(rng: np.random.Generator, shape: tuple[int, ...], sigma: float | tuple[float, ...]) -> np.ndarray:
+    """Gaussian-filtered white noise scaled to unit standard deviation."""
+    noise = gaussian_filter(rng.standard_normal(shape).astype(np.float32), sigma, mode="wrap")
+    return noise / max(float(noise.std()), 1e-8)
+
+
+def _soft(depth: np.ndarray, edge: float) -> np.ndarray:
+    """Anti-aliased inside-mask from a signed depth (pixels, positive inside)."""
+    return np.clip(0.5 + depth / edge, 0.0, 1.0)
+
+
+def reference_maps(geometry: HeartGeometry, anatomy: Anatomy, height: int, width: int, margin: int,
+                   rng: np.random.Generator, edge: float = 1.0) -> np.ndarray:
+    """The material maps ``MAP_CHANNELS`` on a canvas (C, H + 2 margin, W + 2 margin), float32.
+
+    Canvas pixel (i, j) is the material point (x, y) = (j - margin, i - margin).
+    """
+    rows, cols = np.mgrid[0:height + 2 * margin, 0:width + 2 * margin].astype(np.float32) - margin
+    shape = rows.shape
+    scale = max(height, width) / 192.0
+    fine, mid, coarse = (smooth_noise(rng, shape, s * scale) for s in (0.8, 2.5, 8.0))
+    slow_signal, slow_tags = (smooth_noise(rng, shape, 24.0 * scale) for _ in range(2))
+    dens, t1 = anatomy.density, anatomy.t1_ms
+
+    density = np.full(shape, dens["air"], np.float32)
+    rate = np.full(shape, 1.0 / t1["air"], np.float32)
+    blood = np.zeros(shape, np.float32)
+
+    def paint(mask, value, tissue, is_blood=0.0):
+        nonlocal density, rate, blood
+        density = density + mask * (value - density)
+        rate = rate + mask * (1.0 / t1[tissue] - rate)
+        blood = blood + mask * (is_blood - blood)
+
+    cx, cy = geometry.centre
+    dx, dy = cols - cx, rows - cy
+    ax, ay = anatomy.to_anatomical(dx, dy)
+    body = anatomy.body.depth(ax, ay)
+    paint(_soft(body, edge), dens["soft_tissue"] * (1 + 0.06 * mid + 0.08 * coarse), "soft_tissue")
+    paint(_soft(body, edge) - _soft(body - anatomy.subcutaneous_fat, edge),
+          dens["fat"] * (1 + 0.04 * mid), "fat")
+    inner = body - anatomy.subcutaneous_fat - anatomy.chest_muscle
+    paint(_soft(body - anatomy.subcutaneous_fat, edge) - _soft(inner, edge),
+          dens["muscle"] * (1 + 0.05 * fine + 0.05 * mid), "muscle")
+
+    r = np.hypot(dx, dy)
+    basis = AngularBasis(dx, dy, r)
+    endo, epi, rv, taper, outer = geometry.radii(basis)
+    outer = outer - geometry.fat_thickness
+    fat = geometry.fat_thickness * np.clip(1.0 + basis.series(anatomy.fat_shape), 0.0, 2.0)
+    clear_of_heart = _soft(r - outer - fat - anatomy.lung_gap, edge)
+    if anatomy.liver is not None:
+        paint(_soft(anatomy.liver.depth(ax, ay), edge) * _soft(body - anatomy.subcutaneous_fat, edge) * clear_of_heart,
+              dens["liver"] * (1 + 0.07 * fine + 0.06 * mid + 0.25 * np.exp(-(mid / 0.12) ** 2)), "liver")
+    vessels = 1.0 + 3.0 * np.clip(fine - 2.2, 0.0, None) + 0.15 * coarse
+    for lung in anatomy.lungs:
+        paint(_soft(lung.depth(ax, ay), edge) * _soft(inner, edge) * clear_of_heart,
+              dens["lung"] * vessels, "lung")
+    for x, y, a, b, angle, value, structure_t1 in anatomy.structures:
+        region = _soft(Blob((x, y), (a, b), angle).depth(ax, ay), edge) * _soft(body, edge) * clear_of_heart
+        density = density + region * (value * (1 + 0.05 * mid) - density)
+        rate = rate + region * (1.0 / structure_t1 - rate)
+    if anatomy.spine is not None:
+        x, y, radius = anatomy.spine
+        depth = radius - np.hypot(ax - x, ay - y)
+        paint(_soft(depth, edge), dens["bone"] * (1 + 0.1 * fine + 0.1 * mid) * (1 - 0.6 * _soft(2.0 * scale - depth, edge)),
+              "bone")
+    if anatomy.aorta is not None:
+        x, y, radius = anatomy.aorta
+        paint(_soft(radius - np.hypot(ax - x, ay - y), edge), dens["blood"], "blood", 1.0)
+
+    paint(_soft(outer + fat - r, edge), dens["fat"] * (1 + 0.04 * mid), "fat")
+    rv_cavity = epi + geometry.rv_depth * rv
+    paint(_soft(rv_cavity + geometry.rv_wall * taper - r, edge),
+          dens["myocardium"] * (1 + 0.03 * fine + 0.04 * mid), "myocardium")
+    paint(_soft(rv_cavity - r, edge) * _soft(r - epi, edge), dens["blood"], "blood", 1.0)
+    lv_wall = _soft(epi - r, edge) - _soft(endo - r, edge)
+    paint(_soft(epi - r, edge), dens["myocardium"] * (1 + 0.03 * fine + 0.04 * mid), "myocardium")
+    myocardium = lv_wall
+    paint(_soft(endo - r, edge), dens["blood"], "blood", 1.0)
+    endo_radius = geometry.endo_radius
+    for angle, fraction, radius in anatomy.papillary:
+        px = cx + fraction * endo_radius * np.cos(angle)
+        py = cy + fraction * endo_radius * np.sin(angle)
+        paint(_soft(radius - np.hypot(cols - px, rows - py), edge), dens["myocardium"] * (1 + 0.04 * mid), "myocardium")
+    return np.stack((density, rate, blood, myocardium, slow_signal, slow_tags)).astype(np.float32)
+
+
+def sample_maps(maps: np.ndarray, margin: int, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Bilinear samples of the canvas ``maps`` (C, Hc, Wc) at material positions (T, H, W): (T, C, H, W)."""
+    frames = x.shape[0]
+    coords = torch.from_numpy(np.stack((y + margin, x + margin), axis=1).astype(np.float32))
+    values = torch.from_numpy(maps)[None].expand(frames, -1, -1, -1)
+    return sample(values, coords).numpy()
+
+
+def tag_modulation(x: np.ndarray, y: np.ndarray, imaging: ImagingParameters) -> np.ndarray:
+    """The SPAMM pattern M in [0, 1] at material positions: 0 on the tag lines, 1 between them."""
+    c, s = np.cos(imaging.tag_angle), np.sin(imaging.tag_angle)
+    k = np.float32(2.0 * np.pi / imaging.tag_spacing)
+
+    def line_set(u):
+        darkness = (0.5 + 0.5 * np.cos(k * u)).astype(np.float32)
+        return 1.0 - darkness ** np.float32(imaging.tag_sharpness)
+
+    pattern = line_set(c * x + s * y + imaging.tag_phase[0])
+    if imaging.tag_grid:
+        pattern = pattern * line_set(-s * x + c * y + imaging.tag_phase[1])
+    return pattern
+
+
+def resolution_window(height: int, width: int, imaging: ImagingParameters) -> np.ndarray:
+    """Tapered k-space box filter (H, W) for FFT-ordered frequencies: the acquired fraction of each axis."""
+    def axis(n, fraction):
+        k = np.abs(np.fft.fftfreq(n)) / (0.5 * fraction)  # 1 at the acquired edge
+        start = 1.0 - imaging.resolution_taper
+        ramp = np.clip((k - start) / imaging.resolution_taper, 0.0, 1.0)
+        return 0.5 + 0.5 * np.cos(np.pi * ramp)
+
+    return np.outer(axis(height, imaging.resolution[0]), axis(width, imaging.resolution[1])).astype(np.float32)
+
+
+def shading_field(height: int, width: int, coefficients: list[float]) -> np.ndarray:
+    """Smooth multiplicative coil sensitivity, exp of a quadratic in normalised image coordinates."""
+    rows, cols = np.mgrid[0:height, 0:width].astype(np.float32)
+    u, v = cols / max(width - 1, 1) * 2 - 1, rows / max(height - 1, 1) * 2 - 1
+    a, b, c, d, e = coefficients
+    return np.exp(a * u + b * v + c * u * u + d * v * v + e * u * v).astype(np.float32)
+
+
+def render_frames(samples: np.ndarray, x: np.ndarray, y: np.ndarray, times: np.ndarray,
+                  contraction: np.ndarray, imaging: ImagingParameters, anatomy: Anatomy,
+                  rng: np.random.Generator, clean: bool = False) -> np.ndarray:
+    """The frames (T, H, W) float32 in [0, 1] from the sampled maps (T, C, H, W) and material positions.
+
+    ``clean`` switches off every effect that changes the appearance of material over time or breaks the
+    pull-back relation: tag fading, blood washout and inflow, flow texture, through-plane changes, coil
+    shading and noise. Only the k-space blur and the display normalisation remain.
+    """
+    density, rate, blood, _, slow_signal, slow_tags = (samples[:, i] for i in range(len(MAP_CHANNELS)))
+    frames, height, width = x.shape
+    t = np.asarray(times, np.float32)[:, None, None]
+    c = np.asarray(contraction, np.float32)[:, None, None]
+    untagged = 1.0 - tag_modulation(x, y, imaging)
+    depth0 = np.float32(imaging.tag_depth)
+    blood_start = anatomy.density["blood"]
+    if clean:
+        tissue = density * (1.0 - depth0 * untagged)
+        pool = blood_start * (1.0 - depth0 * untagged)
+    else:
+        tag_depth = np.clip(depth0 * np.exp(-t * rate / imaging.rf_depletion)
+                            * (1.0 + imaging.through_plane_tags * c * slow_tags), 0.0, 1.0)
+        tissue = density * (1.0 + imaging.through_plane_signal * c * slow_signal) * (1.0 - tag_depth * untagged)
+        inflow = 1.0 - np.exp(-t / imaging.blood_inflow_ms)
+        level = blood_start + (imaging.blood_inflow_level - blood_start) * inflow
+        flow = 1.0 + imaging.flow_texture * inflow * smooth_noise(
+            rng, (frames, height, width), (0.7, 3.0 * height / 192, 3.0 * width / 192))
+        pool = level * flow * (1.0 - depth0 * np.exp(-t / imaging.blood_washout_ms) * untagged)
+    signal = tissue + blood * (pool - tissue)
+    if not clean:
+        signal = signal * shading_field(height, width, imaging.shading)
+    window = resolution_window(height, width, imaging)
+    spectrum = scipy.fft.fft2(signal.astype(np.complex64), axes=(-2, -1))
+    if not clean and imaging.noise > 0:
+        sigma = imaging.noise / np.sqrt(np.mean(window ** 2)) * np.sqrt(height * width)
+        spectrum += (sigma * np.sqrt(0.5)) * (rng.standard_normal(spectrum.shape, np.float32)
+                                              + 1j * rng.standard_normal(spectrum.shape, np.float32))
+    image = np.abs(scipy.fft.ifft2(spectrum * window, axes=(-2, -1))).astype(np.float32)
+    top = np.percentile(image, 100.0 * (1.0 - imaging.saturated_fraction))
+    return np.clip(image / max(float(top), 1e-6), 0.0, 1.0).astype(np.float32)
