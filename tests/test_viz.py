@@ -7,7 +7,7 @@ import pytest
 
 from deeptag import viz
 from deeptag.strain import compute_strain, strain_summary
-from test_strain import CENTRE, SHAPE, myocardium, pullback, scaling
+from test_strain import SHAPE, myocardium, pullback, scaling
 
 FRAMES = 4
 

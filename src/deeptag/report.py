@@ -246,7 +246,9 @@ def save_pictures(pictures: list[Picture], folder: str | Path, fps: float = 4.0,
 
 
 def _cell(value, digits: int = 2) -> str:
-    return "&ndash;" if value is None else html.escape(f"{value:.{digits}f}" if isinstance(value, float) else str(value))
+    if value is None:
+        return "&ndash;"
+    return html.escape(f"{value:.{digits}f}" if isinstance(value, float) else str(value))
 
 
 def _table(header: list[str], rows: list[list[str]]) -> str:

@@ -169,7 +169,8 @@ def compute_strain(lagrangian: np.ndarray, myocardium: Myocardium, spacing: tupl
     if lagrangian.ndim != 4 or lagrangian.shape[1] != 2:
         raise ValueError(f"expected Lagrangian fields of shape (T-1, 2, H, W), got {lagrangian.shape}")
     if lagrangian.shape[2:] != myocardium.mask.shape:
-        raise ValueError(f"the myocardium mask {myocardium.mask.shape} does not match the fields {lagrangian.shape[2:]}")
+        raise ValueError(f"the myocardium mask {myocardium.mask.shape} does not match the fields "
+                         f"{lagrangian.shape[2:]}")
     points = myocardium.points()
     with torch.no_grad():
         positions = fields.track_points(_as_tensor(lagrangian), _as_tensor(points)).numpy()

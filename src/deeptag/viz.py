@@ -261,12 +261,14 @@ def quiver_frames(images: np.ndarray, inf_forward: np.ndarray, lagrangian: np.nd
     """INF and Lagrangian motion as arrows (section 6.6.3), one RGB frame per frame 1..T-1.
 
     Arrows start where the material point now at a grid pixel was (frame t-1 on the left, frame 0 on
-    the right) and point to where it is on frame t; long arrows are magnified by a stated factor.
+    the right) and end where it is on frame t. Arrows are magnified by the factor in each panel's title,
+    chosen so that the long ones (95th percentile) reach about one grid step.
     """
     height, width = images.shape[1:]
     step = step or max(4, round(min(height, width) / 24))
     rows, cols = np.mgrid[step // 2:height:step, step // 2:width:step]
-    picks = {"INF (frame t-1 to t)": inf_forward[:, :, rows, cols], "Lagrangian (frame 0 to t)": lagrangian[:, :, rows, cols]}
+    picks = {"INF (frame t-1 to t)": inf_forward[:, :, rows, cols],
+             "Lagrangian (frame 0 to t)": lagrangian[:, :, rows, cols]}
     limits = _display_range(images)
     figure = new_figure(2)
     panels = []
