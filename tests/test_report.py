@@ -72,7 +72,7 @@ def test_report_without_myocardium_uses_the_strain_folder_or_says_how(result_fol
     assert "read from RESULT_DIR/strain" in html and len(image_sources(html)) == 9
 
 
-def test_report_refuses_to_overwrite_and_names_a_missing_sequence(result_folder, tmp_path, capsys):
+def test_report_refuses_to_overwrite_names_a_missing_sequence_and_skips_absent_uncertainty(result_folder, tmp_path, capsys):
     out = tmp_path / "once.html"
     out.write_text("keep me")
     assert main(["report", str(result_folder), "--out", str(out)]) == 2
@@ -82,11 +82,15 @@ def test_report_refuses_to_overwrite_and_names_a_missing_sequence(result_folder,
     summary = json.loads((moved / "summary.json").read_text())
     summary["input"] = str(tmp_path / "gone.npz")
     (moved / "summary.json").write_text(json.dumps(summary))
+    with np.load(moved / "fields.npz") as data:  # a model without uncertainty: zeros
+        arrays = dict(data) | {"uncertainty": np.zeros_like(data["uncertainty"])}
+    np.savez(moved / "fields.npz", **arrays)
     assert main(["report", str(moved)]) == 2
     assert "--sequence" in capsys.readouterr().err and not (moved / "report.html").exists()
     assert main(["report", str(moved), "--sequence", str(result_folder / "input.npz"),
                  "--pictures", str(tmp_path / "pictures")]) == 0
     assert (moved / "report.html").is_file() and (tmp_path / "pictures" / "tag_grid.gif").is_file()
+    assert ">Uncertainty<" not in (moved / "report.html").read_text(encoding="utf-8")
 
 
 def test_result_folder_errors(tmp_path):

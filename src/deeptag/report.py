@@ -215,11 +215,13 @@ def make_pictures(result: ResultFolder, strain: StrainTables | None = None,
                 "from a pixel of frame t back to frame 0).",
                 viz.field_map_frames(fields["lagrangian"], result.spacing)),
     ]
-    if "uncertainty" in fields:
+    uncertainty = fields.get("uncertainty")
+    if uncertainty is not None and uncertainty.shape == fields["lagrangian"].shape and \
+            np.isfinite(uncertainty).all() and uncertainty.max() > 0:  # a model without one writes none or zeros
         pictures.append(Picture("uncertainty", "Uncertainty",
                                 "The model's standard deviation of the velocity (its two components combined): "
                                 "where it is high, the motion estimate is less certain.",
-                                viz.uncertainty_frames(images, fields["uncertainty"])))
+                                viz.uncertainty_frames(images, uncertainty)))
     if strain is not None:
         pictures += [
             Picture("segments", "Myocardium and AHA segments",
