@@ -299,3 +299,22 @@ def test_frame_times_are_taken_from_summary_json_when_the_input_has_none(tmp_pat
     assert main(["strain", str(folder), "--lv", RING]) == 0
     written = json.loads((folder / "strain" / "strain.json").read_text())
     assert written["time_ms"] == [0.0, 25.0, 50.0] and written["units"]["E_cc_rate"] == "%/s"
+
+
+@pytest.mark.slow
+def test_real_sequence_gives_physiological_strain(tmp_path):
+    """Track the real mid-ventricular sequence with the published weights and measure strain in the ring
+    that holds the expert landmarks: circumferential shortening and radial thickening at end-systole."""
+    from conftest import OFFICIAL_WEIGHTS, REAL_SEQUENCE
+    if not (REAL_SEQUENCE.is_file() and OFFICIAL_WEIGHTS.is_file()):
+        pytest.skip(f"reference data not found at {REAL_SEQUENCE.parent} (it is not part of the repository)")
+    landmarks = np.load(REAL_SEQUENCE)["landmarks"][0]
+    centre = landmarks.mean(axis=0)
+    radius = np.hypot(*(landmarks - centre).T)
+    ring = f"{centre[0]},{centre[1]},{radius.min() - 1},{radius.max() + 1}"
+    out = tmp_path / "real"
+    assert main(["track", str(REAL_SEQUENCE), "--model", f"official:{OFFICIAL_WEIGHTS}", "--out", str(out)]) == 0
+    assert main(["strain", str(out), "--lv", ring]) == 0
+    overall = json.loads((out / "strain" / "strain.json").read_text())["regions"][0]["peaks"]
+    assert -25 < overall["E_cc"]["value"] < -8 and 4 <= overall["E_cc"]["frame"] <= 9
+    assert 5 < overall["E_rr"]["value"] < 60
