@@ -42,6 +42,9 @@ CONVENTIONS = {
     "rotation": "angle of R in the polar decomposition F = R U, degrees, positive counter-clockwise as "
                 "displayed (seen from the apex in the standard short-axis orientation)",
     "regions": "mean over the frame-0 myocardium pixels (global) and over each AHA segment",
+    "segments": "AHA 17-segment model, angles about the LV centre counter-clockwise as displayed; the anterior "
+                "RV insertion separates the anterior segment from the anteroseptal one (basal 1-6, mid 7-12, "
+                "60 deg each) or lies 15 deg before the septal one (apical 13-16, 90 deg each)",
     "peak": "value of largest magnitude over the frames, with its frame and time",
     "rate": "time derivative by central differences (one-sided at the ends)",
 }
