@@ -153,7 +153,7 @@ def test_track_network_without_motion_keeps_the_points(pairs):
 
 def test_benchmark_command_writes_both_tables_and_figures(dataset, model_file, tmp_path, capsys):
     out = tmp_path / "bench"
-    args = [str(dataset), "--methods", "tvl1", "vm-ncc", "deeptag", "A1", "full",
+    args = [str(dataset), "--methods", "tvl1", "vm-ncc", "deeptag", "A1",
             "--models", f"deeptag={model_file}", "--train-data", str(dataset), "--train-steps", "2",
             "--crop", "32", "--window", "3", "--phase-bins", "4", "--out", str(out), "--quiet"]
     assert main(["benchmark", *args]) == 0
@@ -171,7 +171,7 @@ def test_benchmark_command_writes_both_tables_and_figures(dataset, model_file, t
     assert float(rows["tvl1"]["rms_mean"]) < 0.5 and float(rows["tvl1"]["epe_mean"]) < 0.5
     with open(out / "table2.csv", newline="") as handle:
         table2 = {row["method"]: row for row in csv.DictReader(handle)}
-    assert list(table2) == ["A1", "full"] and table2["A1"]["pairs"] == "reference"
+    assert list(table2) == ["A1"] and table2["A1"]["pairs"] == "reference"
     assert table2["A1"]["nonpositive_inf_mean"] == "" and table2["A1"]["nonpositive_lagrangian_mean"] != ""
     report = json.loads((out / "benchmark.json").read_text())
     assert report["methods"]["vm-ncc"]["trained_here"] == "models/vm-ncc/best.pt"

@@ -98,6 +98,8 @@ def load_case(path: str | Path) -> Case:
     sequence = read_sequence(path)
     if sequence.landmarks is None:
         raise InputError("no 'landmarks' (T, K, 2) to evaluate against", path)
+    if np.isnan(sequence.landmarks[1:]).all():
+        raise InputError("no landmark is marked after frame 0", path)
     case = Case(path.name.removesuffix(".npz"), sequence)
     if path.suffix == ".npz":
         with np.load(path, allow_pickle=False) as data:

@@ -149,6 +149,27 @@ def write_tables(folder: Path, runs, methods: list[str], bins: int, unit: str) -
     return texts
 
 
+def load_networks(names: list[str], models: dict[str, str]) -> tuple[dict, dict[str, dict]]:
+    """The networks ``names`` from their checkpoints (``models``; the DeepTag row may use the bundled
+    model), and where each came from, with the loss configuration stored in its checkpoint."""
+    networks, sources = {}, {}
+    for name in names:
+        networks[name], description = load_deeptag(models) if name == "deeptag" else load_model(models[name])
+        sources[name] = {"model": description}
+        if name in models:
+            sources[name]["checkpoint_loss_config"] = stored_loss_config(models[name])
+    return networks, sources
+
+
+def method_record(name: str, source: dict) -> dict:
+    """What ``benchmark.json`` says about one method."""
+    method = METHODS[name]
+    record = {"label": method.label, "table": method.table, "pairs": method.pairs, **source}
+    if method.configs:
+        record.update(model_config=asdict(method.configs[0]), loss_config=asdict(method.configs[1]))
+    return record
+
+
 def run(args: argparse.Namespace) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -159,28 +180,20 @@ def run(args: argparse.Namespace) -> int:
     cases: list[Case] = [load_case(path) for path in expand_inputs(args.data)]
     device = choose_device(args.device)
     say = (lambda text: None) if args.quiet else print
-    sources: dict[str, dict] = {}
-    networks = {}
-    if "deeptag" in methods:
-        networks["deeptag"], description = load_deeptag(models)
-        sources["deeptag"] = {"model": description}
+    # checkpoints given are read before any training, so that a wrong path fails at once
+    networks, sources = load_networks([n for n in methods if METHODS[n].learned and n not in to_train], models)
     train_config = TrainConfig(steps=args.train_steps, learning_rate=args.lr, crop=args.crop, window=args.window,
                                validate_every=args.validate_every, seed=args.train_seed)
     with result_directory(args.out, args.force) as folder:
         for name in to_train:
             say(f"training {name} ({args.train_steps} steps)")
             run_folder = (args.train_out or folder / "models") / name
-            checkpoint = train_method(METHODS[name], train_inputs, run_folder, train_config,
-                                      args.velocity_scale, progress=not args.quiet)
-            models[name] = str(checkpoint)
-            sources[name] = {"trained_here": str(args.train_out / name / "best.pt") if args.train_out
-                             else f"models/{name}/best.pt"}
-        for name in methods:
-            if METHODS[name].learned and name != "deeptag":
-                networks[name], description = load_model(models[name])
-                sources.setdefault(name, {"model": description})
-            if name in models:
-                sources[name]["checkpoint_loss_config"] = stored_loss_config(models[name])
+            models[name] = str(train_method(METHODS[name], train_inputs, run_folder, train_config,
+                                            args.velocity_scale, progress=not args.quiet))
+            trained, trained_source = load_networks([name], models)
+            networks.update(trained)
+            shown = str(run_folder / "best.pt") if args.train_out else f"models/{name}/best.pt"
+            sources[name] = {"trained_here": shown, **trained_source[name]}
         trackers = {name: network_tracker(METHODS[name], networks[name], args.intensity, device)
                     if name in networks else BASELINES[name] for name in methods}
         synchronize = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
@@ -192,11 +205,7 @@ def run(args: argparse.Namespace) -> int:
         write_json(folder / "benchmark.json", {
             "deeptag_version": __version__, "device": device_text, "unit": unit,
             "sequences": [str(case.sequence.source) for case in cases], "phase_bins": args.phase_bins,
-            "methods": {name: {"label": METHODS[name].label, "table": METHODS[name].table,
-                               "pairs": METHODS[name].pairs, **sources.get(name, {}),
-                               **({"model_config": asdict(METHODS[name].configs[0]),
-                                   "loss_config": asdict(METHODS[name].configs[1])}
-                                  if METHODS[name].configs else {})} for name in methods},
+            "methods": {name: method_record(name, sources.get(name, {})) for name in methods},
             "train_config": {**asdict(train_config), "velocity_scale": args.velocity_scale} if to_train else None,
             "train_data": [str(p) for p in train_inputs]})
     print("\n".join(texts))
