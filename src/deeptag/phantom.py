@@ -116,7 +116,7 @@ def draw_parameters(rng: np.random.Generator, size: int, frames: int | None) -> 
         wall_thickness=px(wall_mm), wall_shape=_coefficients(rng, 1, 3, 0.08, 0.15),
         rv_direction=float(_anatomical_angle(np.pi + np.radians(u(-5, 40)), orientation, mirrored)),
         rv_half_span=float(np.radians(u(50, 85))), rv_depth=px(rv_depth_mm), rv_wall=px(u(2.5, 5.0)),
-        fat_thickness=px(u(0.0, 3.5)))
+        fat_thickness=px(u(0.5, 3.0)) if rng.random() < 0.6 else 0.0)
 
     area_change = u(0.42, 0.70) if rng.random() < 0.75 else u(0.18, 0.42)
     hypokinetic = rng.random() < 0.2
@@ -163,10 +163,12 @@ def draw_parameters(rng: np.random.Generator, size: int, frames: int | None) -> 
         return Blob(centre=(px(cx), px(cy)), axes=(px(a), px(b)), angle=float(angle),
                     shape=_coefficients(rng, 2, 4, 0.03, 0.06))
 
-    front, depth_ap = u(40.0, 85.0), u(95.0, 130.0)
+    subcutaneous_fat, chest_muscle = u(3, 25), u(6, 18)
+    front = endo_mm + wall_mm + 0.5 * rv_depth_mm + subcutaneous_fat + chest_muscle + u(0, 25)
+    depth_ap = u(95.0, 130.0)
     body = blob(u(-60, -15), depth_ap - front, u(130, 180), depth_ap, u(-0.1, 0.1))
-    lungs = [blob(u(45, 80), u(-10, 35), u(40, 65), u(65, 100), u(-0.3, 0.3)),
-             blob(u(-130, -90), u(-10, 35), u(40, 65), u(65, 100), u(-0.3, 0.3))]
+    lungs = [blob(u(55, 95), u(0, 40), u(35, 55), u(55, 90), u(-0.3, 0.3)),
+             blob(u(-150, -105), u(0, 40), u(35, 55), u(55, 90), u(-0.3, 0.3))]
     liver = blob(u(-80, -20), u(70, 115), u(70, 110), u(40, 70), u(-0.4, 0.2)) if rng.random() < 0.85 else None
     heart_reach = endo_mm + wall_mm + 4.0
     aorta = None
@@ -181,12 +183,12 @@ def draw_parameters(rng: np.random.Generator, size: int, frames: int | None) -> 
     if rng.random() < 0.75:
         for direction in (-45.0, 110.0):
             angle = _anatomical_angle(np.radians(direction + rng.normal(0, 15)), orientation, mirrored)
-            papillary.append([float(angle), float(u(0.6, 0.85)), px(u(2.5, 5.0))])
+            papillary.append([float(angle), float(u(0.6, 0.85)), px(u(2.0, 4.0))])
     anatomy = Anatomy(
-        orientation=orientation, mirrored=mirrored, body=body, subcutaneous_fat=px(u(3, 25)),
-        chest_muscle=px(u(6, 18)), lungs=lungs, lung_gap=px(u(1, 6)), liver=liver, aorta=aorta, spine=spine,
-        structures=structures, papillary=papillary, fat_shape=_coefficients(rng, 1, 4, 0.5, 1.0),
-        density={"myocardium": 1.0, "blood": u(0.85, 1.3), "fat": u(1.2, 1.9), "muscle": u(0.75, 1.1),
+        orientation=orientation, mirrored=mirrored, body=body, subcutaneous_fat=px(subcutaneous_fat),
+        chest_muscle=px(chest_muscle), lungs=lungs, lung_gap=px(u(1, 6)), liver=liver, aorta=aorta, spine=spine,
+        structures=structures, papillary=papillary, fat_shape=_coefficients(rng, 1, 4, 0.7, 1.2),
+        density={"myocardium": 1.0, "blood": u(0.8, 1.2), "fat": u(1.1, 1.7), "muscle": u(0.75, 1.1),
                  "soft_tissue": u(0.6, 1.2), "liver": u(0.55, 1.0), "lung": u(0.05, 0.2), "air": u(0.0, 0.03),
                  "bone": u(0.35, 0.8)},
         t1_ms={"myocardium": u(850, 1100), "blood": 1500.0, "fat": u(250, 350), "muscle": u(850, 1050),
@@ -195,15 +197,15 @@ def draw_parameters(rng: np.random.Generator, size: int, frames: int | None) -> 
 
     spacing_px = tag_mm / pixel
     grid = bool(rng.random() < 0.85)
-    phase_encoding = max(u(0.4, 0.85), min(0.85, 2.8 / spacing_px))  # keep the tags resolved
-    readout = max(phase_encoding, u(0.55, 1.0))
+    phase_encoding = max(u(0.3, 0.75), min(0.75, 2.6 / spacing_px))  # keep the tags resolved
+    readout = max(phase_encoding, u(0.5, 0.95))
     resolution = (phase_encoding, readout) if rng.random() < 0.5 else (readout, phase_encoding)
     imaging = ImagingParameters(
         tag_spacing=float(spacing_px), tag_angle=float(u(0, np.pi / 2 if grid else np.pi)),
         tag_phase=(float(u(0, spacing_px)), float(u(0, spacing_px))), tag_sharpness=float(u(1.0, 2.5)),
-        tag_grid=grid, tag_depth=float(u(0.7, 1.0)), rf_depletion=float(u(0.55, 1.0)),
-        blood_washout_ms=float(u(40, 150)), blood_inflow_ms=float(u(60, 300)),
-        blood_inflow_level=float(u(1.3, 2.2)), flow_texture=float(u(0.03, 0.12)),
+        tag_grid=grid, tag_depth=float(u(0.7, 1.0)), rf_depletion=float(u(0.6, 1.0)),
+        blood_washout_ms=float(u(40, 150)), blood_inflow_ms=float(u(150, 600)),
+        blood_inflow_level=float(u(1.15, 1.8)), flow_texture=float(u(0.02, 0.07)),
         through_plane_signal=float(u(0.0, 0.15)), through_plane_tags=float(u(0.0, 0.2)),
         shading=[float(v) for v in rng.uniform(-0.3, 0.3, 5)],
         resolution=(float(resolution[0]), float(resolution[1])), resolution_taper=float(u(0.1, 0.4)),

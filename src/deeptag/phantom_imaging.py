@@ -161,7 +161,7 @@ def reference_maps(geometry: HeartGeometry, anatomy: Anatomy, height: int, width
     basis = AngularBasis(dx, dy, r)
     endo, epi, rv, taper, outer = geometry.radii(basis)
     outer = outer - geometry.fat_thickness
-    fat = geometry.fat_thickness * np.clip(1.0 + basis.series(anatomy.fat_shape), 0.0, 2.0)
+    fat = geometry.fat_thickness * np.clip(0.8 + basis.series(anatomy.fat_shape), 0.0, 2.0)  # patchy
     clear_of_heart = _soft(r - outer - fat - anatomy.lung_gap, edge)
     if anatomy.liver is not None:
         paint(_soft(anatomy.liver.depth(ax, ay), edge) * _soft(body - anatomy.subcutaneous_fat, edge) * clear_of_heart,
@@ -268,7 +268,7 @@ def render_frames(samples: np.ndarray, x: np.ndarray, y: np.ndarray, times: np.n
         inflow = 1.0 - np.exp(-t / imaging.blood_inflow_ms)
         level = blood_start + (imaging.blood_inflow_level - blood_start) * inflow
         flow = 1.0 + imaging.flow_texture * inflow * smooth_noise(
-            rng, (frames, height, width), (0.7, 3.0 * height / 192, 3.0 * width / 192))
+            rng, (frames, height, width), (0.7, 1.5 * height / 192, 1.5 * width / 192))
         pool = level * flow * (1.0 - depth0 * np.exp(-t / imaging.blood_washout_ms) * untagged)
     signal = tissue + blood * (pool - tissue)
     if not clean:
