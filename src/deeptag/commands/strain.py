@@ -68,8 +68,8 @@ def run(args: argparse.Namespace) -> int:
         cells = []
         for quantity in UNITS:
             peak = region["peaks"][quantity]
-            at = peak["time_ms"] if peak["time_ms"] is not None else peak["frame"]
-            cells.append("n/a" if peak["value"] is None else f"{peak['value']:8.2f} at {at:g}")
+            at = f"{peak['time_ms']:.0f}" if peak["time_ms"] is not None else f"{peak['frame']}"
+            cells.append("n/a" if peak["value"] is None else f"{peak['value']:8.2f} at {at}")
         label = region["name"] if region["region"] == "global" else f"{region['region']} {region['name']}"
         print(f"{label:<20}" + "".join(f"{cell:>22}" for cell in cells))
     return 0
