@@ -4,6 +4,7 @@ from __future__ import annotations
 import contextlib
 import csv
 import json
+import os
 import shutil
 import tempfile
 from pathlib import Path
@@ -17,6 +18,12 @@ from .io import Sequence
 
 LAGRANGIAN_NIFTI = "deformation_matrix_{axis}{unit}.nii.gz"  # the names the original DeepTag code wrote
 JACOBIAN_NIFTI = "jacobian_lagrangian.nii.gz"
+
+
+def _umask() -> int:
+    current = os.umask(0)
+    os.umask(current)
+    return current
 
 
 @contextlib.contextmanager
@@ -35,6 +42,7 @@ def result_directory(out: str | Path, force: bool = False) -> Iterator[Path]:
     try:
         parent.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".partial", dir=parent))
+        tmp.chmod(0o777 & ~_umask())  # mkdtemp makes it private; a result folder gets the usual mode
     except OSError as error:
         raise InputError(f"cannot create the output folder ({error.strerror})", out) from None
     try:
