@@ -6,6 +6,7 @@ Each subcommand lives in its own module under ``deeptag.commands`` and registers
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 from . import __version__
@@ -33,7 +34,7 @@ def main(argv: list[str] | None = None) -> int:
         print("deeptag: interrupted", file=sys.stderr)
         return 130
     except BrokenPipeError:  # output piped into a program that stopped reading (e.g. head)
-        sys.stderr.close()
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no error at interpreter exit
         return 0
 
 
