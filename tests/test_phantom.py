@@ -143,7 +143,7 @@ def test_save_and_read_back(tmp_path, sequences):
     assert np.array_equal(again.lagrangian, seq.lagrangian) and again.lv_centre == tuple(seq.lv_centre)
 
 
-def test_compact_file_rounds_fields_to_a_hundredth_of_a_pixel(tmp_path, sequences):
+def test_compact_file_rounds_fields_below_a_hundredth_of_a_pixel(tmp_path, sequences):
     seq = sequences[SEEDS[1]]
     again = load_simulated(save_simulated(seq, tmp_path / "small.npz", compact=True))
     assert np.abs(again.lagrangian - seq.lagrangian).max() < 0.01
