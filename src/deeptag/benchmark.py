@@ -116,7 +116,7 @@ def load_case(path: str | Path) -> Case:
 
 
 def length_unit(cases: list[Case]) -> str:
-    """"mm" where every sequence has a pixel spacing, else "px" (units are never mixed in a table)."""
+    """The unit of the lengths: mm where every sequence has a pixel spacing, else px (never mixed)."""
     return "mm" if all(case.sequence.spacing is not None for case in cases) else "px"
 
 

@@ -173,6 +173,8 @@ def method_record(name: str, source: dict) -> dict:
 def run(args: argparse.Namespace) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
+    if args.phase_bins < 1:
+        raise InputError(f"--phase-bins must be at least 1, got {args.phase_bins}")
     methods = selected_methods(args.methods)
     models = parse_models(args.models, methods)
     to_train = check_training_needs(methods, models, args.train_data)
