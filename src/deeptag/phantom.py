@@ -52,7 +52,8 @@ import torch
 
 from .errors import InputError
 from .fields import jacobian_determinant
-from .phantom_imaging import Anatomy, Blob, ImagingParameters, reference_maps, render_frames, sample_maps
+from .phantom_imaging import (MAP_CHANNELS, Anatomy, Blob, ImagingParameters, reference_maps, render_frames,
+                              sample_maps)
 from .phantom_motion import (AngularBasis, CardiacTiming, HeartGeometry, HeartMotion, lagrangian_fields,
                              track_material_points)
 
@@ -284,7 +285,7 @@ def simulate_sequence(seed: int, size: int = 192, frames: int | None = None, cle
 
     sources = _landmark_sources(geometry, rng)
     landmarks = track_material_points(geometry, motion, profiles, sources)
-    mask = samples[0, 3] > 0.5
+    mask = samples[0, MAP_CHANNELS.index("myocardium")] > 0.5
     displacement = np.hypot(lagrangian[:, 0], lagrangian[:, 1])[:, mask]
     steps = np.hypot(*np.diff(landmarks, axis=0).transpose(2, 0, 1))
     params = _plain({"seed": seed, "size": size, "clean": clean, **drawn, "motion": motion,

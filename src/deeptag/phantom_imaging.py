@@ -32,7 +32,6 @@ from scipy.ndimage import gaussian_filter
 from .fields import sample
 from .phantom_motion import AngularBasis, HeartGeometry
 
-TISSUES = ("myocardium", "blood", "fat", "muscle", "soft_tissue", "liver", "lung", "air", "bone")
 MAP_CHANNELS = ("density", "relaxation_rate", "blood", "myocardium", "through_plane_signal", "through_plane_tags")
 
 
@@ -140,22 +139,23 @@ def reference_maps(geometry: HeartGeometry, anatomy: Anatomy, height: int, width
     rate = np.full(shape, 1.0 / t1["air"], np.float32)
     blood = np.zeros(shape, np.float32)
 
-    def paint(mask, value, tissue, is_blood=0.0):
+    def paint(mask, value, tissue_t1, is_blood=0.0):
+        """Lay a tissue over what is there, by its (soft) mask."""
         nonlocal density, rate, blood
         density = density + mask * (value - density)
-        rate = rate + mask * (1.0 / t1[tissue] - rate)
+        rate = rate + mask * (1.0 / tissue_t1 - rate)
         blood = blood + mask * (is_blood - blood)
 
     cx, cy = geometry.centre
     dx, dy = cols - cx, rows - cy
     ax, ay = anatomy.to_anatomical(dx, dy)
     body = anatomy.body.depth(ax, ay)
-    paint(_soft(body, edge), dens["soft_tissue"] * (1 + 0.06 * mid + 0.08 * coarse), "soft_tissue")
+    paint(_soft(body, edge), dens["soft_tissue"] * (1 + 0.06 * mid + 0.08 * coarse), t1["soft_tissue"])
     paint(_soft(body, edge) - _soft(body - anatomy.subcutaneous_fat, edge),
-          dens["fat"] * (1 + 0.04 * mid), "fat")
+          dens["fat"] * (1 + 0.04 * mid), t1["fat"])
     inner = body - anatomy.subcutaneous_fat - anatomy.chest_muscle
     paint(_soft(body - anatomy.subcutaneous_fat, edge) - _soft(inner, edge),
-          dens["muscle"] * (1 + 0.05 * fine + 0.05 * mid), "muscle")
+          dens["muscle"] * (1 + 0.05 * fine + 0.05 * mid), t1["muscle"])
 
     r = np.hypot(dx, dy)
     basis = AngularBasis(dx, dy, r)
@@ -165,38 +165,36 @@ def reference_maps(geometry: HeartGeometry, anatomy: Anatomy, height: int, width
     clear_of_heart = _soft(r - outer - fat - anatomy.lung_gap, edge)
     if anatomy.liver is not None:
         paint(_soft(anatomy.liver.depth(ax, ay), edge) * _soft(body - anatomy.subcutaneous_fat, edge) * clear_of_heart,
-              dens["liver"] * (1 + 0.07 * fine + 0.06 * mid + 0.25 * np.exp(-(mid / 0.12) ** 2)), "liver")
+              dens["liver"] * (1 + 0.07 * fine + 0.06 * mid + 0.25 * np.exp(-(mid / 0.12) ** 2)), t1["liver"])
     vessels = 1.0 + 3.0 * np.clip(fine - 2.2, 0.0, None) + 0.15 * coarse
     for lung in anatomy.lungs:
         paint(_soft(lung.depth(ax, ay), edge) * _soft(inner, edge) * clear_of_heart,
-              dens["lung"] * vessels, "lung")
+              dens["lung"] * vessels, t1["lung"])
     for x, y, a, b, angle, value, structure_t1 in anatomy.structures:
-        region = _soft(Blob((x, y), (a, b), angle).depth(ax, ay), edge) * _soft(body, edge) * clear_of_heart
-        density = density + region * (value * (1 + 0.05 * mid) - density)
-        rate = rate + region * (1.0 / structure_t1 - rate)
+        paint(_soft(Blob((x, y), (a, b), angle).depth(ax, ay), edge) * _soft(body, edge) * clear_of_heart,
+              value * (1 + 0.05 * mid), structure_t1)
     if anatomy.spine is not None:
         x, y, radius = anatomy.spine
         depth = radius - np.hypot(ax - x, ay - y)
-        paint(_soft(depth, edge), dens["bone"] * (1 + 0.1 * fine + 0.1 * mid) * (1 - 0.6 * _soft(2.0 * scale - depth, edge)),
-              "bone")
+        cortex = 1 - 0.6 * _soft(2.0 * scale - depth, edge)  # darker rim
+        paint(_soft(depth, edge), dens["bone"] * (1 + 0.1 * fine + 0.1 * mid) * cortex, t1["bone"])
     if anatomy.aorta is not None:
         x, y, radius = anatomy.aorta
-        paint(_soft(radius - np.hypot(ax - x, ay - y), edge), dens["blood"], "blood", 1.0)
+        paint(_soft(radius - np.hypot(ax - x, ay - y), edge), dens["blood"], t1["blood"], 1.0)
 
-    paint(_soft(outer + fat - r, edge), dens["fat"] * (1 + 0.04 * mid), "fat")
+    paint(_soft(outer + fat - r, edge), dens["fat"] * (1 + 0.04 * mid), t1["fat"])
     rv_cavity = epi + geometry.rv_depth * rv
     paint(_soft(rv_cavity + geometry.rv_wall * taper - r, edge),
-          dens["myocardium"] * (1 + 0.03 * fine + 0.04 * mid), "myocardium")
-    paint(_soft(rv_cavity - r, edge) * _soft(r - epi, edge), dens["blood"], "blood", 1.0)
-    lv_wall = _soft(epi - r, edge) - _soft(endo - r, edge)
-    paint(_soft(epi - r, edge), dens["myocardium"] * (1 + 0.03 * fine + 0.04 * mid), "myocardium")
-    myocardium = lv_wall
-    paint(_soft(endo - r, edge), dens["blood"], "blood", 1.0)
-    endo_radius = geometry.endo_radius
+          dens["myocardium"] * (1 + 0.03 * fine + 0.04 * mid), t1["myocardium"])
+    paint(_soft(rv_cavity - r, edge) * _soft(r - epi, edge), dens["blood"], t1["blood"], 1.0)
+    myocardium = _soft(epi - r, edge) - _soft(endo - r, edge)  # the LV wall, papillary muscles excluded
+    paint(_soft(epi - r, edge), dens["myocardium"] * (1 + 0.03 * fine + 0.04 * mid), t1["myocardium"])
+    paint(_soft(endo - r, edge), dens["blood"], t1["blood"], 1.0)
     for angle, fraction, radius in anatomy.papillary:
-        px = cx + fraction * endo_radius * np.cos(angle)
-        py = cy + fraction * endo_radius * np.sin(angle)
-        paint(_soft(radius - np.hypot(cols - px, rows - py), edge), dens["myocardium"] * (1 + 0.04 * mid), "myocardium")
+        px = cx + fraction * geometry.endo_radius * np.cos(angle)
+        py = cy + fraction * geometry.endo_radius * np.sin(angle)
+        paint(_soft(radius - np.hypot(cols - px, rows - py), edge), dens["myocardium"] * (1 + 0.04 * mid),
+              t1["myocardium"])
     return np.stack((density, rate, blood, myocardium, slow_signal, slow_tags)).astype(np.float32)
 
 

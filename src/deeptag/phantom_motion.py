@@ -202,18 +202,30 @@ class HeartMotion:
         return np.clip(self.area_change * regional, 0.0, 0.85)
 
 
-def _cavity_and_wall(r, endo, epi, area_change, contraction, gain):
-    """``R**2 - r**2`` of the LV model (the radial pull-back), and the current endo/epi radii."""
-    material_wall_area = epi ** 2 - endo ** 2
+def _lv_radial(r, endo, epi, margin, area_change, contraction, gain):
+    """The radial part of the LV model: ``R**2 - r**2`` at current radii ``r`` (``R`` the material radius),
+    and the current endocardial and epicardial radii.
+
+    The cavity loses ``contraction * area_change`` of its area; the wall keeps its area times
+    ``1 + gain * contraction``. Inside the cavity a quartic in ``r / endo_now`` joins the wall with C1 and
+    vanishes like ``r**2`` at the centre; beyond the epicardium a cubic Hermite takes the wall's value and
+    slope down to 0 at ``margin`` pixels further out.
+    """
     loss = contraction * area_change * endo ** 2  # cavity area lost, / pi
     gain = gain * contraction
     endo_now = np.sqrt(endo ** 2 - loss)
-    epi_now = np.sqrt(endo_now ** 2 + (1.0 + gain) * material_wall_area)
+    epi_now = np.sqrt(endo_now ** 2 + (1.0 + gain) * (epi ** 2 - endo ** 2))
     share = gain / (1.0 + gain)
-    wall = loss / (1.0 + gain) + share * (endo ** 2 - r ** 2)
+
+    def wall(radius):
+        return loss * (1.0 - share) + share * (endo ** 2 - radius ** 2)
+
     rho2 = (r / endo_now) ** 2
     cavity = loss * rho2 * (2.0 - rho2) + endo_now ** 2 * share * rho2 * (1.0 - rho2)
-    return cavity, wall, endo_now, epi_now, share, loss
+    s = np.clip((r - epi_now) / margin, 0.0, 1.0)
+    outside = (wall(epi_now) * (1.0 + 2.0 * s) - 2.0 * margin * epi_now * share * s) * (1.0 - s) ** 2
+    delta = np.where(r < endo_now, cavity, np.where(r <= epi_now, wall(r), outside))
+    return delta, endo_now, epi_now
 
 
 def pullback(geometry: HeartGeometry, motion: HeartMotion, profiles: dict[str, np.ndarray],
@@ -225,9 +237,11 @@ def pullback(geometry: HeartGeometry, motion: HeartMotion, profiles: dict[str, n
     """
     contraction = profiles["contraction"]
     cx, cy = geometry.centre
+    # 1. whole-image drift
     qx = x - motion.drift[0] * profiles["drift"]
     qy = y - motion.drift[1] * profiles["drift"]
 
+    # 2. rigid shift of the heart, blended to zero over the margin around it
     shift_x = motion.translation_systole[0] * contraction + motion.translation_filling[0] * profiles["filling"]
     shift_y = motion.translation_systole[1] * contraction + motion.translation_filling[1] * profiles["filling"]
     dx, dy = qx - cx - shift_x, qy - cy - shift_y
@@ -236,34 +250,30 @@ def pullback(geometry: HeartGeometry, motion: HeartMotion, profiles: dict[str, n
     qx = qx - heart * shift_x
     qy = qy - heart * shift_y
 
+    # 3. LV contraction and thickening, RV free wall, twist and shear, in polar coordinates
     dx, dy = qx - cx, qy - cy
     r = np.hypot(dx, dy)
     basis = AngularBasis(dx, dy, r)
     endo, epi, rv, _, outer = geometry.radii(basis)
     margin = outer - epi + motion.margin
-    cavity, wall, endo_now, epi_now, share, loss = _cavity_and_wall(
-        r, endo, epi, motion.regional_area_change(basis), contraction, motion.wall_area_gain)
-    # beyond the epicardium: cubic Hermite from the wall's value and slope down to 0 at the margin
-    wall_at_epi = loss * (1.0 - share) + share * (endo ** 2 - epi_now ** 2)
-    slope_at_epi = -2.0 * epi_now * share
-    s = np.clip((r - epi_now) / margin, 0.0, 1.0)
-    outside = wall_at_epi * (1.0 + 2.0 * s) * (1.0 - s) ** 2 + margin * slope_at_epi * s * (1.0 - s) ** 2
-    delta = np.where(r < endo_now, cavity, np.where(r <= epi_now, wall, outside))
+    delta, endo_now, epi_now = _lv_radial(r, endo, epi, margin, motion.regional_area_change(basis),
+                                          contraction, motion.wall_area_gain)
     radius = np.sqrt(np.maximum(r ** 2 + delta, 0.0))
 
-    rv_start = np.maximum(0.8 * geometry.rv_depth * rv, 1.0)
+    rv_ramp = np.maximum(0.8 * geometry.rv_depth * rv, 1.0)  # from the septum into the RV cavity
     rv_end = epi + geometry.rv_depth * rv + geometry.rv_wall + geometry.fat_thickness
-    rv_window = smoothstep((r - epi_now) / rv_start) * (1.0 - smoothstep((r - rv_end) / motion.margin))
+    rv_window = smoothstep((r - epi_now) / rv_ramp) * (1.0 - smoothstep((r - rv_end) / motion.margin))
     radius = radius + contraction * motion.rv_inward * rv * rv_window
 
     transmural = smoothstep((r - endo_now) / (epi_now - endo_now))
-    fade = 1.0 - smoothstep(s)
+    fade = 1.0 - smoothstep((r - epi_now) / margin)
     angle = (profiles["rotation"] * (motion.rotation_endo + (motion.rotation_epi - motion.rotation_endo) * transmural)
              + contraction * motion.shear * basis.sin_from(motion.shear_direction)) * fade
     cos_a, sin_a = np.cos(angle), np.sin(angle)
     X = cx + radius * (basis.cos[0] * cos_a + basis.sin[0] * sin_a)
     Y = cy + radius * (basis.sin[0] * cos_a - basis.cos[0] * sin_a)
 
+    # 4. regional bumps
     for bx, by, sigma, bdx, bdy in motion.bumps:
         weight = contraction * np.exp(-((X - bx) ** 2 + (Y - by) ** 2) / (2.0 * sigma ** 2))
         X = X + bdx * weight
