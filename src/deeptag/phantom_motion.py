@@ -202,26 +202,34 @@ class HeartMotion:
         return np.clip(self.area_change * regional, 0.0, 0.85)
 
 
-def _lv_radial(r, endo, epi, margin, area_change, contraction, gain):
+def _lv_radial(r, endo, epi, margin, area_change, base_area_change, contraction, gain):
     """The radial part of the LV model: ``R**2 - r**2`` at current radii ``r`` (``R`` the material radius),
     and the current endocardial and epicardial radii.
 
-    The cavity loses ``contraction * area_change`` of its area; the wall keeps its area times
-    ``1 + gain * contraction``. Inside the cavity a quartic in ``r / endo_now`` joins the wall with C1 and
-    vanishes like ``r**2`` at the centre; beyond the epicardium a cubic Hermite takes the wall's value and
-    slope down to 0 at ``margin`` pixels further out.
+    The cavity loses ``contraction * area_change`` of its area (``area_change`` varies with the angle);
+    the wall keeps its area times ``1 + gain * contraction``. Inside the cavity a quartic in ``r / endo_now``
+    joins the wall with C1 and vanishes like ``r**2`` at the centre, where the regional area change is
+    blended into ``base_area_change`` so that the map is smooth there too; beyond the epicardium a cubic
+    Hermite takes the wall's value and slope down to 0 at ``margin`` pixels further out.
     """
-    loss = contraction * area_change * endo ** 2  # cavity area lost, / pi
     gain = gain * contraction
-    endo_now = np.sqrt(endo ** 2 - loss)
-    epi_now = np.sqrt(endo_now ** 2 + (1.0 + gain) * (epi ** 2 - endo ** 2))
     share = gain / (1.0 + gain)
+
+    def current_endo(fractional_change):
+        loss = contraction * fractional_change * endo ** 2  # cavity area lost, / pi
+        return loss, np.sqrt(endo ** 2 - loss)
+
+    loss, endo_now = current_endo(area_change)
+    epi_now = np.sqrt(endo_now ** 2 + (1.0 + gain) * (epi ** 2 - endo ** 2))
 
     def wall(radius):
         return loss * (1.0 - share) + share * (endo ** 2 - radius ** 2)
 
-    rho2 = (r / endo_now) ** 2
-    cavity = loss * rho2 * (2.0 - rho2) + endo_now ** 2 * share * rho2 * (1.0 - rho2)
+    rho2 = np.minimum((r / endo_now) ** 2, 1.0)
+    blend = rho2 * (2.0 - rho2)  # 0 at the centre, 1 with zero slope at the endocardium
+    cavity_loss, cavity_endo = current_endo(base_area_change + (area_change - base_area_change) * blend)
+    rho2 = (r / cavity_endo) ** 2
+    cavity = (cavity_loss * (2.0 - rho2) + cavity_endo ** 2 * share * (1.0 - rho2)) * rho2
     s = np.clip((r - epi_now) / margin, 0.0, 1.0)
     outside = (wall(epi_now) * (1.0 + 2.0 * s) - 2.0 * margin * epi_now * share * s) * (1.0 - s) ** 2
     delta = np.where(r < endo_now, cavity, np.where(r <= epi_now, wall(r), outside))
@@ -257,7 +265,7 @@ def pullback(geometry: HeartGeometry, motion: HeartMotion, profiles: dict[str, n
     endo, epi, rv, _, outer = geometry.radii(basis)
     margin = outer - epi + motion.margin
     delta, endo_now, epi_now = _lv_radial(r, endo, epi, margin, motion.regional_area_change(basis),
-                                          contraction, motion.wall_area_gain)
+                                          min(motion.area_change, 0.85), contraction, motion.wall_area_gain)
     radius = np.sqrt(np.maximum(r ** 2 + delta, 0.0))
 
     rv_ramp = np.maximum(0.8 * geometry.rv_depth * rv, 1.0)  # from the septum into the RV cavity
@@ -268,7 +276,7 @@ def pullback(geometry: HeartGeometry, motion: HeartMotion, profiles: dict[str, n
     transmural = smoothstep((r - endo_now) / (epi_now - endo_now))
     fade = 1.0 - smoothstep((r - epi_now) / margin)
     angle = (profiles["rotation"] * (motion.rotation_endo + (motion.rotation_epi - motion.rotation_endo) * transmural)
-             + contraction * motion.shear * basis.sin_from(motion.shear_direction)) * fade
+             + contraction * motion.shear * basis.sin_from(motion.shear_direction) * smoothstep(r / endo_now)) * fade
     cos_a, sin_a = np.cos(angle), np.sin(angle)
     X = cx + radius * (basis.cos[0] * cos_a + basis.sin[0] * sin_a)
     Y = cy + radius * (basis.sin[0] * cos_a - basis.cos[0] * sin_a)
