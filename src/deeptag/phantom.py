@@ -6,40 +6,37 @@ myocardium at frame 0 and tracked landmarks. The motion is defined by analytic p
 (``deeptag.phantom_motion``), the appearance and the imaging physics in ``deeptag.phantom_imaging``.
 
 Parameter ranges (drawn uniformly unless said otherwise; lengths in mm are turned into pixels by the
-drawn pixel size; 1.5 T values). Sources, abbreviated (full list in docs/simulator.md):
-[Axel89] Axel & Dougherty, Radiology 1989 (SPAMM); [Zerh88] Zerhouni et al., Radiology 1988;
-[Ibra11] Ibrahim, JCMR 2011 (tagging review: spacing, fading, flip-angle ramps); [Moore00] Moore et al.,
-Radiology 2000 (normal 3D strains from tagging); [Buch90] Buchalter et al., Circulation 1990 (LV rotation);
-[Lorenz99] Lorenz et al., JCMR 1999 (normal LV/RV dimensions); [Mess07] Messroghli et al., Radiology 2007
-(myocardial T1, MOLLI); [deBaz04] de Bazelaire et al., Radiology 2004 (body T1 at 1.5 T and 3 T);
-[Gud95] Gudbjartsson & Patz, MRM 1995 (Rician noise); [Waks96] Waks, Prince & Douglas, MMBIA 1996
-(tagged-MRI motion simulator); [Arts92] Arts et al., J Biomech 1992 (kinematic LV model).
+drawn pixel size; 1.5 T values). Sources, abbreviated (full references in docs/simulator.md):
+[Axel89] Axel & Dougherty, Radiology 1989 (SPAMM); [Ibra11] Ibrahim, JCMR 2011 (tagging review: spacing,
+fading, flip-angle ramps); [Moore00] Moore et al., Radiology 2000 (normal strains from tagging);
+[Buch90] Buchalter et al., Circulation 1990 (LV rotation); [Lorenz99] Lorenz et al., JCMR 1999 (LV/RV
+dimensions); [Mess07] Messroghli et al., MRM 2007 (myocardial T1); [deBaz04] de Bazelaire et al.,
+Radiology 2004 (body T1); [Gud95] Gudbjartsson & Patz, MRM 1995 (Rician noise).
 
-=====================================  ==========================  ===========
-quantity                               range                       source
-=====================================  ==========================  ===========
-pixel size (at 192 px)                 0.65-1.8 mm (log-uniform)   cropped/zoomed to native scans
-tag spacing                            5-8.5 mm, 4.8-9.5 px at 192  [Axel89, Ibra11]
-tag angle / sharpness / depth A0       any / gamma 1-2.5 / 0.7-1   [Ibra11]
-grid or one line set                   85 % grid                   [Axel89, Zerh88]
-frames / cycle / acquired fraction     16-25 / 700-1100 ms / 86-100 %  typical cine tagging
-end-systole                            30-40 % of the cycle        normal physiology
-isovolumic relaxation / rapid filling  50-100 ms / 80-160 ms       normal physiology
-LV endocardial radius (ED, mid)        17-30 mm                    [Lorenz99]
-LV wall thickness (ED)                 6-12 mm                     [Lorenz99]
-RV cavity depth / free wall            8-22 mm / 2.5-5 mm          [Lorenz99]
-cavity fractional area change          0.42-0.70 (75 %), 0.18-0.42 (25 %)   normal and reduced EF
-in-plane wall area gain                0-30 %                      longitudinal shortening ~15 % [Moore00]
-rotation at endocardium (mid slice)    1-9 deg, either sign; epi 40-85 % of it  [Buch90, Moore00]
-heart translation (systole / filling)  0-5 mm / 0-3 mm             observed in cine
-whole-image drift                      0-1.5 mm                    imperfect breath-hold
-myocardial T1 / RF depletion factor    850-1100 ms / T1_app = 0.55-1.0 T1   [Mess07, Ibra11]
-liver / fat / muscle T1                520-650 / 250-350 / 850-1050 ms       [deBaz04]
-blood tag washout / inflow time        40-150 ms / 60-300 ms       flow, a few frames
-blood signal (start / inflow)          0.85-1.3 / 1.3-2.2 x myocardium     bright-blood cine
-noise (per channel, x myocardium)      0.015-0.07 (SNR ~15-65)     [Gud95]
-acquired k-space fraction (PE / RO)    0.4-0.85 / 0.55-1.0         typical matrices
-=====================================  ==========================  ===========
+======================================  =====================================  ====================
+quantity                                range                                  source
+======================================  =====================================  ====================
+pixel size at 192 px                    0.65-1.6 mm, log-uniform               native FOV to ROI crop
+tag spacing                             5-8.5 mm, kept to 4.8-9.5 px at 192    [Axel89, Ibra11]
+tag angle / sharpness / depth A0        any / gamma 1-2.5 / 0.7-1.0            [Ibra11]
+two orthogonal line sets                85 % (else one set)                    [Axel89]
+frames / cycle / acquired fraction      16-25 / 700-1100 ms / 86-100 %         cine tagging
+end-systole                             30-40 % of the cycle                   physiology
+isovolumic relaxation / rapid filling   50-100 ms / 110-200 ms                 physiology
+LV endo radius / wall at ED (mid)       17-30 mm / 6-12 mm                     [Lorenz99]
+RV cavity depth / free wall             8-22 mm / 2.5-5 mm                     [Lorenz99]
+cavity fractional area change           0.42-0.70 (75 %), 0.18-0.42 (25 %)     normal / reduced
+hypokinetic sector                      20 %: 50-90 deg half width, 40-80 %    regional dysfunction
+in-plane wall-area gain                 0-30 %                                 [Moore00]
+rotation at endocardium (mid slice)     1-9 deg either sign, epi 40-85 % of it [Buch90, Moore00]
+heart shift (systole / filling), drift  0-5 mm / 0-3 mm, 0-1.5 mm              cine
+myocardium / liver / fat / muscle T1    850-1100 / 520-650 / 250-350 / 850-1050 ms  [Mess07, deBaz04]
+RF depletion: T1_app = f T1             f = 0.45-1.0                           [Ibra11]
+blood tag washout / inflow time         30-100 ms / 150-600 ms                 flow
+blood signal at start / after inflow    0.8-1.2 / 1.15-1.8 x myocardium        bright-blood cine
+noise per channel                       0.015-0.07 x myocardium                [Gud95]
+acquired k-space fraction (PE / RO)     0.3-0.75 (>= 3.2 / tag px) / <= 0.95   typical matrices
+======================================  =====================================  ====================
 """
 from __future__ import annotations
 
@@ -194,7 +191,7 @@ def draw_parameters(rng: np.random.Generator, size: int, frames: int | None) -> 
                  "soft_tissue": u(0.6, 1.2), "liver": u(0.55, 1.0), "lung": u(0.05, 0.2), "air": u(0.0, 0.03),
                  "bone": u(0.35, 0.8)},
         t1_ms={"myocardium": u(850, 1100), "blood": 1500.0, "fat": u(250, 350), "muscle": u(850, 1050),
-               "soft_tissue": u(800, 1200), "liver": u(520, 650), "lung": u(1100, 1300), "air": 1000.0,
+               "soft_tissue": u(600, 1200), "liver": u(520, 650), "lung": u(1100, 1300), "air": 1000.0,
                "bone": u(350, 700)})
 
     spacing_px = tag_mm / pixel
@@ -205,7 +202,7 @@ def draw_parameters(rng: np.random.Generator, size: int, frames: int | None) -> 
     imaging = ImagingParameters(
         tag_spacing=float(spacing_px), tag_angle=float(u(0, np.pi / 2 if grid else np.pi)),
         tag_phase=(float(u(0, spacing_px)), float(u(0, spacing_px))), tag_sharpness=float(u(1.0, 2.5)),
-        tag_grid=grid, tag_depth=float(u(0.7, 1.0)), rf_depletion=float(u(0.7, 1.0)),
+        tag_grid=grid, tag_depth=float(u(0.7, 1.0)), rf_depletion=float(u(0.45, 1.0)),
         blood_washout_ms=float(u(30, 100)), blood_inflow_ms=float(u(150, 600)),
         blood_inflow_level=float(u(1.15, 1.8)), flow_texture=float(u(0.02, 0.07)),
         through_plane_signal=float(u(0.0, 0.15)), through_plane_tags=float(u(0.0, 0.2)),
