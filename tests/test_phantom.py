@@ -86,6 +86,18 @@ def test_first_lagrangian_field_is_zero_and_motion_is_not(sequences):
         assert peak > 1.0
 
 
+def test_wall_motion_is_physiological(sequences):
+    """The mid-wall ring shortens and the wall thickens within (broad) literature ranges at peak."""
+    for seq in sequences.values():
+        endo, mid, epi = (seq.landmarks[:, 16 * i:16 * (i + 1)] for i in range(3))
+        perimeter = np.linalg.norm(mid - np.roll(mid, 1, axis=1), axis=2).sum(axis=1)
+        thickness = np.linalg.norm(epi - endo, axis=2).mean(axis=1)
+        assert -0.35 < (perimeter / perimeter[0] - 1).min() < -0.02
+        assert 0.05 < (thickness / thickness[0] - 1).max() < 0.8
+        systole = int(np.argmin(perimeter))
+        assert 0.2 * len(perimeter) <= systole <= 0.5 * len(perimeter)  # end-systole at 30-40 % of the cycle
+
+
 def test_lagrangian_maps_are_diffeomorphic(sequences):
     for seq in sequences.values():
         determinant = fields.jacobian_determinant(torch.from_numpy(seq.lagrangian))
