@@ -206,7 +206,7 @@ def draw_parameters(rng: np.random.Generator, size: int, frames: int | None) -> 
         blood_washout_ms=float(u(30, 100)), blood_inflow_ms=float(u(150, 600)),
         blood_inflow_level=float(u(1.15, 1.8)), flow_texture=float(u(0.02, 0.07)),
         through_plane_signal=float(u(0.0, 0.15)), through_plane_tags=float(u(0.0, 0.2)),
-        shading=[float(v) for v in rng.uniform(-0.3, 0.3, 5)],
+        shading=[float(v) for v in rng.uniform(-0.2, 0.2, 5)],
         resolution=(float(resolution[0]), float(resolution[1])), resolution_taper=float(u(0.1, 0.4)),
         noise=float(u(0.015, 0.07)), saturated_fraction=float(u(0.005, 0.025)))
     return {"pixel_mm": float(pixel), "geometry": geometry, "motion": motion, "timing": timing,
