@@ -101,3 +101,22 @@ def test_command_line_entry_point_prints_no_traceback(tmp_path):
                              str(tmp_path / "o")], capture_output=True, text=True)
     assert result.returncode == 2
     assert "Traceback" not in result.stderr and "nothing.npz" in result.stderr
+
+
+def test_example_with_adaptation(tmp_path, model_file, capsys):
+    out = tmp_path / "demo"
+    assert main(["track", "--example", "--model", str(model_file), "--adapt", "1", "--out", str(out)]) == 0
+    summary = json.loads((out / "summary.json").read_text())
+    assert "adapted to the sequence for 1 steps" in summary["model"] and summary["seconds"]["adapt"] > 0
+    assert summary["tracked_points"] > 0  # the example's frame-0 landmarks
+    assert main(["track", "--out", str(tmp_path / "x"), "--model", str(model_file)]) == 2
+    assert "--example" in capsys.readouterr().err
+
+
+def test_track_with_report_writes_the_tag_grid_picture(tmp_path, sequence_file, model_file):
+    out = tmp_path / "result"
+    assert main(["track", str(sequence_file), "--model", str(model_file), "--report", "--out", str(out),
+                 "--lv", "24,24,8,14"]) == 0
+    assert (out / "report.html").stat().st_size > 10_000
+    assert (out / "pictures" / "tag_grid.gif").stat().st_size > 1_000
+    assert "strain" in (out / "report.html").read_text().lower()

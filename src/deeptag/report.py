@@ -21,7 +21,8 @@ from . import __version__, viz
 from .errors import InputError
 from .io import Sequence, read_sequence
 from .outputs import result_directory
-from .strain import QUANTITIES, StrainResult, strain_summary
+from .myocardium import define_myocardium
+from .strain import QUANTITIES, StrainResult, compute_strain, strain_summary
 
 FIELD_NAMES = ("inf_forward", "inf_backward", "lagrangian")
 
@@ -364,3 +365,36 @@ def write_text_atomically(path: str | Path, text: str, force: bool = False) -> N
     finally:
         if os.path.exists(tmp):
             os.remove(tmp)
+
+
+def write_report(result_dir: str | Path, out: str | Path, sequence: str | Path | None = None,
+                 myocardium: dict | None = None, grid: GridOptions | None = None, fps: float = 4.0,
+                 pictures_dir: str | Path | None = None, force: bool = False) -> int:
+    """Write the HTML report of a track result (and its pictures into ``pictures_dir`` when given).
+
+    ``myocardium`` holds the keyword arguments of ``define_myocardium`` (strain is then computed for the
+    report); without it, strain results in ``RESULT_DIR/strain`` are used where present. Returns the
+    number of pictures.
+    """
+    result_dir, out = Path(result_dir), Path(out)
+    for path in (out, pictures_dir):  # checked before the pictures, which take a while
+        if path is not None and Path(path).exists() and not force:
+            raise InputError("exists already; pass --force to replace it", path)
+    result = read_result_folder(result_dir, sequence)
+    if myocardium is not None:
+        wall = define_myocardium(result.shape, **myocardium)
+        strain = StrainTables.from_result(compute_strain(result.fields["lagrangian"], wall, result.spacing,
+                                                         result.frame_times_ms))
+        strain_source = "computed for this report"
+    else:
+        strain = read_strain_folder(result_dir / "strain")
+        strain_source = "read from RESULT_DIR/strain" if strain is not None else "none"
+    grid = grid or GridOptions()
+    pictures = make_pictures(result, strain, grid)
+    settings = {"strain": strain_source, "grid_spacing_px": grid.spacing, "grid_offset_xy_px": grid.offset,
+                "grid_angle_deg": grid.angle_deg, "fps": fps,
+                "sequence": str(sequence or result.summary.get("input"))}
+    write_text_atomically(out, render_html(result, pictures, strain, fps, settings), force=force)
+    if pictures_dir is not None:
+        save_pictures(pictures, pictures_dir, fps, force)
+    return len(pictures)

@@ -6,10 +6,8 @@ from pathlib import Path
 
 from ..errors import InputError
 from ..myocardium import parse_numbers
-from ..report import (GridOptions, StrainTables, make_pictures, read_result_folder, read_strain_folder,
-                      render_html, save_pictures, write_text_atomically)
-from ..strain import compute_strain
-from .strain import add_myocardium_arguments, myocardium_from_args, myocardium_given
+from ..report import GridOptions, write_report
+from .strain import add_myocardium_arguments, myocardium_options
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -39,29 +37,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    out = args.out or args.result / "report.html"
-    for path in (out, args.pictures):  # checked before the pictures, which take a while
-        if path is not None and path.exists() and not args.force:
-            raise InputError("exists already; pass --force to replace it", path)
     if args.grid_spacing is not None and not args.grid_spacing > 0:
         raise InputError(f"--grid-spacing must be positive, got {args.grid_spacing:g}")
-    result = read_result_folder(args.result, args.sequence)
-    if myocardium_given(args):
-        myocardium = myocardium_from_args(args, result.shape)
-        strain = StrainTables.from_result(compute_strain(result.fields["lagrangian"], myocardium, result.spacing,
-                                                         result.frame_times_ms))
-        strain_source = "computed for this report"
-    else:
-        strain = read_strain_folder(args.result / "strain")
-        strain_source = "read from RESULT_DIR/strain" if strain is not None else "none"
     offset = parse_numbers(args.grid_offset, 2, "--grid-offset (x,y)") if args.grid_offset else None
-    grid = GridOptions(args.grid_spacing, offset, args.grid_angle)
-    pictures = make_pictures(result, strain, grid)
-    settings = {"strain": strain_source, "grid_spacing_px": args.grid_spacing, "grid_offset_xy_px": offset,
-                "grid_angle_deg": args.grid_angle, "fps": args.fps,
-                "sequence": str(args.sequence or result.summary.get("input"))}
-    write_text_atomically(out, render_html(result, pictures, strain, args.fps, settings), force=args.force)
-    if args.pictures:
-        save_pictures(pictures, args.pictures, args.fps, args.force)
-    print(f"report with {len(pictures)} pictures -> {out}")
+    out = args.out or args.result / "report.html"
+    count = write_report(args.result, out, args.sequence, myocardium_options(args),
+                         GridOptions(args.grid_spacing, offset, args.grid_angle), args.fps, args.pictures, args.force)
+    print(f"report with {count} pictures -> {out}")
     return 0

@@ -32,9 +32,16 @@ def myocardium_given(args: argparse.Namespace) -> bool:
     return bool(args.lv or args.mask or args.contours)
 
 
+def myocardium_options(args: argparse.Namespace) -> dict | None:
+    """The myocardium options as keyword arguments of ``define_myocardium``; None when none is given."""
+    if not myocardium_given(args):
+        return None
+    return {"ring": args.lv, "mask": args.mask, "contours": args.contours, "rv": args.rv, "level": args.level,
+            "mask_label": args.mask_label}
+
+
 def myocardium_from_args(args: argparse.Namespace, shape: tuple[int, int]) -> Myocardium:
-    return define_myocardium(shape, ring=args.lv, mask=args.mask, contours=args.contours, rv=args.rv,
-                             level=args.level, mask_label=args.mask_label)
+    return define_myocardium(shape, **myocardium_options(args))
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

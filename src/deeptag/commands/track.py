@@ -9,12 +9,16 @@ import numpy as np
 import torch
 
 from .. import __version__, fields
+from ..adapt import AdaptConfig
 from ..errors import InputError
 from ..io import Sequence, read_points, read_sequence, read_slices
 from ..outputs import result_directory, write_json, write_lagrangian_nifti, write_tracks
 from ..preprocess import GridMapping, choose_mapping, parse_roi
+from ..phantom import example_path
+from ..report import write_report
 from ..track import TrackResult, track_sequence
 from .common import add_model_arguments, model_from_args
+from .strain import add_myocardium_arguments, myocardium_options
 
 FIELDS_FILE = "fields.npz"
 INPUT_HELP = ("the input: a DICOM folder (or file), .nii/.nii.gz (2D+t, or 3D+t with --slice), .npz with "
@@ -29,12 +33,21 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                     "mm) and jacobian_lagrangian.nii.gz on the input's voxels and geometry, tracks.csv/.npy "
                     "(pixels, mm, frame times) and summary.json. Consecutive frames are registered pair by pair, "
                     "so nothing is padded: every output has exactly the input's frames.")
-    parser.add_argument("sequence", type=Path, help=INPUT_HELP)
+    parser.add_argument("sequence", type=Path, nargs="?", help=INPUT_HELP)
+    parser.add_argument("--example", action="store_true",
+                        help="track the simulated example sequence shipped with deeptag (and its landmarks)")
     parser.add_argument("--points", type=Path, help="frame-0 points to track: .npy (K, 2) or CSV with columns x, y")
     parser.add_argument("--out", type=Path, required=True, help="result folder (must not exist, unless --force)")
     parser.add_argument("--force", action="store_true", help="replace an existing result folder")
+    parser.add_argument("--adapt", type=int, default=0, metavar="STEPS",
+                        help="first fine-tune the model on this sequence for STEPS unsupervised steps "
+                             "(test-time adaptation; about 1-3 s per step on a 2-core CPU)")
+    parser.add_argument("--report", action="store_true",
+                        help="also write report.html and pictures/ (virtual tag grid, fields, landmarks; strain "
+                             "when a myocardium is given)")
     add_input_arguments(parser, allow_all_slices=True)
     add_model_arguments(parser)
+    add_myocardium_arguments(parser)
     parser.set_defaults(run=run)
 
 
@@ -65,6 +78,10 @@ def parse_slice(text: str | None, allow_all: bool = False) -> int | str | None:
 
 def read_inputs(args: argparse.Namespace) -> list[tuple[str, Sequence]]:
     """The sequences to track and the sub-folder of each ('' for the result folder itself)."""
+    if args.example == (args.sequence is not None):
+        raise InputError("give either a SEQUENCE to track or --example")
+    if args.example:
+        args.sequence = example_path()
     slice_index = parse_slice(args.slice_index, allow_all=True)
     if slice_index == "all":
         return [(f"slice_{k:02d}", sequence) for k, sequence in
@@ -131,19 +148,31 @@ def summarise(result: TrackResult, sequence: Sequence, model_name: str, intensit
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.adapt < 0:
+        raise InputError(f"--adapt must be a number of steps >= 0, got {args.adapt}")
     inputs = read_inputs(args)
     points = read_points(args.points) if args.points else None
+    if points is None and args.example:
+        points = inputs[0][1].landmarks[0]
     if points is not None and len(inputs) > 1:
         raise InputError("--points needs one slice (--slice K); --slice all tracks every slice", args.points)
     mappings = [input_mapping(sequence, args.roi, points, args.points) for _, sequence in inputs]
     model, model_name = model_from_args(args)
+    described = model_name + (f", adapted to the sequence for {args.adapt} steps" if args.adapt else "")
     done = []
     with result_directory(args.out, args.force) as folder:
         for (name, sequence), mapping in zip(inputs, mappings):
             (folder / name).mkdir(exist_ok=True)
-            result = track_sequence(sequence, model, points, mapping=mapping, intensity=args.intensity)
+            result = track_sequence(sequence, model, points, mapping=mapping, intensity=args.intensity,
+                                    adapt=AdaptConfig(steps=args.adapt) if args.adapt else None)
             write_result(folder / name, result, sequence,
-                         summarise(result, sequence, model_name, args.intensity, args.roi))
+                         summarise(result, sequence, described, args.intensity, args.roi))
             done.append(f"tracked {sequence.num_frames} frames in {result.seconds['total']:.2f} s -> {args.out / name}")
     print("\n".join(done))
+    if args.report:
+        for name, _ in inputs:
+            folder = args.out / name
+            count = write_report(folder, folder / "report.html", myocardium=myocardium_options(args),
+                                 pictures_dir=folder / "pictures", force=True)
+            print(f"report with {count} pictures -> {folder / 'report.html'} (pictures in {folder / 'pictures'})")
     return 0
