@@ -36,6 +36,7 @@ blood tag washout / inflow time         30-100 ms / 150-600 ms                 f
 blood signal at start / after inflow    0.8-1.2 / 1.15-1.8 x myocardium        bright-blood cine
 noise per channel                       0.015-0.07 x myocardium                [Gud95]
 acquired k-space fraction (PE / RO)     0.3-0.75 (>= 3.2 / tag px) / <= 0.95   typical matrices
+Nyquist ghost / 8-bit quantisation      30 %: 1-6 % amplitude / 50 %           exported data
 ======================================  =====================================  ====================
 """
 from __future__ import annotations
@@ -176,13 +177,15 @@ def draw_parameters(rng: np.random.Generator, size: int, frames: int | None) -> 
         push = max(1.0, (heart_reach + radius) / np.hypot(x, y))
         aorta = [px(x * push), px(y * push), px(radius)]
     spine = [px(u(-25, 10)), px(u(95, 125)), px(u(14, 20))] if rng.random() < 0.8 else None
-    structures = [[px(u(-120, 90)), px(u(-60, 110)), px(u(5, 25)), px(u(5, 25)), float(u(0, np.pi)),
-                   float(u(0.3, 1.6)), float(u(500, 1300))] for _ in range(int(rng.integers(2, 9)))]
+    structures = [[px(u(-120, 90)), px(u(-60, 110)), px(u(4, 25)), px(u(4, 25)), float(u(0, np.pi)),
+                   float(u(0.3, 1.6)), float(u(500, 1300))] for _ in range(int(rng.integers(3, 13)))]
     papillary = []
     if rng.random() < 0.75:
         for direction in (-45.0, 110.0):
             angle = _anatomical_angle(np.radians(direction + rng.normal(0, 15)), orientation, mirrored)
             papillary.append([float(angle), float(u(0.6, 0.85)), px(u(2.0, 4.0))])
+    for _ in range(int(rng.integers(0, 7))):  # trabeculae along the endocardium
+        papillary.append([float(u(0, 2 * np.pi)), float(u(0.88, 0.97)), px(u(0.8, 2.0))])
     anatomy = Anatomy(
         orientation=orientation, mirrored=mirrored, body=body, subcutaneous_fat=px(subcutaneous_fat),
         chest_muscle=px(chest_muscle), lungs=lungs, lung_gap=px(u(1, 6)), liver=liver, aorta=aorta, spine=spine,
@@ -208,7 +211,8 @@ def draw_parameters(rng: np.random.Generator, size: int, frames: int | None) -> 
         through_plane_signal=float(u(0.0, 0.15)), through_plane_tags=float(u(0.0, 0.2)),
         shading=[float(v) for v in rng.uniform(-0.2, 0.2, 5)],
         resolution=(float(resolution[0]), float(resolution[1])), resolution_taper=float(u(0.1, 0.4)),
-        noise=float(u(0.015, 0.07)), saturated_fraction=float(u(0.005, 0.025)))
+        noise=float(u(0.015, 0.07)), ghost=float(u(0.01, 0.06)) if rng.random() < 0.3 else 0.0,
+        saturated_fraction=float(u(0.005, 0.025)), bit_depth=8 if rng.random() < 0.5 else 0)
     return {"pixel_mm": float(pixel), "geometry": geometry, "motion": motion, "timing": timing,
             "anatomy": anatomy, "imaging": imaging}
 
@@ -246,7 +250,8 @@ def simulate_sequence(seed: int, size: int = 192, frames: int | None = None, cle
     size : frame side in pixels (frames are square); pixel quantities scale with ``size / 192``.
     frames : number of frames T, or None to draw it from 16..25.
     clean : switch off the effects that break ``frame_t = frame_0 ∘ (id + L_t)`` (tag fading, blood
-        washout and inflow, through-plane changes, coil shading, noise); for tests of the ground truth.
+        washout and inflow, through-plane changes, coil shading, ghosting, noise, quantisation); for
+        tests of the ground truth.
 
     Returns
     -------

@@ -16,7 +16,9 @@ tissue, a blood fraction and the LV myocardium. A frame samples these maps at th
 * finite k-space resolution (a tapered box filter, lower along the phase-encoding axis) applied to the
   complex signal plus white complex Gaussian noise, then the magnitude: Rician noise, correlated as in
   zero-filled reconstructions;
-* display normalisation: the sequence is scaled so that a small fraction of pixels saturates at 1.
+* a faint Nyquist ghost along the phase-encoding axis in some acquisitions;
+* display normalisation: the sequence is scaled so that a small fraction of pixels saturates at 1, and
+  optionally quantised to 8 bits.
 
 Parameter ranges and their sources are in the docstring of ``deeptag.phantom`` and in docs/simulator.md.
 """
@@ -61,7 +63,7 @@ class Anatomy:
     """The surroundings of the heart in an anatomical frame centred on the LV (pixels, x to the patient's
     left, y posterior-inferior), turned by ``orientation`` (rad) and optionally mirrored into the image;
     ``structures`` are other vessels and organs as [x, y, semi-axis a, semi-axis b, angle, density, T1 ms];
-    papillary muscles as [image angle, fraction of the endocardial radius, radius px]; signal densities
+    papillary muscles and trabeculae as [image angle, fraction of the endocardial radius, radius px]; signal densities
     relative to myocardium and T1 (ms) per tissue."""
 
     orientation: float
@@ -89,7 +91,12 @@ class Anatomy:
 
 @dataclass
 class ImagingParameters:
-    """Tags, fading, blood, through-plane, shading, resolution and noise of one simulated acquisition."""
+    """Tags, fading, blood, through-plane, shading, resolution and noise of one simulated acquisition.
+
+    ``ghost`` is the amplitude of a Nyquist ghost (a copy shifted by half the field of view along the
+    phase-encoding axis, the axis of lower resolution); ``bit_depth`` 8 quantises the displayed
+    frames as 8-bit exports do, 0 keeps them continuous.
+    """
 
     tag_spacing: float
     tag_angle: float
@@ -108,7 +115,9 @@ class ImagingParameters:
     resolution: tuple[float, float]
     resolution_taper: float
     noise: float
+    ghost: float
     saturated_fraction: float
+    bit_depth: int
 
 
 def smooth_noise(rng: np.random.Generator, shape: tuple[int, ...], sigma: float | tuple[float, ...]) -> np.ndarray:
@@ -191,8 +200,10 @@ def reference_maps(geometry: HeartGeometry, anatomy: Anatomy, height: int, width
     paint(_soft(epi - r, edge), dens["myocardium"] * (1 + 0.03 * fine + 0.04 * mid), t1["myocardium"])
     paint(_soft(endo - r, edge), dens["blood"], t1["blood"], 1.0)
     for angle, fraction, radius in anatomy.papillary:
-        px = cx + fraction * geometry.endo_radius * np.cos(angle)
-        py = cy + fraction * geometry.endo_radius * np.sin(angle)
+        direction = AngularBasis(np.cos(angle), np.sin(angle), 1.0)
+        endo_here = float(geometry.radii(direction).endo)
+        px = cx + fraction * endo_here * np.cos(angle)
+        py = cy + fraction * endo_here * np.sin(angle)
         paint(_soft(radius - np.hypot(cols - px, rows - py), edge), dens["myocardium"] * (1 + 0.04 * mid),
               t1["myocardium"])
     return np.stack((density, rate, blood, myocardium, slow_signal, slow_tags)).astype(np.float32)
@@ -247,7 +258,7 @@ def render_frames(samples: np.ndarray, x: np.ndarray, y: np.ndarray, times: np.n
 
     ``clean`` switches off every effect that changes the appearance of material over time or breaks the
     pull-back relation: tag fading, blood washout and inflow, flow texture, through-plane changes, coil
-    shading and noise. Only the k-space blur and the display normalisation remain.
+    shading, ghosting, noise and quantisation. Only the k-space blur and the display normalisation remain.
     """
     density, rate, blood, _, slow_signal, slow_tags = (samples[:, i] for i in range(len(MAP_CHANNELS)))
     frames, height, width = x.shape
@@ -271,6 +282,8 @@ def render_frames(samples: np.ndarray, x: np.ndarray, y: np.ndarray, times: np.n
     signal = tissue + blood * (pool - tissue)
     if not clean:
         signal = signal * shading_field(height, width, imaging.shading)
+        phase_axis = -2 if imaging.resolution[0] <= imaging.resolution[1] else -1
+        signal = signal + imaging.ghost * np.roll(signal, signal.shape[phase_axis] // 2, axis=phase_axis)
     window = resolution_window(height, width, imaging)
     spectrum = scipy.fft.fft2(signal.astype(np.complex64), axes=(-2, -1))
     if not clean and imaging.noise > 0:
@@ -279,4 +292,8 @@ def render_frames(samples: np.ndarray, x: np.ndarray, y: np.ndarray, times: np.n
                                               + 1j * rng.standard_normal(spectrum.shape, np.float32))
     image = np.abs(scipy.fft.ifft2(spectrum * window, axes=(-2, -1))).astype(np.float32)
     top = np.percentile(image, 100.0 * (1.0 - imaging.saturated_fraction))
-    return np.clip(image / max(float(top), 1e-6), 0.0, 1.0).astype(np.float32)
+    image = np.clip(image / max(float(top), 1e-6), 0.0, 1.0)
+    if imaging.bit_depth and not clean:
+        levels = 2 ** imaging.bit_depth - 1
+        image = np.round(image * levels) / levels
+    return image.astype(np.float32)
