@@ -82,6 +82,9 @@ def test_train_command_line_and_bad_input(tmp_path, capsys):
     assert main(["train", str(data), "--out", str(out), "--steps", "2", "--crop", "32", "--quiet",
                  "--validate-every", "1", "--checkpoint-every", "1", "--loss", "A3"]) == 0
     assert read_checkpoint(out / "best.pt")["loss_config"]["alpha1"] == 0.0
+    assert main(["train", str(data), "--out", str(tmp_path / "vm"), "--steps", "1", "--crop", "32", "--quiet",
+                 "--loss", "vm-ssd"]) == 0
+    assert read_checkpoint(tmp_path / "vm" / "best.pt")["model_config"]["integration_steps"] == 0
     assert main(["train", str(tmp_path / "nothing"), "--out", str(tmp_path / "r2")]) == 2
     assert "nothing" in capsys.readouterr().err
 

@@ -2,11 +2,12 @@
 from __future__ import annotations
 
 import argparse
+from dataclasses import replace
 from pathlib import Path
 
 import torch
 
-from ..losses import ABLATIONS
+from ..losses import ABLATIONS, VM_CONFIGS
 from ..model import ModelConfig
 from ..train import Trainer, TrainConfig
 
@@ -33,8 +34,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--seed", type=int, default=defaults.seed)
     parser.add_argument("--velocity-scale", type=float, default=ModelConfig().velocity_scale,
                         help="multiplier of the velocity head's output (larger: faster start)")
-    parser.add_argument("--loss", choices=sorted(ABLATIONS), default="full",
-                        help="the loss configuration: the paper's full model or an ablation A1-A6")
+    parser.add_argument("--loss", choices=sorted(ABLATIONS) + sorted(VM_CONFIGS), default="full",
+                        help="the loss configuration: the paper's full model, an ablation A1-A6, or a "
+                             "VoxelMorph baseline (its network configuration comes with it)")
     parser.add_argument("--threads", type=int, help="CPU threads for PyTorch")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     parser.set_defaults(run=run)
@@ -46,8 +48,12 @@ def run(args: argparse.Namespace) -> int:
     config = TrainConfig(steps=args.steps, supervised_steps=args.supervised_steps, learning_rate=args.lr, sequences_per_step=args.sequences_per_step,
                          crop=args.crop, window=args.window, validate_every=args.validate_every,
                          checkpoint_every=args.checkpoint_every, max_minutes=args.max_minutes, seed=args.seed)
-    trainer = Trainer(args.data, args.out, config, ModelConfig(velocity_scale=args.velocity_scale),
-                      ABLATIONS[args.loss], init=args.init, resume=args.resume)
+    if args.loss in VM_CONFIGS:
+        model_config, loss_config = VM_CONFIGS[args.loss]
+        model_config = replace(model_config, velocity_scale=args.velocity_scale)
+    else:
+        model_config, loss_config = ModelConfig(velocity_scale=args.velocity_scale), ABLATIONS[args.loss]
+    trainer = Trainer(args.data, args.out, config, model_config, loss_config, init=args.init, resume=args.resume)
     state = trainer.run(progress=not args.quiet)
     if trainer.rank == 0:
         print(f"trained {state.step} steps in {state.seconds / 60:.1f} min; best validation loss "
