@@ -63,6 +63,22 @@ def test_shapes_types_and_ranges(sequences):
         json.dumps(seq.params)
 
 
+def tag_band_power(frame, spacing):
+    """Share of the non-constant spectral power of ``frame`` near the tag frequency 1 / spacing."""
+    power = np.abs(np.fft.fft2(frame - frame.mean())) ** 2
+    frequency = np.hypot(np.fft.fftfreq(frame.shape[0])[:, None], np.fft.fftfreq(frame.shape[1])[None])
+    band = (frequency > 0.8 / spacing) & (frequency < 1.25 / spacing)
+    return power[band].sum() / power.sum()
+
+
+def test_frames_are_tagged_and_the_tags_fade(sequences):
+    for seq in sequences.values():
+        spacing = seq.params["imaging"]["tag_spacing"]
+        first, last = tag_band_power(seq.images[0], spacing), tag_band_power(seq.images[-1], spacing)
+        assert first > 0.1  # a strong tag pattern at end-diastole (the real sequence: 0.48)
+        assert last < 0.5 * first  # T1 recovery (the real sequence: 6 % of the first frame's)
+
+
 def test_same_seed_same_arrays_other_seed_differs():
     a, b = simulate_sequence(5, size=64, frames=16), simulate_sequence(5, size=64, frames=16)
     assert np.array_equal(a.images, b.images) and np.array_equal(a.lagrangian, b.lagrangian)

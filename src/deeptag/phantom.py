@@ -275,6 +275,8 @@ def simulate_sequence(seed: int, size: int = 192, frames: int | None = None, cle
         if worst > MIN_JACOBIAN:
             break
         motion_scale *= 0.8
+    else:  # a bug in the motion model, not bad luck: every draw should pass long before this
+        raise RuntimeError(f"seed {seed}: the motion is not diffeomorphic even scaled by {motion_scale:.2f}")
 
     margin = int(np.ceil(np.abs(lagrangian).max())) + 4
     maps = reference_maps(geometry, drawn["anatomy"], size, size, margin, rng, edge=max(1.0, size / 192))
