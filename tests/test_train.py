@@ -130,5 +130,5 @@ def test_supervised_warm_start_fits_the_true_fields(tmp_path):
     trainer = Trainer([data], tmp_path / "run", config)
     trainer.run(progress=False)
     log = [json.loads(line) for line in (tmp_path / "run" / "log.jsonl").read_text().splitlines()]
-    first, last = log[0]["supervised_epe"], log[-1]["supervised_epe"]
+    first, last = log[0]["epe_px"], log[-1]["epe_px"]
     assert "global" not in log[0] and last < 0.5 * first
