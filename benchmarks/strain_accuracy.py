@@ -1,0 +1,81 @@
+"""Peak strain from tracked fields against the simulator's truth, and peak strain on the real sequence.
+
+1. On simulated sequences from test seeds (100000 on, never trained on): mean absolute error, in
+   percentage points, of peak circumferential (E_cc) and radial (E_rr) Green-Lagrange strain, globally
+   and per AHA segment (mid level), between the model's Lagrangian fields and the simulator's exact
+   ones. Both go through the same ``compute_strain`` on the simulator's frame-0 myocardium mask;
+   ``compute_strain`` itself is checked against analytic cases in tests/test_strain.py.
+2. On ../shared/real/sax_45_23.npz (when present), with the ring given by --real-ring: the model's peak
+   global E_cc, to be read against the healthy tagging range of about -13 % to -22 %.
+
+    python benchmarks/strain_accuracy.py [--model PATH] [--sequences 10] [--adapt-steps 0]
+"""
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from deeptag.adapt import AdaptConfig
+from deeptag.checkpoint import load_model
+from deeptag.io import Sequence, read_sequence
+from deeptag.myocardium import Myocardium, define_myocardium
+from deeptag.phantom import simulate_sequence
+from deeptag.strain import compute_strain, strain_summary
+from deeptag.track import track_sequence
+
+REAL = Path(__file__).resolve().parents[1] / ".." / "shared" / "real" / "sax_45_23.npz"
+TEST_SEED = 100_000
+
+
+def peaks(lagrangian: np.ndarray, myocardium: Myocardium, quantity: str) -> dict[str, float | None]:
+    """Peak value of ``quantity`` per region ('global', '7'..'12') of a Lagrangian field sequence."""
+    summary = strain_summary(compute_strain(lagrangian, myocardium))
+    return {region["region"]: region["peaks"][quantity]["value"] for region in summary["regions"]}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", help="a deeptag checkpoint (default: the bundled model)")
+    parser.add_argument("--sequences", type=int, default=10)
+    parser.add_argument("--adapt-steps", type=int, default=0)
+    parser.add_argument("--real-ring", default="132.2,140.3,43,63",
+                        help="cx,cy,r_endo,r_epi of the LV ring on the real sequence's frame 0 (pixels)")
+    parser.add_argument("--threads", type=int, default=2)
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    model, name = load_model(args.model)
+    adapt = AdaptConfig(steps=args.adapt_steps) if args.adapt_steps else None
+    print(f"{name}" + (f", adapted for {args.adapt_steps} steps" if adapt else ""))
+
+    errors: dict[str, dict[str, list[float]]] = {"E_cc": {}, "E_rr": {}}
+    for k in range(args.sequences):
+        simulated = simulate_sequence(TEST_SEED + k)
+        centre = (float(simulated.lv_centre[0]), float(simulated.lv_centre[1]))
+        myocardium = Myocardium(simulated.myocardium_mask, centre, source=f"simulator seed {TEST_SEED + k}")
+        result = track_sequence(Sequence(images=simulated.images, source="simulated"), model, adapt=adapt)
+        for quantity in errors:
+            predicted = peaks(result.lagrangian, myocardium, quantity)
+            truth = peaks(simulated.lagrangian[1:], myocardium, quantity)
+            for region, value in truth.items():
+                if value is not None and predicted.get(region) is not None:
+                    errors[quantity].setdefault(region, []).append(abs(predicted[region] - value))
+    print(f"\n1. {args.sequences} simulated test sequences: mean absolute error of peak strain (percentage points)")
+    for quantity, by_region in errors.items():
+        segments = [np.mean(v) for region, v in by_region.items() if region != "global"]
+        print(f"  {quantity}: global {np.mean(by_region['global']):.2f}, per segment {np.mean(segments):.2f} "
+              f"(segments {', '.join(f'{r}: {np.mean(v):.2f}' for r, v in by_region.items() if r != 'global')})")
+
+    if REAL.is_file():
+        real = read_sequence(REAL)
+        ring = define_myocardium(real.images.shape[1:], ring=args.real_ring)
+        result = track_sequence(real, model, adapt=adapt)
+        global_peaks = peaks(result.lagrangian, ring, "E_cc")
+        print(f"\n2. {REAL.name}, ring {args.real_ring}: peak global E_cc {global_peaks['global']:.1f} % "
+              "(healthy tagging range about -13 % to -22 %)")
+
+
+if __name__ == "__main__":
+    main()
