@@ -14,8 +14,8 @@ threads=${THREADS:-2}
 resume=()
 [ -f "$run/last.pt" ] && resume=(--resume)
 deeptag train "$data" --out "$run" "${resume[@]}" \
-  --steps 20000 --supervised-steps 1500 --crop 128 --window 10 --velocity-scale 10 \
-  --validate-every 500 --checkpoint-every 50 --max-minutes "${MAX_MINUTES:-75}" --seed 0 \
+  --steps 100000 --image-size 96 --lr 1e-3 --window 12 --velocity-scale 10 \
+  --validate-every 500 --checkpoint-every 50 --max-minutes "${MAX_MINUTES:-45}" --seed 0 \
   --threads "$threads" --quiet
 python - "$run/best.pt" <<'PY'
 import sys

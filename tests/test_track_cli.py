@@ -120,3 +120,14 @@ def test_track_with_report_writes_the_tag_grid_picture(tmp_path, sequence_file, 
     assert (out / "report.html").stat().st_size > 10_000
     assert (out / "pictures" / "tag_grid.gif").stat().st_size > 1_000
     assert "strain" in (out / "report.html").read_text().lower()
+
+
+def test_a_model_tracks_on_its_own_grid_size(tmp_path, sequence_file):
+    import torch
+    from deeptag.io import read_sequence
+    from deeptag.model import DeepTagNet, ModelConfig
+    from deeptag.track import track_sequence
+    model = DeepTagNet(ModelConfig(image_size=64)).eval()
+    result = track_sequence(read_sequence(sequence_file), model, np.array([[20.0, 20.0]]))
+    assert result.mapping.size == 64 and result.network["lagrangian"].shape[-2:] == (64, 64)
+    assert result.lagrangian.shape == (4, 2, 48, 48) and result.tracks.shape == (5, 1, 2)

@@ -4,7 +4,7 @@ one batch, compose them into Lagrangian fields, track points, and map everything
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import torch
@@ -61,7 +61,8 @@ def track_sequence(sequence: Sequence, model: DeepTagNet, points: np.ndarray | N
     The model is moved to ``device``, where the network and point tracking run.
     """
     height, width = sequence.images.shape[1:]
-    mapping = mapping or GridMapping.full_frame(height, width)
+    # the network's grid size is the model's: a model trained on a coarser grid tracks on that grid
+    mapping = replace(mapping or GridMapping.full_frame(height, width), size=model.config.image_size)
     started = time.perf_counter()
     model = model.to(device)
     frames = network_frames(sequence, mapping, intensity).to(device)

@@ -75,10 +75,10 @@ class TrainState:
     seconds: float = 0.0
 
 
-def load_frames(path: Path, frames: int, intensity: str) -> torch.Tensor:
+def load_frames(path: Path, frames: int, intensity: str, size: int = NETWORK_SIZE) -> torch.Tensor:
     """One sequence on the network grid, (frames, 1, S, S), padded by repeating its last frame."""
     sequence = read_sequence(path)
-    mapping = GridMapping.full_frame(*sequence.images.shape[1:])
+    mapping = GridMapping.full_frame(*sequence.images.shape[1:], size=size)
     tensor = mapping.images_to_network(prepare_intensity(sequence.images, intensity))
     if len(tensor) > frames:
         tensor = tensor[:frames]
@@ -224,7 +224,7 @@ class Trainer:
             out.mkdir(parents=True, exist_ok=True)
 
     def sequence(self, path: Path) -> torch.Tensor:
-        return load_frames(path, self.config.frames, self.config.intensity)
+        return load_frames(path, self.config.frames, self.config.intensity, self.model.config.image_size)
 
     def next_files(self) -> list[Path]:
         """This process's share of the sequences for the next step (seeded, different per rank)."""
@@ -242,7 +242,7 @@ class Trainer:
         supervised = self.state.step < self.config.supervised_steps
         for path in files:
             frames = self.sequence(path)
-            truth = load_ground_truth(path, self.config.frames) if supervised else None
+            truth = load_ground_truth(path, self.config.frames, self.model.config.image_size) if supervised else None
             if truth is None:
                 frames, = random_view(self.config, self.generator, augment(frames, self.config, self.generator))
                 loss, terms = self.loss(self.network, frames.to(self.device))

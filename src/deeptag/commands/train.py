@@ -34,6 +34,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--seed", type=int, default=defaults.seed)
     parser.add_argument("--velocity-scale", type=float, default=ModelConfig().velocity_scale,
                         help="multiplier of the velocity head's output (larger: faster start)")
+    parser.add_argument("--image-size", type=int, default=ModelConfig().image_size,
+                        help="side of the square network grid the model trains and tracks on (paper: 192)")
     parser.add_argument("--loss", choices=sorted(ABLATIONS) + sorted(VM_CONFIGS), default="full",
                         help="the loss configuration: the paper's full model, an ablation A1-A6, or a "
                              "VoxelMorph baseline (its network configuration comes with it)")
@@ -50,9 +52,10 @@ def run(args: argparse.Namespace) -> int:
                          checkpoint_every=args.checkpoint_every, max_minutes=args.max_minutes, seed=args.seed)
     if args.loss in VM_CONFIGS:
         model_config, loss_config = VM_CONFIGS[args.loss]
-        model_config = replace(model_config, velocity_scale=args.velocity_scale)
+        model_config = replace(model_config, velocity_scale=args.velocity_scale, image_size=args.image_size)
     else:
-        model_config, loss_config = ModelConfig(velocity_scale=args.velocity_scale), ABLATIONS[args.loss]
+        model_config = ModelConfig(velocity_scale=args.velocity_scale, image_size=args.image_size)
+        loss_config = ABLATIONS[args.loss]
     trainer = Trainer(args.data, args.out, config, model_config, loss_config, init=args.init, resume=args.resume)
     state = trainer.run(progress=not args.quiet)
     if trainer.rank == 0:
