@@ -21,5 +21,5 @@ for name in strain_curves bullseye segments; do
   cp "$work/demo/pictures/${name}.png" "docs/images/${name}.png"
 done
 python -c "
-import json; s = json.load(open('$work/demo/summary.json')); print('model:', s['model'], '| frame shown:', $frame)"
+import json; s = json.load(open('$work/demo/summary.json')); print('model:', s['model'], '| frame shown: $frame')"
 rm -rf "$work"
