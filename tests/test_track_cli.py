@@ -123,7 +123,6 @@ def test_track_with_report_writes_the_tag_grid_picture(tmp_path, sequence_file, 
 
 
 def test_a_model_tracks_on_its_own_grid_size(tmp_path, sequence_file):
-    import torch
     from deeptag.io import read_sequence
     from deeptag.model import DeepTagNet, ModelConfig
     from deeptag.track import track_sequence
