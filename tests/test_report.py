@@ -122,3 +122,24 @@ def test_report_opens_in_headless_chromium_without_errors(report, tmp_path):
     assert check == {"images": 9, "errors": [], "broken": []}
     console = [line for line in done.stderr.splitlines() if ":CONSOLE" in line]
     assert not console, console
+
+
+def test_report_reads_the_slice_that_track_tracked(tmp_path):
+    """A 3D+t NIfTI tracked with --slice: the report reads that slice of the input named in summary.json."""
+    import nibabel as nib
+    import torch
+
+    from deeptag.checkpoint import save_checkpoint
+    from deeptag.cli import main
+    from deeptag.model import DeepTagNet
+
+    rows, cols = np.meshgrid(np.arange(40), np.arange(40), indexing="ij")
+    frames = [0.5 + 0.4 * np.cos(2 * np.pi * (cols - 0.5 * t) / 7) * np.cos(2 * np.pi * rows / 7) for t in range(4)]
+    volume = np.stack([np.stack(frames, axis=-1)] * 2, axis=2).astype(np.float32)  # (X, Y, Z, T)
+    nib.save(nib.Nifti1Image(volume, np.eye(4)), tmp_path / "stack.nii.gz")
+    torch.manual_seed(0)
+    save_checkpoint(tmp_path / "m.pt", DeepTagNet())
+    assert main(["track", str(tmp_path / "stack.nii.gz"), "--slice", "1", "--model", str(tmp_path / "m.pt"),
+                 "--out", str(tmp_path / "r")]) == 0
+    assert main(["report", str(tmp_path / "r")]) == 0
+    assert "Virtual tag grid" in (tmp_path / "r" / "report.html").read_text()

@@ -104,7 +104,10 @@ def read_result_folder(path: str | Path, sequence_path: str | Path | None = None
         problem = "summary.json names no input"
     else:
         try:
-            sequence = read_sequence(source)
+            # the input named in summary.json is read as track read it: the same series and slice
+            recorded = {} if sequence_path is not None else {"series": summary.get("series"),
+                                                             "slice_index": summary.get("slice")}
+            sequence = read_sequence(source, **recorded)
             if sequence.images.shape[1:] != shape[2:] or sequence.num_frames != shape[0] + 1:
                 raise InputError(f"its {sequence.num_frames} frames of {sequence.images.shape[1:]} pixels do not "
                                  f"match the {shape[0]} fields of {shape[2:]} pixels", source)
