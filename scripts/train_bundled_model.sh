@@ -14,7 +14,7 @@ threads=${THREADS:-2}
 resume=()
 [ -f "$run/last.pt" ] && resume=(--resume)
 deeptag train "$data" --out "$run" "${resume[@]}" \
-  --steps 100000 --supervised-steps 1000 --image-size 96 --lr 1e-3 --window 12 --velocity-scale 10 \
-  --validate-every 500 --checkpoint-every 50 --max-minutes "${MAX_MINUTES:-45}" --seed 0 \
+  --steps 100000 --supervised-steps 4000 --image-size 96 --lr 1e-3 --window 12 \
+  --validate-every 500 --checkpoint-every 50 --max-minutes "${MAX_MINUTES:-70}" --seed 0 \
   --threads "$threads" --quiet
 python "$(dirname "$0")/bundle_checkpoint.py" "$run/best.pt"

@@ -63,6 +63,15 @@ class UNet(nn.Module):
         self.enc = nn.ModuleList(ConvBlock(i, o, 4, 2) for i, o in zip(enc_in, ENCODER_CHANNELS))
         dec_in = (32, 64, 64, 48, 32, 18)
         self.dec = nn.ModuleList(ConvBlock(i, o, 3, 1) for i, o in zip(dec_in, DECODER_CHANNELS))
+        for module in self.modules():
+            if isinstance(module, nn.Conv2d):
+                # He initialisation for LeakyReLU(0.2) keeps the signal's scale through the ten layers.
+                # PyTorch's default shrinks it about 2.5x per layer, so a fresh network's last features
+                # are constants (std ~0.005) and training plateaus: measured on simulated sequences at
+                # 96x96, supervised Lagrangian error after 280 s fell to 0.43x of no motion with this
+                # and stayed at 1.14x with the default.
+                nn.init.kaiming_normal_(module.weight, a=0.2, nonlinearity="leaky_relu")
+                nn.init.zeros_(module.bias)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         skips = [x]
