@@ -92,6 +92,14 @@ def test_lagrangian_fields_follow_the_recursion():
     assert torch.allclose(lagrangian[2:3], fields.compose(inf[2:3], fields.compose(inf[1:2], inf[0:1])), atol=1e-6)
 
 
+def test_a_window_composed_from_its_first_lagrangian_field_continues_the_sequence():
+    inf = torch.stack([smooth_velocity(seed=s)[0] for s in range(4)])
+    whole = fields.lagrangian_fields(inf)
+    window = fields.lagrangian_fields(inf[2:], initial=whole[1:2])  # frames 2.. from L_2
+    assert torch.allclose(window, whole[2:], atol=1e-6)
+    assert torch.equal(fields.lagrangian_fields(inf, initial=torch.zeros_like(inf[:1])), whole)
+
+
 def test_warp_with_the_inverse_returns_the_image():
     rows, cols = torch.meshgrid(torch.arange(48.0), torch.arange(48.0), indexing="ij")
     image = (torch.sin(rows / 6.0) * torch.cos(cols / 8.0))[None, None]  # range [-1, 1]

@@ -116,19 +116,20 @@ def test_ground_truth_is_resampled_to_the_network_grid_in_network_pixels(tmp_pat
 
 
 def test_supervised_warm_start_fits_the_true_fields(tmp_path):
+    """Windows that start after frame 0 continue from the true Lagrangian field of their first frame."""
     data = tmp_path / "sim"
     data.mkdir()
-    size, shift = 48, 0.8
+    size, shift, frames = 48, 0.8, 8
     rows, cols = np.meshgrid(np.arange(size), np.arange(size), indexing="ij")
-    images = np.stack([0.5 + 0.4 * np.cos(2 * np.pi * (cols - shift * t) / 8) for t in range(4)]).astype(np.float32)
-    truth = np.zeros((4, 2, size, size), dtype=np.float32)
-    truth[:, 1] = -shift * np.arange(4)[:, None, None]  # frame_0(p + L_t(p)) = frame_t(p)
+    images = np.stack([0.5 + 0.4 * np.cos(2 * np.pi * (cols - shift * t) / 8) for t in range(frames)]).astype(np.float32)
+    truth = np.zeros((frames, 2, size, size), dtype=np.float32)
+    truth[:, 1] = -shift * np.arange(frames)[:, None, None]  # frame_0(p + L_t(p)) = frame_t(p)
     for i in range(2):
         np.savez(data / f"s{i}.npz", images=images, gt_lagrangian=truth)
-    config = small_config(steps=30, supervised_steps=30, frames=4, crop=None, learning_rate=2e-3, noise=0.0,
-                          validate_every=30)
+    config = small_config(steps=40, supervised_steps=40, frames=frames, window=3, crop=None, learning_rate=2e-3,
+                          noise=0.0, validate_every=40)
     trainer = Trainer([data], tmp_path / "run", config)
     trainer.run(progress=False)
     log = [json.loads(line) for line in (tmp_path / "run" / "log.jsonl").read_text().splitlines()]
-    first, last = log[0]["epe_px"], log[-1]["epe_px"]
-    assert "global" not in log[0] and last < 0.5 * first
+    first, last = np.mean([r["epe_px"] for r in log[:5]]), np.mean([r["epe_px"] for r in log[-10:]])
+    assert "global" not in log[0] and last < 0.3 * first

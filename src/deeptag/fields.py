@@ -72,14 +72,16 @@ def compose(first: torch.Tensor, second: torch.Tensor) -> torch.Tensor:
     return first + warp(second, first)
 
 
-def lagrangian_fields(inf_fields: torch.Tensor) -> torch.Tensor:
+def lagrangian_fields(inf_fields: torch.Tensor, initial: torch.Tensor | None = None) -> torch.Tensor:
     """The composition layer (section 3.4, Algorithm 1): INF fields to Lagrangian fields.
 
     ``inf_fields`` (N, 2, H, W) holds ``u_0 .. u_{N-1}`` of one sequence; returns (N, 2, H, W) holding
     ``L_1 .. L_N`` with ``L_1 = u_0`` and ``L_{t+1}(p) = u_t(p) + L_t(p + u_t(p))``. Differentiable,
-    so the global Lagrangian loss reaches every INF field.
+    so the global Lagrangian loss reaches every INF field. ``initial`` (1, 2, H, W), when given, is
+    ``L_0``, the Lagrangian field of the first frame of a window that starts later in the sequence:
+    then ``L_1 = u_0 + L_0(p + u_0(p))``.
     """
-    current = inf_fields[:1]
+    current = inf_fields[:1] if initial is None else compose(inf_fields[:1], initial)
     out = [current]
     for t in range(1, inf_fields.shape[0]):
         current = compose(inf_fields[t:t + 1], current)

@@ -107,14 +107,13 @@ def augment(frames: torch.Tensor, config: TrainConfig, generator: torch.Generato
     return add_noise(moved, config.noise, generator)
 
 
-def random_view(config: TrainConfig, generator: torch.Generator, *tensors: torch.Tensor,
-                from_start: bool = False) -> list[torch.Tensor]:
+def random_view(config: TrainConfig, generator: torch.Generator, *tensors: torch.Tensor) -> list[torch.Tensor]:
     """The same random temporal window and spatial crop of each of ``tensors`` (time first), as
-    configured (the whole sequence by default); ``from_start`` keeps the window at frame 0."""
+    configured (the whole sequence by default)."""
     length, side = len(tensors[0]), tensors[0].shape[-1]
     start, top, left = 0, 0, 0
     window = config.window if config.window and config.window < length else length
-    if window < length and not from_start:
+    if window < length:
         start = int(torch.randint(0, length - window + 1, (), generator=generator))
     crop = config.crop if config.crop and config.crop < side else side
     if crop < side:
@@ -137,11 +136,13 @@ def load_ground_truth(path: Path, frames: int, size: int = NETWORK_SIZE) -> torc
     return torch.cat([truth, padding])
 
 
-def supervised_loss(model: nn.Module, frames: torch.Tensor, truth: torch.Tensor) -> tuple[torch.Tensor, float]:
+def supervised_loss(model: nn.Module, frames: torch.Tensor, truth: torch.Tensor,
+                    initial: torch.Tensor | None = None) -> tuple[torch.Tensor, float]:
     """Mean squared end-point error of the composed Lagrangian fields against the true ones, and the
     mean end-point error in pixels (for the log). Squared, so that the many still pixels, already
-    right, do not pull as hard as the moving ones, which an absolute error would let them do."""
-    predicted = fields.lagrangian_fields(model(frames[:-1], frames[1:]).forward)
+    right, do not pull as hard as the moving ones, which an absolute error would let them do.
+    ``initial``: the true Lagrangian field of ``frames[0]`` when the window starts after frame 0."""
+    predicted = fields.lagrangian_fields(model(frames[:-1], frames[1:]).forward, initial)
     squared = ((predicted - truth) ** 2).sum(dim=1)
     return squared.mean(), float(torch.sqrt(squared.detach()).mean())
 
@@ -248,8 +249,11 @@ class Trainer:
                 loss, terms = self.loss(self.network, frames.to(self.device))
             else:  # no geometric augmentation: it would have to move the true fields too
                 frames = add_noise(frames, self.config.noise, self.generator)
-                frames, truth = random_view(self.config, self.generator, frames, truth, from_start=True)
-                loss, epe = supervised_loss(self.network, frames.to(self.device), truth[:len(frames) - 1].to(self.device))
+                # the truth of frame k is truth[k - 1]; a window from frame s starts from truth[s - 1]
+                from_zero = torch.cat([torch.zeros_like(truth[:1]), truth])
+                frames, truth = random_view(self.config, self.generator, frames, from_zero)
+                loss, epe = supervised_loss(self.network, frames.to(self.device), truth[1:].to(self.device),
+                                            truth[:1].to(self.device))
                 terms = {"supervised_mse": float(loss.detach()), "epe_px": epe}
             (loss / len(files)).backward()
             for name, value in {**terms, "loss": float(loss.detach())}.items():
