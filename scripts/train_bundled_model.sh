@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Reproduces the bundled default model (src/deeptag/models/default.pt) on a CPU.
 #   1. simulate 200 training sequences (seeds 0-199; benchmarks use seeds from 100000 on, never trained on)
-#   2. train: a supervised warm start on the simulator's true fields, then the unsupervised loss of Eq. 12
+#   2. train with the unsupervised loss of Eq. 12 (no labels used)
 #   3. copy the checkpoint with the lowest validation loss into the package
 # A killed run continues where it stopped when the script is started again (train --resume).
 # Usage: scripts/train_bundled_model.sh [WORK_DIR]   (default: ./bundled-model-work)
@@ -14,7 +14,7 @@ threads=${THREADS:-2}
 resume=()
 [ -f "$run/last.pt" ] && resume=(--resume)
 deeptag train "$data" --out "$run" "${resume[@]}" \
-  --steps 100000 --supervised-steps 4000 --image-size 96 --lr 1e-3 --window 12 \
-  --validate-every 500 --checkpoint-every 50 --max-minutes "${MAX_MINUTES:-70}" --seed 0 \
+  --steps 100000 --image-size 96 --lr 1e-3 --window 12 \
+  --validate-every 500 --checkpoint-every 50 --max-minutes "${MAX_MINUTES:-45}" --seed 0 \
   --threads "$threads" --quiet
 python "$(dirname "$0")/bundle_checkpoint.py" "$run/best.pt"

@@ -76,6 +76,24 @@ def test_resume_continues_exactly_where_a_run_stopped(tmp_path):
     assert all(torch.allclose(a[k], b[k], atol=1e-6) for k in a)
 
 
+def test_a_non_finite_step_is_skipped_and_a_diverged_run_stops(tmp_path):
+    data = write_sequences(tmp_path / "data")
+    trainer = Trainer([data], tmp_path / "run", small_config(steps=30, validate_every=100, checkpoint_every=100))
+    loss, calls = trainer.loss, []
+
+    def sometimes_nan(model, frames):
+        value, terms = loss(model, frames)
+        calls.append(1)
+        return (value * float("nan"), terms) if len(calls) == 2 or len(calls) > 5 else (value, terms)
+
+    trainer.loss = sometimes_nan
+    with pytest.raises(InputError, match="not finite in 20 steps in a row"):
+        trainer.run(progress=False)
+    log = [json.loads(line) for line in (tmp_path / "run" / "log.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in log if "skipped" in r] == [2] + list(range(6, 25))
+    assert all(torch.isfinite(p).all() for p in trainer.model.parameters())
+
+
 def test_train_command_line_and_bad_input(tmp_path, capsys):
     data = write_sequences(tmp_path / "data", count=2)
     out = tmp_path / "run"

@@ -34,6 +34,9 @@ from .model import DeepTagNet, ModelConfig
 from .preprocess import NETWORK_FRAMES, NETWORK_SIZE, GridMapping, prepare_intensity
 
 
+MAX_SKIPPED_STEPS = 20  # steps in a row with a non-finite loss or gradient before training stops
+
+
 @dataclass
 class TrainConfig:
     """How to train; saved in every checkpoint so that a run can be reproduced and resumed.
@@ -258,8 +261,15 @@ class Trainer:
             (loss / len(files)).backward()
             for name, value in {**terms, "loss": float(loss.detach())}.items():
                 totals[name] = totals.get(name, 0.0) + value / len(files)
-        self.optimizer.step()
+        if self.gradients_finite():
+            self.optimizer.step()
+        else:  # one bad step must not poison the weights and Adam's moments: skip it
+            totals["skipped"] = 1.0
         return totals
+
+    def gradients_finite(self) -> bool:
+        """True when every gradient is finite (the same on every process: DDP has averaged them)."""
+        return all(bool(torch.isfinite(p.grad).all()) for p in self.model.parameters() if p.grad is not None)
 
     @torch.no_grad()
     def validate(self) -> float:
@@ -290,10 +300,16 @@ class Trainer:
                    dynamic_ncols=True, desc="training")
         started = time.perf_counter() - state.seconds
         log = open(self.out / "log.jsonl", "a", encoding="utf-8") if self.rank == 0 else None
+        skipped_in_a_row = 0
         try:
             while state.step < config.steps:
                 terms = self.train_step()
                 state.step += 1
+                skipped_in_a_row = skipped_in_a_row + 1 if "skipped" in terms else 0
+                if skipped_in_a_row >= MAX_SKIPPED_STEPS:
+                    raise InputError(f"training diverged: the loss or its gradient was not finite in "
+                                     f"{skipped_in_a_row} steps in a row (up to step {state.step}); the "
+                                     "weights were left as they were: start a new run with a lower --lr", self.out)
                 state.seconds = time.perf_counter() - started
                 bar.update(1)
                 bar.set_postfix({k: f"{v:.3g}" for k, v in terms.items()})
