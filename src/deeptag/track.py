@@ -57,7 +57,7 @@ def track_sequence(sequence: Sequence, model: DeepTagNet, points: np.ndarray | N
                    adapt: AdaptConfig | None = None, device: str | torch.device = "cpu") -> TrackResult:
     """Track ``sequence`` with ``model``; ``points`` (K, 2) as (x, y) in frame 0 of the input grid.
 
-    With ``adapt``, a copy of the model is first fine-tuned on the sequence itself (``adapt.py``).
+    With ``adapt``, the network's fields are first refined on the sequence itself (``adapt.py``).
     The model is moved to ``device``, where the network and point tracking run.
     """
     height, width = sequence.images.shape[1:]

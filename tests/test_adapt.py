@@ -1,0 +1,58 @@
+"""Test-time adaptation: Eq. 12 minimised on the sequence itself refines the network's fields."""
+import numpy as np
+import pytest
+import torch
+
+from deeptag.adapt import AdaptConfig, AdaptedFields, adapt_model, gaussian_blur
+from deeptag.io import Sequence
+from deeptag.model import DeepTagNet, ModelConfig
+from deeptag.track import track_sequence
+
+SIZE, SHIFT, FRAMES = 48, 0.7, 5
+
+
+def shifted_tags() -> Sequence:
+    """Tags moving right by SHIFT pixels per frame, fading towards the border (so the motion is local)."""
+    rows, cols = np.meshgrid(np.arange(SIZE), np.arange(SIZE), indexing="ij")
+    window = np.exp(-((rows - 23.5) ** 2 + (cols - 23.5) ** 2) / (2 * 12.0 ** 2))
+    images = [0.2 + 0.6 * window * (0.5 + 0.5 * np.cos(2 * np.pi * (cols - SHIFT * t) / 8)) for t in range(FRAMES)]
+    return Sequence(images=np.stack(images).astype(np.float32), source="shifted tags")
+
+
+def centre_error(lagrangian: np.ndarray) -> float:
+    """Mean error of the Lagrangian x displacement in the centre, where the tags are clear."""
+    truth = -SHIFT * np.arange(1, FRAMES)[:, None, None]
+    return float(np.abs(lagrangian[:, 1, 16:32, 16:32] - truth).mean() + np.abs(lagrangian[:, 0, 16:32, 16:32]).mean())
+
+
+def test_adaptation_recovers_motion_an_untrained_network_misses():
+    torch.manual_seed(0)
+    model = DeepTagNet(ModelConfig(image_size=SIZE)).eval()
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    sequence = shifted_tags()
+    plain = track_sequence(sequence, model)
+    adapted = track_sequence(sequence, model, adapt=AdaptConfig(steps=60, blurred_fraction=0.2))
+    assert centre_error(adapted.lagrangian) < 0.25 * centre_error(plain.lagrangian)
+    assert centre_error(adapted.lagrangian) < 0.3
+    assert adapted.seconds["adapt"] > 0 and plain.seconds["adapt"] < adapted.seconds["adapt"]
+    assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())  # the model is untouched
+
+
+def test_adapted_fields_start_from_the_network_and_refuse_other_pairs():
+    torch.manual_seed(0)
+    model = DeepTagNet(ModelConfig(image_size=32))
+    frames = torch.rand(4, 1, 32, 32)
+    adapted, record = adapt_model(model, frames, AdaptConfig(steps=0))
+    assert record["steps"] == 0 and record["last_loss"] is None
+    assert torch.allclose(adapted(frames[:-1], frames[1:]).velocity, model(frames[:-1], frames[1:], stochastic=False).velocity)
+    assert isinstance(adapted, AdaptedFields) and adapted.correction.shape == (3, 2, 16, 16)
+    with pytest.raises(ValueError, match="one sequence"):
+        adapted(frames[:-2], frames[1:-1])
+
+
+def test_blur_keeps_the_mean_and_removes_tags():
+    cols = torch.arange(64, dtype=torch.float32)
+    tags = (0.5 + 0.5 * torch.cos(2 * np.pi * cols / 4)).expand(1, 1, 64, 64).contiguous()
+    blurred = gaussian_blur(tags, 2.0)
+    assert torch.allclose(blurred[..., 16:48, 16:48].mean(), tags.mean(), atol=1e-3)
+    assert blurred[..., 16:48, 16:48].std() < 0.01 * tags.std()
