@@ -17,7 +17,7 @@ from deeptag.checkpoint import BUNDLED_MODEL
 from deeptag.cli import main
 from deeptag.losses import VM_CONFIGS, DeepTagLoss
 from deeptag.metrics import landmark_summary
-from deeptag.model import DeepTagNet
+from deeptag.model import DeepTagNet, ModelConfig
 
 SIZE, FRAMES = 40, 6
 SHIFT_PER_FRAME = np.array([0.6, 0.4])  # (rows, columns) pixels per frame
@@ -150,6 +150,16 @@ def test_track_network_without_motion_keeps_the_points(pairs):
     np.testing.assert_allclose(result.tracks, np.broadcast_to(points, (4, 2, 2)), atol=1e-5)
     assert result.lagrangian.shape == (3, 2, 24, 24) and np.abs(result.lagrangian).max() < 1e-6
     assert (result.inf_fields is None) == (pairs == "reference")
+
+
+@pytest.mark.parametrize("pairs", ["consecutive", "reference"])
+def test_track_network_runs_the_model_on_its_own_grid(pairs):
+    model = DeepTagNet(ModelConfig(image_size=32))
+    seen = []
+    model.unet_model.register_forward_hook(lambda module, inputs, output: seen.append(inputs[0].shape[-1]))
+    images = np.random.default_rng(0).random((3, 40, 40), dtype=np.float32)
+    result = track_network(model, images, np.array([[3.0, 5.0]]), pairs=pairs)
+    assert seen == [32] and result.lagrangian.shape == (2, 2, 40, 40)
 
 
 def test_benchmark_command_writes_both_tables_and_figures(dataset, model_file, tmp_path, capsys):

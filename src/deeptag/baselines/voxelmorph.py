@@ -57,7 +57,7 @@ def track_network(model: DeepTagNet, images: np.ndarray, points: np.ndarray, pai
         return BaselineResult(tracks=result.tracks.astype(np.float64), lagrangian=result.lagrangian,
                               inf_fields=result.inf_forward, seconds=time.perf_counter() - started)
     height, width = images.shape[1:]
-    mapping = GridMapping.full_frame(height, width)
+    mapping = GridMapping.full_frame(height, width, size=model.config.image_size)  # the model's own grid
     model = model.to(device).eval()
     frames = mapping.images_to_network(prepare_intensity(images, intensity)).to(device)
     with torch.inference_mode():
