@@ -24,4 +24,4 @@ test-all: install-test
 	$(BIN)/python -m pytest -q -rs -m ''
 
 demo: install
-	$(BIN)/deeptag track --example --out deeptag-demo --force --report
+	$(BIN)/deeptag track --example --adapt --out deeptag-demo --force --report

@@ -113,6 +113,15 @@ def test_example_with_adaptation(tmp_path, model_file, capsys):
     assert "--example" in capsys.readouterr().err
 
 
+def test_adapt_without_a_number_takes_the_default_steps():
+    from deeptag.adapt import AdaptConfig
+    from deeptag.cli import build_parser
+
+    args = build_parser().parse_args(["track", "scan.npz", "--out", "r", "--adapt"])
+    assert args.adapt == AdaptConfig().steps
+    assert build_parser().parse_args(["track", "scan.npz", "--out", "r"]).adapt == 0
+
+
 def test_track_with_report_writes_the_tag_grid_picture(tmp_path, sequence_file, model_file):
     out = tmp_path / "result"
     assert main(["track", str(sequence_file), "--model", str(model_file), "--report", "--out", str(out),

@@ -39,10 +39,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--points", type=Path, help="frame-0 points to track: .npy (K, 2) or CSV with columns x, y")
     parser.add_argument("--out", type=Path, required=True, help="result folder (must not exist, unless --force)")
     parser.add_argument("--force", action="store_true", help="replace an existing result folder")
-    parser.add_argument("--adapt", type=int, default=0, metavar="STEPS",
+    parser.add_argument("--adapt", type=int, nargs="?", const=AdaptConfig().steps, default=0, metavar="STEPS",
                         help="first refine the network's fields on this sequence with STEPS steps of the "
-                             "unsupervised loss (test-time adaptation; 150 is a good choice, about 0.2 s per "
-                             "step for 25 frames on a 2-core CPU)")
+                             f"unsupervised loss (test-time adaptation; {AdaptConfig().steps} without a number; "
+                             "about 0.3 s per step for 25 frames on a 2-core CPU)")
     parser.add_argument("--report", action="store_true",
                         help="also write report.html and pictures/ (virtual tag grid, fields, landmarks; strain "
                              "when a myocardium is given)")
