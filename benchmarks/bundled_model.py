@@ -6,7 +6,7 @@
    1..T-1. Its images were not used to train the bundled model.
 3. The training cost read from the run's log, when a run folder is given.
 
-    python benchmarks/bundled_model.py [--model PATH] [--sequences 20] [--adapt-steps 30] [--run RUN_DIR]
+    python benchmarks/bundled_model.py [--model PATH] [--sequences 20] [--adapt-steps 150] [--run RUN_DIR]
 """
 from __future__ import annotations
 
@@ -63,7 +63,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", help="a deeptag checkpoint (default: the bundled model)")
     parser.add_argument("--sequences", type=int, default=20)
-    parser.add_argument("--adapt-steps", type=int, default=30)
+    parser.add_argument("--adapt-steps", type=int, default=AdaptConfig().steps)
     parser.add_argument("--run", type=Path, help="the training run folder, for the training cost")
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args()

@@ -3,7 +3,7 @@
 # it for ADAPT steps), its report, and one still of each picture copied into docs/images/.
 # Usage: scripts/make_readme_pictures.sh [ADAPT]   (run from the repository root, deeptag installed)
 set -euo pipefail
-adapt=${1:-30}
+adapt=${1:-150}
 work=$(mktemp -d)
 ring=$(python -c "
 import json, numpy as np

@@ -29,13 +29,19 @@ from .model import DeepTagNet, PairFields
 @dataclass
 class AdaptConfig:
     """``steps`` of Adam at ``learning_rate`` (in network pixels of velocity per step, roughly); the
-    first ``blurred_fraction`` of them on frames blurred with ``blur_sigma`` network pixels."""
+    first ``blurred_fraction`` of them on frames blurred with ``blur_sigma`` network pixels.
+
+    Chosen on simulated validation sequences (seeds 50000-50003, never used for training or for the
+    reported figures), starting from a model that predicted almost no motion: myocardial end-point
+    error 0.80 px with a control node every 2 pixels, 0.77 px every 4, 0.78 px after 250 steps instead
+    of 150, 0.81 px without the blurred steps (no motion: 3.34 px).
+    """
 
     steps: int = 150
     learning_rate: float = 0.05
     blurred_fraction: float = 0.3
     blur_sigma: float = 1.5
-    control_spacing: int = 2
+    control_spacing: int = 4
 
 
 def gaussian_blur(frames: torch.Tensor, sigma: float) -> torch.Tensor:
