@@ -4,6 +4,8 @@ import pytest
 import torch
 
 from deeptag.adapt import AdaptConfig, AdaptedFields, adapt_model, gaussian_blur
+from deeptag.baselines.voxelmorph import track_network
+from deeptag.losses import ABLATIONS
 from deeptag.io import Sequence
 from deeptag.model import DeepTagNet, ModelConfig
 from deeptag.track import track_sequence
@@ -36,6 +38,21 @@ def test_adaptation_recovers_motion_an_untrained_network_misses():
     assert centre_error(adapted.lagrangian) < 0.3
     assert adapted.seconds["adapt"] > 0 and plain.seconds["adapt"] < adapted.seconds["adapt"]
     assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())  # the model is untouched
+
+
+def test_reference_pairs_adapt_with_their_own_loss():
+    """Ablation A1 registers frame 0 to every frame: its adapted fields are the Lagrangian fields."""
+    torch.manual_seed(0)
+    model = DeepTagNet(ModelConfig(image_size=SIZE)).eval()
+    sequence = shifted_tags()
+    points = np.array([[24.0, 24.0]])
+    plain = track_network(model, sequence.images, points, pairs="reference")
+    adapted = track_network(model, sequence.images, points, pairs="reference",
+                            adapt=AdaptConfig(steps=60, blurred_fraction=0.2, loss=ABLATIONS["A1"]))
+    assert centre_error(adapted.lagrangian) < 0.7 * centre_error(plain.lagrangian)
+    assert abs(adapted.tracks[1, 0, 0] - (24.0 + SHIFT)) < 0.1  # the pair (0, 1) is a small step
+    with pytest.raises(ValueError, match="consecutive"):
+        track_sequence(sequence, model, adapt=AdaptConfig(steps=1, loss=ABLATIONS["A1"]))
 
 
 def test_adapted_fields_start_from_the_network_and_refuse_other_pairs():

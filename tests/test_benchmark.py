@@ -166,7 +166,7 @@ def test_benchmark_command_writes_both_tables_and_figures(dataset, model_file, t
     out = tmp_path / "bench"
     args = [str(dataset), "--methods", "tvl1", "vm-ncc", "deeptag", "A1",
             "--models", f"deeptag={model_file}", "--train-data", str(dataset), "--train-steps", "2",
-            "--crop", "32", "--window", "3", "--phase-bins", "4", "--out", str(out), "--quiet"]
+            "--crop", "32", "--window", "3", "--phase-bins", "4", "--adapt", "2", "--out", str(out), "--quiet"]
     assert main(["benchmark", *args]) == 0
     printed = capsys.readouterr().out
     assert "Table 1" in printed and "Table 2" in printed and "timings: CPU" in printed
@@ -187,7 +187,7 @@ def test_benchmark_command_writes_both_tables_and_figures(dataset, model_file, t
     report = json.loads((out / "benchmark.json").read_text())
     assert report["methods"]["vm-ncc"]["trained_here"] == "models/vm-ncc/best.pt"
     assert report["methods"]["vm-ncc"]["checkpoint_loss_config"]["gamma"] == -1.0
-    assert report["train_config"]["steps"] == 2 and report["unit"] == "mm"
+    assert report["train_config"]["steps"] == 2 and report["unit"] == "mm" and report["adapt_steps"] == 2
 
     # an existing result folder is refused without --force, and replaced with it
     assert main(["benchmark", *args]) == 2

@@ -67,6 +67,8 @@ def track_sequence(sequence: Sequence, model: DeepTagNet, points: np.ndarray | N
     model = model.to(device)
     frames = network_frames(sequence, mapping, intensity).to(device)
     if adapt is not None and adapt.steps > 0:
+        if adapt.loss.pairs != "consecutive":
+            raise ValueError("track composes consecutive pairs: adapt with a loss on consecutive pairs")
         model, _ = adapt_model(model, frames, adapt)
     adapted = time.perf_counter()
     model.eval()

@@ -22,6 +22,7 @@ import numpy as np
 import torch
 
 from .. import fields
+from ..adapt import AdaptConfig, adapt_model
 from ..io import Sequence
 from ..model import DeepTagNet
 from ..preprocess import GridMapping, prepare_intensity
@@ -39,13 +40,15 @@ def _reference_lagrangian(model: DeepTagNet, frames: torch.Tensor) -> torch.Tens
 
 
 def track_network(model: DeepTagNet, images: np.ndarray, points: np.ndarray, pairs: str = "consecutive",
-                  intensity: str = "auto", device: str | torch.device = "cpu") -> BaselineResult:
+                  intensity: str = "auto", device: str | torch.device = "cpu",
+                  adapt: AdaptConfig | None = None) -> BaselineResult:
     """Track ``points`` (K, 2) as (x, y) at frame 0 through ``images`` (T, H, W) with a trained network.
 
     The full frame is resampled to the network grid, the network registers the ``pairs`` (see the
     module docstring) on ``device``, and everything is mapped back to the input grid. Returns tracks
     (T, K, 2) as (x, y), Lagrangian fields (T-1, 2, H, W) and, for consecutive pairs, the INF fields
-    (T-1, 2, H, W), all in input pixels, and the wall-clock seconds of the whole call.
+    (T-1, 2, H, W), all in input pixels, and the wall-clock seconds of the whole call. With ``adapt``,
+    the network's fields are first refined on the sequence with the loss it names (``deeptag.adapt``).
     """
     images, points = check_inputs(images, points)
     if pairs not in PAIRS:
@@ -53,13 +56,15 @@ def track_network(model: DeepTagNet, images: np.ndarray, points: np.ndarray, pai
     started = time.perf_counter()
     if pairs == "consecutive":
         result = track_sequence(Sequence(images=images, source="benchmark"), model, points,
-                                intensity=intensity, device=device)
+                                intensity=intensity, adapt=adapt, device=device)
         return BaselineResult(tracks=result.tracks.astype(np.float64), lagrangian=result.lagrangian,
                               inf_fields=result.inf_forward, seconds=time.perf_counter() - started)
     height, width = images.shape[1:]
     mapping = GridMapping.full_frame(height, width, size=model.config.image_size)  # the model's own grid
     model = model.to(device).eval()
     frames = mapping.images_to_network(prepare_intensity(images, intensity)).to(device)
+    if adapt is not None and adapt.steps > 0:
+        model, _ = adapt_model(model, frames, adapt)
     with torch.inference_mode():
         lagrangian = _reference_lagrangian(model, frames)
         net_tracks = fields.track_points(lagrangian, mapping.points_to_network(points).to(device))

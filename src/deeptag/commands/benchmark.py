@@ -9,6 +9,7 @@ from pathlib import Path
 import torch
 
 from .. import __version__
+from ..adapt import AdaptConfig
 from ..baselines import BASELINES
 from ..baselines.voxelmorph import track_network
 from ..benchmark import (METHODS, Case, Method, device_description, length_unit, load_case, markdown_table,
@@ -17,6 +18,7 @@ from ..benchmark import (METHODS, Case, Method, device_description, length_unit,
 from ..benchmark_plots import plot_phase_curves
 from ..checkpoint import OFFICIAL_PREFIX, load_model, read_checkpoint
 from ..errors import InputError
+from ..losses import LossConfig
 from ..outputs import result_directory, write_json
 from ..preprocess import INTENSITY_MODES
 from ..train import TrainConfig, expand_inputs
@@ -59,6 +61,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--train-seed", type=int, default=defaults.seed)
     parser.add_argument("--velocity-scale", type=float, default=1.0,
                         help="multiplier of the velocity head of every network trained here")
+    parser.add_argument("--adapt", type=int, default=0, metavar="STEPS",
+                        help="refine every network's fields on each sequence with STEPS steps of that "
+                             "network's own loss before tracking (test-time adaptation, as track --adapt; "
+                             "timed as part of the method)")
     parser.add_argument("--phase-bins", type=int, default=10, help="bins of the cardiac cycle in the figures")
     parser.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto",
                         help="where the networks run (auto: a GPU when there is one); HARP and TV-L1 use the CPU")
@@ -119,8 +125,14 @@ def stored_loss_config(spec: str) -> dict | None:
     return None if spec.startswith(OFFICIAL_PREFIX) else read_checkpoint(spec).get("loss_config")
 
 
-def network_tracker(method: Method, model: torch.nn.Module, intensity: str, device: torch.device):
-    return functools.partial(track_network, model, pairs=method.pairs, intensity=intensity, device=device)
+def network_tracker(method: Method, model: torch.nn.Module, intensity: str, device: torch.device,
+                    adapt_steps: int = 0):
+    """``track_network`` for ``method``; with ``adapt_steps``, each sequence's fields are first refined
+    with the method's own loss (the paper's Eq. 12 for the DeepTag row)."""
+    loss = method.configs[1] if method.configs else LossConfig()
+    adapt = AdaptConfig(steps=adapt_steps, loss=loss) if adapt_steps else None
+    return functools.partial(track_network, model, pairs=method.pairs, intensity=intensity, device=device,
+                             adapt=adapt)
 
 
 def choose_device(choice: str) -> torch.device:
@@ -173,6 +185,8 @@ def method_record(name: str, source: dict) -> dict:
 def run(args: argparse.Namespace) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
+    if args.adapt < 0:
+        raise InputError(f"--adapt must be a number of steps >= 0, got {args.adapt}")
     if args.phase_bins < 1:
         raise InputError(f"--phase-bins must be at least 1, got {args.phase_bins}")
     methods = selected_methods(args.methods)
@@ -196,7 +210,7 @@ def run(args: argparse.Namespace) -> int:
             networks.update(trained)
             shown = str(run_folder / "best.pt") if args.train_out else f"models/{name}/best.pt"
             sources[name] = {"trained_here": shown, **trained_source[name]}
-        trackers = {name: network_tracker(METHODS[name], networks[name], args.intensity, device)
+        trackers = {name: network_tracker(METHODS[name], networks[name], args.intensity, device, args.adapt)
                     if name in networks else BASELINES[name] for name in methods}
         synchronize = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
         runs = run_benchmark(trackers, cases, progress=say, synchronize=synchronize)
@@ -208,6 +222,7 @@ def run(args: argparse.Namespace) -> int:
             "deeptag_version": __version__, "device": device_text, "unit": unit,
             "sequences": [str(case.sequence.source) for case in cases], "phase_bins": args.phase_bins,
             "methods": {name: method_record(name, sources.get(name, {})) for name in methods},
+            "adapt_steps": args.adapt,
             "train_config": {**asdict(train_config), "velocity_scale": args.velocity_scale} if to_train else None,
             "train_data": [str(p) for p in train_inputs]})
     print("\n".join(texts))
