@@ -13,7 +13,7 @@ import torch
 from deeptag.baselines.voxelmorph import track_network
 from deeptag.benchmark import (METHODS, Run, load_case, markdown_table, mean_sd, myocardium_epe, phase_bins,
                                phase_curves, summary_rows)
-from deeptag.checkpoint import BUNDLED_MODEL
+from deeptag.checkpoint import BUNDLED_MODEL, read_checkpoint
 from deeptag.cli import main
 from deeptag.losses import VM_CONFIGS, DeepTagLoss
 from deeptag.metrics import landmark_summary
@@ -166,7 +166,7 @@ def test_benchmark_command_writes_both_tables_and_figures(dataset, model_file, t
     out = tmp_path / "bench"
     args = [str(dataset), "--methods", "tvl1", "vm-ncc", "deeptag", "A1",
             "--models", f"deeptag={model_file}", "--train-data", str(dataset), "--train-steps", "2",
-            "--crop", "32", "--window", "3", "--phase-bins", "4", "--adapt", "2", "--out", str(out), "--quiet"]
+            "--crop", "32", "--window", "3", "--phase-bins", "4", "--adapt", "2", "--image-size", "64", "--out", str(out), "--quiet"]
     assert main(["benchmark", *args]) == 0
     printed = capsys.readouterr().out
     assert "Table 1" in printed and "Table 2" in printed and "timings: CPU" in printed
@@ -188,6 +188,7 @@ def test_benchmark_command_writes_both_tables_and_figures(dataset, model_file, t
     assert report["methods"]["vm-ncc"]["trained_here"] == "models/vm-ncc/best.pt"
     assert report["methods"]["vm-ncc"]["checkpoint_loss_config"]["gamma"] == -1.0
     assert report["train_config"]["steps"] == 2 and report["unit"] == "mm" and report["adapt_steps"] == 2
+    assert read_checkpoint(out / "models" / "A1" / "best.pt")["model_config"]["image_size"] == 64
 
     # an existing result folder is refused without --force, and replaced with it
     assert main(["benchmark", *args]) == 2

@@ -19,6 +19,7 @@ from ..benchmark_plots import plot_phase_curves
 from ..checkpoint import OFFICIAL_PREFIX, load_model, read_checkpoint
 from ..errors import InputError
 from ..losses import LossConfig
+from ..model import ModelConfig
 from ..outputs import result_directory, write_json
 from ..preprocess import INTENSITY_MODES
 from ..train import TrainConfig, expand_inputs
@@ -61,6 +62,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--train-seed", type=int, default=defaults.seed)
     parser.add_argument("--velocity-scale", type=float, default=1.0,
                         help="multiplier of the velocity head of every network trained here")
+    parser.add_argument("--image-size", type=int, default=ModelConfig().image_size,
+                        help="network grid of the networks trained here (paper: 192; the bundled model: 96)")
     parser.add_argument("--adapt", type=int, default=0, metavar="STEPS",
                         help="refine every network's fields on each sequence with STEPS steps of that "
                              "network's own loss before tracking (test-time adaptation, as track --adapt; "
@@ -205,7 +208,8 @@ def run(args: argparse.Namespace) -> int:
             say(f"training {name} ({args.train_steps} steps)")
             run_folder = (args.train_out or folder / "models") / name
             models[name] = str(train_method(METHODS[name], train_inputs, run_folder, train_config,
-                                            args.velocity_scale, progress=not args.quiet))
+                                            args.velocity_scale, progress=not args.quiet,
+                                            image_size=args.image_size))
             trained, trained_source = load_networks([name], models)
             networks.update(trained)
             shown = str(run_folder / "best.pt") if args.train_out else f"models/{name}/best.pt"
@@ -223,7 +227,8 @@ def run(args: argparse.Namespace) -> int:
             "sequences": [str(case.sequence.source) for case in cases], "phase_bins": args.phase_bins,
             "methods": {name: method_record(name, sources.get(name, {})) for name in methods},
             "adapt_steps": args.adapt,
-            "train_config": {**asdict(train_config), "velocity_scale": args.velocity_scale} if to_train else None,
+            "train_config": {**asdict(train_config), "velocity_scale": args.velocity_scale,
+                             "image_size": args.image_size} if to_train else None,
             "train_data": [str(p) for p in train_inputs]})
     print("\n".join(texts))
     print(f"timings: {device_text}")
