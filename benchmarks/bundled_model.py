@@ -56,7 +56,7 @@ def training_cost(run: Path) -> str:
     log = [json.loads(line) for line in (run / "log.jsonl").read_text().splitlines()]
     steps, seconds = log[-1]["step"], log[-1]["seconds"]
     return (f"training: {steps} steps in {seconds / 60:.1f} min on this CPU, {seconds / steps:.2f} s per step "
-            f"(crops, windows and the supervised warm start as in scripts/train_bundled_model.sh)")
+            f"(grid, windows and learning rate as in scripts/train_bundled_model.sh)")
 
 
 def main() -> None:
