@@ -1,0 +1,70 @@
+"""Test-time adaptation settings compared on simulated validation sequences (never used for training or
+for the reported figures), and on the real sequence from zero motion.
+
+1. Seeds 50000.. (``--sequences``): myocardium Lagrangian EPE after adapting the bundled model with each
+   setting given as STEPS,LR,BLURRED_FRACTION,BLUR_SIGMA,CONTROL_SPACING.
+2. ``--real-from-zero``: the real sequence tracked by adapting a network that predicts no motion at all
+   (its mean head zeroed), i.e. the paper's loss minimised on the scan alone.
+
+    python benchmarks/adapt_settings.py [--sequences 4] [--settings 150,0.05,0.3,1.5,4 ...] [--real-from-zero]
+"""
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from deeptag.adapt import AdaptConfig
+from deeptag.benchmark import myocardium_epe
+from deeptag.checkpoint import load_model
+from deeptag.io import Sequence, read_sequence
+from deeptag.metrics import landmark_summary
+from deeptag.phantom import simulate_sequence
+from deeptag.track import track_sequence
+
+REAL = Path(__file__).resolve().parents[1] / ".." / "shared" / "real" / "sax_45_23.npz"
+VALIDATION_SEED = 50_000
+
+
+def parse_setting(text: str) -> AdaptConfig:
+    steps, lr, fraction, sigma, spacing = text.split(",")
+    return AdaptConfig(steps=int(steps), learning_rate=float(lr), blurred_fraction=float(fraction),
+                       blur_sigma=float(sigma), control_spacing=int(spacing))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sequences", type=int, default=4)
+    parser.add_argument("--settings", nargs="*", default=["150,0.05,0.3,1.5,4"])
+    parser.add_argument("--real-from-zero", action="store_true")
+    parser.add_argument("--threads", type=int, default=2)
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    model, name = load_model(None)
+    sims = [simulate_sequence(VALIDATION_SEED + k) for k in range(args.sequences)]
+    still = [myocardium_epe(0 * s.lagrangian[1:], s.lagrangian, s.myocardium_mask) for s in sims]
+    print(f"{name}; validation seeds {VALIDATION_SEED}-{VALIDATION_SEED + args.sequences - 1}; "
+          f"no motion {np.mean(still):.3f} px")
+    for text in args.settings:
+        errors, seconds = [], []
+        for s in sims:
+            result = track_sequence(Sequence(images=s.images, source="simulated"), model, adapt=parse_setting(text))
+            errors.append(myocardium_epe(result.lagrangian, s.lagrangian, s.myocardium_mask))
+            seconds.append(result.seconds["adapt"])
+        print(f"  {text}: myocardium EPE {np.mean(errors):.3f} px {np.round(errors, 2).tolist()}, "
+              f"{np.mean(seconds):.0f} s per sequence")
+    if args.real_from_zero and REAL.is_file():
+        with torch.no_grad():
+            model.flow_mean.weight.zero_()
+            model.flow_mean.bias.zero_()
+        real = read_sequence(REAL)
+        for text in args.settings:
+            result = track_sequence(real, model, real.landmarks[0], adapt=parse_setting(text))
+            print(f"  {REAL.name} from zero motion, {text}: "
+                  f"{landmark_summary(result.tracks, real.landmarks)['mean_px']:.3f} px")
+
+
+if __name__ == "__main__":
+    main()
