@@ -4,9 +4,10 @@ from the network's prediction, so a scan unlike the training data still tracks w
 What is adapted is the motion of this one scan, not the network's weights: the network's velocity
 field of every pair plus a smooth correction held on a coarse control grid (a node every
 ``control_spacing`` network pixels, bilinear in between), optimised with Adam on Eq. 12. Fine-tuning
-the weights instead moved nothing on the real sequence in 100 steps (5.79 px against 5.70 px for no
-motion), while optimising the fields with the same loss from zero motion reached 1.63 px in 150 steps
-(``benchmarks/bundled_model.py`` measures the current figures).
+the weights instead (this module's first version, in the git history) moved nothing on the real
+sequence in 100 steps (5.79 px against 5.70 px for no motion), while optimising the fields with the
+same loss from zero motion reaches about 1.6 px (``benchmarks/adapt_settings.py --real-from-zero``;
+``benchmarks/bundled_model.py`` measures the current figures).
 
 The first steps see Gaussian-blurred frames, where the tags are smoothed away and only the anatomy
 moves: this lets the fields follow large motion before the sharp tags can lock them onto a

@@ -67,9 +67,7 @@ class UNet(nn.Module):
             if isinstance(module, nn.Conv2d):
                 # He initialisation for LeakyReLU(0.2) keeps the signal's scale through the ten layers.
                 # PyTorch's default shrinks it about 2.5x per layer, so a fresh network's last features
-                # are constants (std ~0.005) and training plateaus: measured on simulated sequences at
-                # 96x96, supervised Lagrangian error after 280 s fell to 0.43x of no motion with this
-                # and stayed at 1.14x with the default.
+                # are constants (std ~0.005) and training plateaus (benchmarks/initialisation.py).
                 nn.init.kaiming_normal_(module.weight, a=0.2, nonlinearity="leaky_relu")
                 nn.init.zeros_(module.bias)
 
