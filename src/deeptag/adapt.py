@@ -6,7 +6,7 @@ field of every pair plus a smooth correction held on a coarse control grid (a no
 ``control_spacing`` network pixels, bilinear in between), optimised with Adam on Eq. 12. Fine-tuning
 the weights instead (this module's first version, in the git history) moved nothing on the real
 sequence in 100 steps (5.79 px against 5.70 px for no motion), while optimising the fields with the
-same loss from zero motion reaches about 1.6 px (``benchmarks/adapt_settings.py --real-from-zero``;
+same loss from zero motion reaches 1.62 px (``benchmarks/adapt_settings.py --real-from-zero``;
 ``benchmarks/bundled_model.py`` measures the current figures).
 
 The first steps see Gaussian-blurred frames, where the tags are smoothed away and only the anatomy
@@ -34,9 +34,10 @@ class AdaptConfig:
     is the objective (the paper's Eq. 12 by default; the benchmark adapts each ablation with its own).
 
     Chosen on simulated validation sequences (seeds 50000-50003, never used for training or for the
-    reported figures), starting from a model that predicted almost no motion: myocardial end-point
-    error 0.80 px with a control node every 2 pixels, 0.77 px every 4, 0.78 px after 250 steps instead
-    of 150, 0.81 px without the blurred steps (no motion: 3.34 px).
+    reported figures), starting from the bundled model (close to no motion), with
+    ``benchmarks/adapt_settings.py``: myocardial end-point error 0.78 px with a control node every 2
+    pixels, 0.77 px every 4, 0.79 px after 250 steps instead of 150, 0.82 px without the blurred steps
+    (no motion: 3.34 px).
     """
 
     steps: int = 150
