@@ -22,8 +22,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from . import fields
-from .losses import DeepTagLoss, LossConfig
+from .losses import DeepTagLoss, LossConfig, frame_pairs
 from .model import DeepTagNet, PairFields
 
 
@@ -86,9 +85,7 @@ class AdaptedFields(nn.Module):
         if moving.shape[0] != self.network_velocity.shape[0] or moving.shape[-2:] != self.network_velocity.shape[-2:]:
             raise ValueError("adapted fields belong to one sequence: called on pairs of another shape")
         velocity = self.velocity()
-        steps = self.config.integration_steps
-        return PairFields(velocity, self.log_var, velocity, fields.integrate_velocity(velocity, steps),
-                          fields.integrate_velocity(-velocity, steps))
+        return PairFields.integrated(velocity, self.log_var, velocity, self.config.integration_steps)
 
 
 def adapt_model(model: DeepTagNet, frames: torch.Tensor, config: AdaptConfig | None = None) -> tuple[AdaptedFields, dict]:
@@ -97,8 +94,7 @@ def adapt_model(model: DeepTagNet, frames: torch.Tensor, config: AdaptConfig | N
     consecutive frames, or frame 0 to every frame) and a record of the run."""
     config = config or AdaptConfig()
     started = time.perf_counter()
-    moving = frames[:1].expand(len(frames) - 1, -1, -1, -1) if config.loss.pairs == "reference" else frames[:-1]
-    adapted = AdaptedFields(model, moving, frames[1:], config.control_spacing)
+    adapted = AdaptedFields(model, *frame_pairs(frames, config.loss.pairs), config.control_spacing)
     loss = DeepTagLoss(config.loss)
     optimizer = torch.optim.Adam(adapted.parameters(), lr=config.learning_rate)
     blurred_steps = round(config.blurred_fraction * config.steps)

@@ -98,6 +98,13 @@ def kl_laplacian_prior(mean: torch.Tensor, log_var: torch.Tensor, prior_lambda: 
     return 0.5 * (trace + prior_lambda * edges / mean.numel())
 
 
+def frame_pairs(frames: torch.Tensor, pairs: str = "consecutive") -> tuple[torch.Tensor, torch.Tensor]:
+    """(moving, fixed) frames of the pairs a configuration registers, from frames (N, 1, H, W):
+    frame n and n+1 ("consecutive"), or frame 0 and every later frame ("reference", ablation A1)."""
+    moving = frames[:1].expand(len(frames) - 1, -1, -1, -1) if pairs == "reference" else frames[:-1]
+    return moving, frames[1:]
+
+
 class DeepTagLoss:
     """Eq. 12 for one sequence: call with the model and frames (N, 1, H, W); returns the loss and its terms."""
 
@@ -115,8 +122,7 @@ class DeepTagLoss:
     def __call__(self, model: DeepTagNet, frames: torch.Tensor) -> tuple[torch.Tensor, dict[str, float]]:
         c = self.config
         reference = c.pairs == "reference"
-        moving = frames[:1].expand(len(frames) - 1, -1, -1, -1) if reference else frames[:-1]
-        fixed = frames[1:]
+        moving, fixed = frame_pairs(frames, c.pairs)
         out = model(moving, fixed)
         terms: dict[str, torch.Tensor] = {}
         if c.kl:

@@ -94,6 +94,13 @@ class PairFields:
     forward: torch.Tensor  # (B, 2, H, W) SS(v): on frame t+1's grid, points into frame t
     backward: torch.Tensor  # (B, 2, H, W) SS(-v): on frame t's grid, points into frame t+1
 
+    @classmethod
+    def integrated(cls, mean: torch.Tensor, log_var: torch.Tensor, velocity: torch.Tensor,
+                   steps: int) -> "PairFields":
+        """The fields of the latent ``velocity``: forward and backward by scaling and squaring."""
+        return cls(mean, log_var, velocity, fields.integrate_velocity(velocity, steps),
+                   fields.integrate_velocity(-velocity, steps))
+
 
 class DeepTagNet(nn.Module):
     """Bi-directional diffeomorphic VAE registration network (section 3.3)."""
@@ -132,7 +139,4 @@ class DeepTagNet(nn.Module):
         stochastic = self.training if stochastic is None else stochastic
         mean, log_var = self.latent(moving, fixed)
         velocity = self.sample_velocity(mean, log_var, stochastic) if self.config.probabilistic else mean
-        steps = self.config.integration_steps
-        return PairFields(mean, log_var, velocity,
-                          fields.integrate_velocity(velocity, steps),
-                          fields.integrate_velocity(-velocity, steps))
+        return PairFields.integrated(mean, log_var, velocity, self.config.integration_steps)

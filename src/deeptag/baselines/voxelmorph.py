@@ -24,6 +24,7 @@ import torch
 from .. import fields
 from ..adapt import AdaptConfig, adapt_model
 from ..io import Sequence
+from ..losses import frame_pairs
 from ..model import DeepTagNet
 from ..preprocess import GridMapping, prepare_intensity
 from ..track import track_sequence
@@ -35,8 +36,7 @@ PAIRS = ("consecutive", "reference")
 
 def _reference_lagrangian(model: DeepTagNet, frames: torch.Tensor) -> torch.Tensor:
     """Fields of the pairs (frame 0, frame t), t = 1..T-1, on the network grid: ``L_1 .. L_{T-1}``."""
-    moving = frames[:1].expand(len(frames) - 1, -1, -1, -1)
-    return model(moving, frames[1:], stochastic=False).forward
+    return model(*frame_pairs(frames, "reference"), stochastic=False).forward
 
 
 def track_network(model: DeepTagNet, images: np.ndarray, points: np.ndarray, pairs: str = "consecutive",
