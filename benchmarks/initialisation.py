@@ -19,6 +19,7 @@ from deeptag import fields
 from deeptag.model import DeepTagNet, ModelConfig
 from deeptag.phantom import simulate_sequence
 from deeptag.preprocess import GridMapping
+from deeptag.train import fields_to_grid
 
 SIZE, WINDOW = 96, 8
 
@@ -38,9 +39,7 @@ def training_pairs(count: int) -> list[tuple[torch.Tensor, torch.Tensor]]:
         s = simulate_sequence(seed)
         mapping = GridMapping.full_frame(*s.images.shape[1:], size=SIZE)
         frames = mapping.images_to_network(s.images[:WINDOW])
-        truth = torch.as_tensor(s.lagrangian[1:WINDOW])
-        truth = torch.nn.functional.interpolate(truth, size=(SIZE, SIZE), mode="bilinear", align_corners=True)
-        pairs.append((frames, truth * (SIZE - 1) / (s.images.shape[-1] - 1)))
+        pairs.append((frames, fields_to_grid(torch.as_tensor(s.lagrangian[1:WINDOW]), SIZE)))
     return pairs
 
 

@@ -130,13 +130,19 @@ def load_ground_truth(path: Path, frames: int, size: int = NETWORK_SIZE) -> torc
     with np.load(path, allow_pickle=False) as data:
         if "gt_lagrangian" not in data.files:
             return None
-        truth = torch.as_tensor(data["gt_lagrangian"][1:frames], dtype=torch.float32)
-    height, width = truth.shape[-2:]
-    if (height, width) != (size, size):
-        truth = F.interpolate(truth, size=(size, size), mode="bilinear", align_corners=True)
-        truth = truth * torch.tensor([(size - 1) / (height - 1), (size - 1) / (width - 1)]).view(1, 2, 1, 1)
+        truth = fields_to_grid(torch.as_tensor(data["gt_lagrangian"][1:frames], dtype=torch.float32), size)
     padding = truth[-1:].expand(frames - 1 - len(truth), -1, -1, -1)
     return torch.cat([truth, padding])
+
+
+def fields_to_grid(displacements: torch.Tensor, size: int) -> torch.Tensor:
+    """Displacement fields (N, 2, H, W) in pixels, resampled bilinearly to the S x S network grid and
+    rescaled to its pixels (rows and columns each by (S - 1) / (side - 1), corners aligned)."""
+    height, width = displacements.shape[-2:]
+    if (height, width) == (size, size):
+        return displacements
+    resampled = F.interpolate(displacements, size=(size, size), mode="bilinear", align_corners=True)
+    return resampled * torch.tensor([(size - 1) / (height - 1), (size - 1) / (width - 1)]).view(1, 2, 1, 1)
 
 
 def supervised_loss(model: nn.Module, frames: torch.Tensor, truth: torch.Tensor,
