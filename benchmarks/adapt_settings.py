@@ -19,7 +19,7 @@ import torch
 from deeptag.adapt import AdaptConfig
 from deeptag.benchmark import myocardium_epe
 from deeptag.checkpoint import load_model
-from deeptag.io import Sequence, read_sequence
+from deeptag.io import read_sequence
 from deeptag.metrics import landmark_summary
 from deeptag.phantom import simulate_sequence
 from deeptag.track import track_sequence
@@ -50,7 +50,7 @@ def main() -> None:
     for text in args.settings:
         errors, seconds = [], []
         for s in sims:
-            result = track_sequence(Sequence(images=s.images, source="simulated"), model, adapt=parse_setting(text))
+            result = track_sequence(s.as_sequence("simulated"), model, adapt=parse_setting(text))
             errors.append(myocardium_epe(result.lagrangian, s.lagrangian, s.myocardium_mask))
             seconds.append(result.seconds["adapt"])
         print(f"  {text}: myocardium EPE {np.mean(errors):.3f} px {np.round(errors, 2).tolist()}, "

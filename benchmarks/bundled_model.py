@@ -76,7 +76,7 @@ def main() -> None:
     seconds = {method: [] for method in table}
     for k in range(args.sequences):
         simulated = simulate_sequence(TEST_SEED + k)
-        sequence = Sequence(images=simulated.images, source=f"seed {TEST_SEED + k}")
+        sequence = simulated.as_sequence(f"seed {TEST_SEED + k}")
         for method, run in table.items():
             lagrangian, _, spent = run(sequence, simulated.landmarks[0])
             errors[method].append(myocardium_epe(lagrangian, simulated.lagrangian, simulated.myocardium_mask))

@@ -20,7 +20,7 @@ import torch
 
 from deeptag.adapt import AdaptConfig
 from deeptag.checkpoint import load_model
-from deeptag.io import Sequence, read_sequence
+from deeptag.io import read_sequence
 from deeptag.myocardium import Myocardium, define_myocardium
 from deeptag.phantom import simulate_sequence
 from deeptag.strain import compute_strain, strain_summary
@@ -55,7 +55,7 @@ def main() -> None:
         simulated = simulate_sequence(TEST_SEED + k)
         centre = (float(simulated.lv_centre[0]), float(simulated.lv_centre[1]))
         myocardium = Myocardium(simulated.myocardium_mask, centre, source=f"simulator seed {TEST_SEED + k}")
-        result = track_sequence(Sequence(images=simulated.images, source="simulated"), model, adapt=adapt)
+        result = track_sequence(simulated.as_sequence("simulated"), model, adapt=adapt)
         for quantity in errors:
             predicted = peaks(result.lagrangian, myocardium, quantity)
             truth = peaks(simulated.lagrangian[1:], myocardium, quantity)

@@ -175,6 +175,11 @@ def _npz_without_images(folder: Path) -> tuple[list[str], Path]:
     return one(folder / "x.npz")
 
 
+def _npz_with_a_bad_stored_roi(folder: Path) -> tuple[list[str], Path]:
+    np.savez(folder / "x.npz", images=IMAGES, roi=np.array([0, 0, 4000, 30]))
+    return one(folder / "x.npz")
+
+
 def _nifti_without_time(folder: Path) -> tuple[list[str], Path]:
     nib.save(nib.Nifti1Image(IMAGES[0].T, np.eye(4)), folder / "one.nii")
     return one(folder / "one.nii")
@@ -256,6 +261,7 @@ CORPUS = [
     BadInput("unsupported-suffix", lambda f: one(text_file(f / "scan.mat")), "unsupported input format '.mat'"),
     BadInput("frames-too-small", lambda f: one(npz(f, IMAGES[:, :4, :4])), "too small"),
     BadInput("npz-without-images", _npz_without_images, "no 'images' array"),
+    BadInput("npz-stored-roi-outside-frame", _npz_with_a_bad_stored_roi, "stored 'roi': the region of interest"),
     BadInput("nifti-2d-without-time", _nifti_without_time, r"expected 2D\+t"),
     BadInput("colour-dicom", lambda f: _dicom_series_with(f, _colour), "colour DICOM"),
     BadInput("roi-not-numbers", lambda f: named(npz(f, IMAGES), "--roi", "heart", culprit=None), "--roi must be"),

@@ -163,6 +163,8 @@ def test_save_and_read_back(tmp_path, sequences):
     assert np.array_equal(sequence.images, seq.images)
     assert np.array_equal(sequence.landmarks, seq.landmarks)
     assert sequence.spacing == seq.spacing and np.allclose(sequence.frame_times, seq.frame_times)
+    x0, y0, x1, y1 = sequence.roi  # the heart's box travels with the file and holds the myocardium
+    assert sequence.roi == seq.roi and seq.myocardium_mask[y0:y1, x0:x1].sum() == seq.myocardium_mask.sum()
     with np.load(path, allow_pickle=False) as data:
         assert data["params_json"].shape == () and json.loads(str(data["params_json"]))["seed"] == SEEDS[0]
         assert np.array_equal(data["gt_lagrangian"], seq.lagrangian)

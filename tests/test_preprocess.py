@@ -9,7 +9,8 @@ import torch
 
 from deeptag import fields
 from deeptag.errors import InputError
-from deeptag.preprocess import GridMapping, check_roi, choose_mapping, find_heart_roi, parse_roi
+from deeptag.preprocess import (HEART_FILL, GridMapping, check_roi, choose_mapping, find_heart_roi, heart_box,
+                                parse_roi)
 
 REAL = Path(__file__).parents[1] / ".." / "shared" / "real"
 MAPPINGS = [GridMapping.full_frame(64, 80, size=48), GridMapping((10, 5, 50, 45), size=48),
@@ -130,3 +131,33 @@ def test_auto_roi_holds_every_expert_landmark_of_the_real_sequence():
     mapping = GridMapping(roi)
     present = landmarks[~np.isnan(landmarks).any(axis=-1)]
     assert mapping.contains(present).all()
+
+
+def ring_mask(height: int, width: int, centre: tuple[float, float], radius: float) -> np.ndarray:
+    rows, cols = np.mgrid[0:height, 0:width]
+    distance = np.hypot(rows - centre[0], cols - centre[1])
+    return (distance > 0.6 * radius) & (distance <= radius)
+
+
+def test_heart_box_is_a_square_around_the_myocardium_at_the_chosen_fill():
+    mask = ring_mask(192, 192, (90, 100), 20)  # extent 41 px
+    x0, y0, x1, y1 = heart_box(mask)
+    assert x1 - x0 == y1 - y0 == round(41 / HEART_FILL)
+    rows, cols = np.nonzero(mask)
+    assert x0 <= cols.min() and cols.max() < x1 and y0 <= rows.min() and rows.max() < y1
+    assert abs((x0 + x1 - 1) / 2 - 100) <= 1 and abs((y0 + y1 - 1) / 2 - 90) <= 1  # centred
+
+
+def test_heart_box_near_the_border_stays_inside_and_a_large_heart_takes_the_frame():
+    x0, y0, x1, y1 = heart_box(ring_mask(100, 120, (15, 110), 12))
+    assert 0 <= x0 and x1 <= 120 and 0 <= y0 and y1 <= 100 and x1 - x0 == 50
+    assert heart_box(ring_mask(60, 80, (30, 40), 28)) == (10, 0, 70, 60)  # shrunk to the shorter side
+    with pytest.raises(ValueError, match="empty"):
+        heart_box(np.zeros((10, 10), bool))
+
+
+def test_a_stored_box_is_the_default_and_a_given_one_wins():
+    images = np.zeros((2, 64, 80), np.float32)
+    assert choose_mapping(images, None, (5, 6, 45, 46)).roi == (5, 6, 45, 46)
+    assert choose_mapping(images, (0, 0, 20, 20), (5, 6, 45, 46)).roi == (0, 0, 20, 20)
+    assert choose_mapping(images, None, None).roi == (0, 0, 80, 64)

@@ -139,3 +139,16 @@ def test_a_model_tracks_on_its_own_grid_size(tmp_path, sequence_file):
     result = track_sequence(read_sequence(sequence_file), model, np.array([[20.0, 20.0]]))
     assert result.mapping.size == 64 and result.network["lagrangian"].shape[-2:] == (64, 64)
     assert result.lagrangian.shape == (4, 2, 48, 48) and result.tracks.shape == (5, 1, 2)
+
+
+def test_the_heart_box_stored_with_a_sequence_is_tracked_unless_a_roi_is_given(tmp_path, model_file):
+    path = tmp_path / "boxed.npz"
+    np.savez(path, images=tag_sequence(), roi=np.array([8, 4, 40, 36]))
+    out = tmp_path / "stored"
+    assert main(["track", str(path), "--model", str(model_file), "--out", str(out)]) == 0
+    assert json.loads((out / "summary.json").read_text())["network_roi_xyxy"] == [8, 4, 40, 36]
+    lagrangian = np.load(out / "fields.npz")["lagrangian"]
+    assert np.isnan(lagrangian[:, :, :4]).all() and np.isfinite(lagrangian[:, :, 4:36, 8:40]).all()
+    out = tmp_path / "given"
+    assert main(["track", str(path), "--model", str(model_file), "--roi", "0,0,48,48", "--out", str(out)]) == 0
+    assert json.loads((out / "summary.json").read_text())["network_roi_xyxy"] == [0, 0, 48, 48]

@@ -133,6 +133,20 @@ def test_ground_truth_is_resampled_to_the_network_grid_in_network_pixels(tmp_pat
     assert load_ground_truth(write_sequences(tmp_path / "real", count=1) / "seq0.npz", frames=5) is None
 
 
+def test_a_stored_heart_box_crops_frames_and_true_fields_alike(tmp_path):
+    """Section 4.1 crops the heart before resampling: frames and truth come from the same box."""
+    size = 60
+    rows, cols = np.mgrid[0:size, 0:size].astype(np.float32)
+    images = np.stack([np.cos(cols / 3 + t) * np.cos(rows / 4) + 1 for t in range(3)]).astype(np.float32)
+    truth = np.stack([np.stack([rows * t, cols * t]) for t in range(3)]).astype(np.float32) / 100
+    path = tmp_path / "sim.npz"
+    np.savez(path, images=images, gt_lagrangian=truth, roi=np.array([10, 20, 41, 51]))
+    frames = load_frames(path, frames=3, intensity="none", size=31)  # 31 px box -> 31 grid: no resampling
+    assert torch.allclose(frames[:, 0], torch.as_tensor(images[:, 20:51, 10:41]), atol=1e-5)
+    loaded = load_ground_truth(path, frames=3, size=31)
+    assert torch.allclose(loaded, torch.as_tensor(truth[1:, :, 20:51, 10:41]), atol=1e-5)
+
+
 def test_supervised_warm_start_fits_the_true_fields(tmp_path):
     """Windows that start after frame 0 continue from the true Lagrangian field of their first frame."""
     data = tmp_path / "sim"

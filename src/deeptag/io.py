@@ -33,6 +33,7 @@ import tifffile
 from pydicom.errors import InvalidDicomError
 
 from .errors import InputError
+from .preprocess import check_roi
 
 MAX_SIDE = 2048  # larger frames are not cardiac images; refusing them avoids exhausting memory
 NIFTI_SUFFIXES = (".nii", ".nii.gz")
@@ -50,7 +51,8 @@ class Sequence:
     ``images`` (T, H, W) float32; ``spacing`` (row, column) pixel size in mm when known;
     ``frame_times`` in ms when known; ``landmarks`` (T, K, 2) as (x, y) pixels, NaN where missing;
     ``affine`` (4, 4) from (column, row, 0, 1) to RAS+ world mm when known, which is the NIfTI affine
-    of an array stored as ``data[column, row, 0, t]``.
+    of an array stored as ``data[column, row, 0, t]``. ``roi`` (x0, y0, x1, y1) a box covering the heart
+    stored with the sequence (simulated sequences carry one): tracking uses it when no other is given.
     """
 
     images: np.ndarray
@@ -60,6 +62,7 @@ class Sequence:
     landmarks: np.ndarray | None = None
     metadata: dict = field(default_factory=dict)
     affine: np.ndarray | None = None
+    roi: tuple[int, int, int, int] | None = None
 
     @property
     def num_frames(self) -> int:
@@ -102,7 +105,8 @@ def check_landmarks(landmarks: np.ndarray, num_frames: int, path: Path) -> np.nd
 
 
 def read_npz(path: Path) -> Sequence:
-    """An ``.npz`` with ``images`` (T, H, W) and optionally ``landmarks``, ``spacing``, ``frame_times``."""
+    """An ``.npz`` with ``images`` (T, H, W) and optionally ``landmarks``, ``spacing``, ``frame_times``
+    and ``roi`` (x0, y0, x1, y1: the heart's box, pixels, x1 and y1 exclusive)."""
     try:
         with np.load(path, allow_pickle=False) as data:
             arrays = {key: data[key] for key in data.files}
@@ -124,6 +128,14 @@ def read_npz(path: Path) -> Sequence:
         if times.size != len(images):
             raise InputError(f"'frame_times' has {times.size} values for {len(images)} frames", path)
         sequence.frame_times = times
+    if "roi" in arrays:
+        roi = np.asarray(arrays["roi"]).ravel()
+        if roi.size != 4 or not np.all(np.isfinite(roi)):
+            raise InputError(f"'roi' must be four numbers x0,y0,x1,y1 in pixels, got {roi}", path)
+        try:
+            sequence.roi = check_roi(tuple(int(v) for v in roi), *images.shape[1:])
+        except InputError as error:
+            raise InputError(f"stored 'roi': {error.problem}", path) from None
     return sequence
 
 

@@ -50,10 +50,12 @@ import torch
 
 from .errors import InputError
 from .fields import jacobian_determinant
+from .io import Sequence
 from .phantom_imaging import (MAP_CHANNELS, Anatomy, Blob, ImagingParameters, reference_maps, render_frames,
                               sample_maps)
 from .phantom_motion import (AngularBasis, CardiacTiming, HeartGeometry, HeartMotion, lagrangian_fields,
                              track_material_points)
+from .preprocess import heart_box
 
 RESERVED_SEEDS = 900_000  # seeds from here on are kept out of training: examples and held-out tests
 EXAMPLE_SEED = 900_024  # the shipped example: a grid-tagged, heart-centred view like the DeepTag data
@@ -81,6 +83,16 @@ class SimulatedSequence:
     frame_times: np.ndarray
     lv_centre: tuple[float, float]
     params: dict
+
+    @property
+    def roi(self) -> tuple[int, int, int, int]:
+        """The box covering the heart that the paper's pre-processing would crop (``heart_box``)."""
+        return heart_box(self.myocardium_mask)
+
+    def as_sequence(self, source: str) -> Sequence:
+        """The images as ``track`` reads them from a saved file: spacing, times, landmarks and ROI."""
+        return Sequence(images=self.images, source=source, spacing=self.spacing, frame_times=self.frame_times,
+                        landmarks=self.landmarks, roi=self.roi)
 
 
 def _coefficients(rng: np.random.Generator, first: int, last: int, spread: float, limit: float) -> list[list[float]]:
@@ -305,8 +317,8 @@ def simulate_sequence(seed: int, size: int = 192, frames: int | None = None, cle
 def save_simulated(sequence: SimulatedSequence, path: str | Path, compact: bool = False) -> Path:
     """Write one ``.npz`` that ``deeptag.io.read_sequence`` reads, with the ground truth alongside.
 
-    Keys: ``images``, ``landmarks``, ``spacing``, ``frame_times``, ``gt_lagrangian``, ``myocardium_mask``,
-    ``lv_centre`` and ``params_json`` (a 0-d string array); no pickled objects. ``compact`` stores images
+    Keys: ``images``, ``landmarks``, ``spacing``, ``frame_times``, ``roi``, ``gt_lagrangian``,
+    ``myocardium_mask``, ``lv_centre`` and ``params_json`` (a 0-d string array); no pickled objects. ``compact`` stores images
     rounded to 1/1024 and fields to 1/128 px, as float16 in a compressed file, for shipping.
     """
     path = Path(path)
@@ -317,6 +329,7 @@ def save_simulated(sequence: SimulatedSequence, path: str | Path, compact: bool 
     arrays = {"images": images, "landmarks": sequence.landmarks.astype(np.float32),
               "spacing": np.asarray(sequence.spacing, dtype=np.float64),
               "frame_times": np.asarray(sequence.frame_times, dtype=np.float64),
+              "roi": np.asarray(sequence.roi, dtype=np.int64),
               "gt_lagrangian": lagrangian,
               "myocardium_mask": sequence.myocardium_mask.astype(bool),
               "lv_centre": np.asarray(sequence.lv_centre, dtype=np.float64),

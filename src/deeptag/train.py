@@ -79,9 +79,12 @@ class TrainState:
 
 
 def load_frames(path: Path, frames: int, intensity: str, size: int = NETWORK_SIZE) -> torch.Tensor:
-    """One sequence on the network grid, (frames, 1, S, S), padded by repeating its last frame."""
+    """One sequence on the network grid, (frames, 1, S, S), padded by repeating its last frame; the
+    heart's box stored with the sequence (``roi``, as simulated sequences carry) is what is resampled,
+    else the whole frame (section 4.1 crops the heart before resampling)."""
     sequence = read_sequence(path)
-    mapping = GridMapping.full_frame(*sequence.images.shape[1:], size=size)
+    height, width = sequence.images.shape[1:]
+    mapping = GridMapping(sequence.roi, size) if sequence.roi else GridMapping.full_frame(height, width, size)
     tensor = mapping.images_to_network(prepare_intensity(sequence.images, intensity))
     if len(tensor) > frames:
         tensor = tensor[:frames]
@@ -126,11 +129,16 @@ def random_view(config: TrainConfig, generator: torch.Generator, *tensors: torch
 
 def load_ground_truth(path: Path, frames: int, size: int = NETWORK_SIZE) -> torch.Tensor | None:
     """The simulator's true Lagrangian fields of frames 1.. on the network grid, (frames - 1, 2, S, S)
-    in network pixels, padded like the frames; None when the file holds none (real data)."""
+    in network pixels, padded like the frames; None when the file holds none (real data). Cropped to
+    the stored ``roi`` first, as ``load_frames`` crops the images."""
     with np.load(path, allow_pickle=False) as data:
         if "gt_lagrangian" not in data.files:
             return None
-        truth = fields_to_grid(torch.as_tensor(data["gt_lagrangian"][1:frames], dtype=torch.float32), size)
+        truth = data["gt_lagrangian"][1:frames]
+        if "roi" in data.files:
+            x0, y0, x1, y1 = (int(v) for v in data["roi"])
+            truth = truth[..., y0:y1, x0:x1]
+        truth = fields_to_grid(torch.as_tensor(truth, dtype=torch.float32), size)
     padding = truth[-1:].expand(frames - 1 - len(truth), -1, -1, -1)
     return torch.cat([truth, padding])
 

@@ -61,7 +61,8 @@ def add_input_arguments(parser: argparse.ArgumentParser, allow_all_slices: bool 
                              + (", or 'all' for every slice in turn, one result sub-folder slice_KK each"
                                 if allow_all_slices else ""))
     parser.add_argument("--roi", help="region of interest x0,y0,x1,y1 in pixels (x1, y1 exclusive), or 'auto' "
-                                      "to find the moving heart (full frame when unsure); default: full frame")
+                                      "to find the moving heart (full frame when unsure); default: the box stored in an .npz "
+                                      "('roi', as simulated sequences carry), else the full frame")
 
 
 def parse_slice(text: str | None, allow_all: bool = False) -> int | str | None:
@@ -93,7 +94,7 @@ def read_inputs(args: argparse.Namespace) -> list[tuple[str, Sequence]]:
 def input_mapping(sequence: Sequence, roi_text: str | None, points: np.ndarray | None,
                   points_path: Path | None) -> GridMapping:
     """The region of ``sequence`` to track; every point must lie inside it."""
-    mapping = choose_mapping(sequence.images, None if roi_text is None else parse_roi(roi_text))
+    mapping = choose_mapping(sequence.images, None if roi_text is None else parse_roi(roi_text), sequence.roi)
     if points is not None and not mapping.contains(points).all():
         k = int(np.flatnonzero(~mapping.contains(points))[0])
         raise InputError(f"point {k} at ({points[k, 0]:g}, {points[k, 1]:g}) lies outside the tracked region "
