@@ -285,8 +285,8 @@ def test_bad_input_gives_exit_code_2_and_one_line(case, tmp_path, capsys, model_
     args, named = case.build(tmp_path)
     out = tmp_path / "out"
     existing = sorted(out.rglob("*")) if out.exists() else None
-    code = main(["track", *args, "--out", str(out), "--model", str(model_path)]
-                if "--model" not in args else ["track", *args, "--out", str(out)])
+    code = main(["track", "--adapt", "0", *args, "--out", str(out), "--model", str(model_path)]
+                if "--model" not in args else ["track", "--adapt", "0", *args, "--out", str(out)])
     captured = capsys.readouterr()
     assert code == 2
     lines = captured.err.strip().splitlines()
@@ -304,7 +304,7 @@ def test_bad_input_gives_exit_code_2_and_one_line(case, tmp_path, capsys, model_
                          ids=lambda c: c.name)
 def test_bad_input_through_the_installed_command(case, tmp_path, model_path):
     args, named = case.build(tmp_path)
-    run = subprocess.run([sys.executable, "-m", "deeptag", "track", *args, "--out", str(tmp_path / "out"),
+    run = subprocess.run([sys.executable, "-m", "deeptag", "track", "--adapt", "0", *args, "--out", str(tmp_path / "out"),
                           "--model", str(model_path)], capture_output=True, text=True, timeout=120,
                          env={**os.environ, "OMP_NUM_THREADS": "1"})
     assert run.returncode == 2
@@ -318,7 +318,7 @@ def test_a_path_with_spaces_and_accents_works(tmp_path, capsys, model_path):
     write_dicom_series(folder, IMAGES)
     out = tmp_path / "résultats ü"
     points = points_file(tmp_path, [[10, 12], [20.5, 16]])
-    assert main(["track", str(folder), "--out", str(out), "--points", str(points), "--model", str(model_path)]) == 0
+    assert main(["track", "--adapt", "0", str(folder), "--out", str(out), "--points", str(points), "--model", str(model_path)]) == 0
     assert str(out) in capsys.readouterr().out
     tracks = np.load(out / "tracks.npy")
     assert tracks.shape == (len(IMAGES), 2, 2) and np.isfinite(tracks).all()

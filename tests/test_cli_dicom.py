@@ -31,7 +31,7 @@ TOLERANCE = 1e-3  # pixels
 
 def track(args: list[str], out: Path, model: Path, points: Path | None = None) -> Path:
     extra = ["--points", str(points)] if points else []
-    assert main(["track", *args, "--out", str(out), "--model", str(model), *extra]) == 0
+    assert main(["track", "--adapt", "0", *args, "--out", str(out), "--model", str(model), *extra]) == 0
     return out
 
 
@@ -158,7 +158,7 @@ def test_force_replaces_an_earlier_result(tmp_path, model_path):
     out = tmp_path / "out"
     out.mkdir()
     (out / "stale.txt").write_text("old\n")
-    assert main(["track", str(tmp_path / "frames.npz"), "--out", str(out), "--model", str(model_path), "--force"]) == 0
+    assert main(["track", "--adapt", "0", str(tmp_path / "frames.npz"), "--out", str(out), "--model", str(model_path), "--force"]) == 0
     assert not (out / "stale.txt").exists() and (out / "fields.npz").is_file()
 
 
@@ -168,7 +168,7 @@ def test_end_to_end_as_a_user_types_it(tmp_path, model_path, points_path):
         pytest.skip("the deeptag command is not installed in this environment")
     write_dicom_series(tmp_path / "DICOM" / "SE0004", IMAGES)
     (tmp_path / "DICOM" / "DICOMDIR.txt").write_text("index\n")
-    run = subprocess.run([command, "track", str(tmp_path / "DICOM"), "--out", str(tmp_path / "result"),
+    run = subprocess.run([command, "track", "--adapt", "0", str(tmp_path / "DICOM"), "--out", str(tmp_path / "result"),
                           "--points", str(points_path), "--model", str(model_path)],
                          capture_output=True, text=True, timeout=120, env={**os.environ, "OMP_NUM_THREADS": "1"})
     assert run.returncode == 0, run.stderr

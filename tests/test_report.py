@@ -139,7 +139,7 @@ def test_report_reads_the_slice_that_track_tracked(tmp_path):
     nib.save(nib.Nifti1Image(volume, np.eye(4)), tmp_path / "stack.nii.gz")
     torch.manual_seed(0)
     save_checkpoint(tmp_path / "m.pt", DeepTagNet())
-    assert main(["track", str(tmp_path / "stack.nii.gz"), "--slice", "1", "--model", str(tmp_path / "m.pt"),
+    assert main(["track", "--adapt", "0", str(tmp_path / "stack.nii.gz"), "--slice", "1", "--model", str(tmp_path / "m.pt"),
                  "--out", str(tmp_path / "r")]) == 0
     assert main(["report", str(tmp_path / "r")]) == 0
     assert "Virtual tag grid" in (tmp_path / "r" / "report.html").read_text()

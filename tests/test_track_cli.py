@@ -29,7 +29,7 @@ def test_track_writes_fields_tracks_and_summary(tmp_path, sequence_file, model_f
     points = tmp_path / "points.csv"
     points.write_text("x,y\n20,20\n30.5,25\n")
     out = tmp_path / "result"
-    assert main(["track", str(sequence_file), "--model", str(model_file), "--points", str(points), "--out", str(out)]) == 0
+    assert main(["track", "--adapt", "0", str(sequence_file), "--model", str(model_file), "--points", str(points), "--out", str(out)]) == 0
     saved = np.load(out / "fields.npz")
     for name in ("inf_forward", "inf_backward", "lagrangian", "uncertainty"):
         assert saved[name].shape == (4, 2, 48, 48)
@@ -52,15 +52,15 @@ def test_existing_result_is_not_overwritten_without_force(tmp_path, sequence_fil
     out = tmp_path / "result"
     out.mkdir()
     (out / "keep.txt").write_text("mine")
-    assert main(["track", str(sequence_file), "--model", str(model_file), "--out", str(out)]) == 2
+    assert main(["track", "--adapt", "0", str(sequence_file), "--model", str(model_file), "--out", str(out)]) == 2
     assert "--force" in capsys.readouterr().err
     assert (out / "keep.txt").read_text() == "mine"
-    assert main(["track", str(sequence_file), "--model", str(model_file), "--out", str(out), "--force"]) == 0
+    assert main(["track", "--adapt", "0", str(sequence_file), "--model", str(model_file), "--out", str(out), "--force"]) == 0
     assert (out / "fields.npz").exists() and not (out / "keep.txt").exists()
 
 
 def test_evaluate_reports_pixels_and_mm(sequence_file, model_file, capsys):
-    assert main(["evaluate", str(sequence_file), "--model", str(model_file), "--json"]) == 0
+    assert main(["evaluate", "--adapt", "0", str(sequence_file), "--model", str(model_file), "--json"]) == 0
     report = json.loads(capsys.readouterr().out)
     assert len(report["per_frame_mean_px"]) == 5 and report["per_frame_mean_px"][0] == pytest.approx(0, abs=1e-3)
     assert report["rms_px"] >= report["mean_px"] > 0
@@ -90,14 +90,14 @@ def test_bad_input_exits_2_with_one_line_and_no_output(tmp_path, model_file, cap
     elif case == "bad_landmarks":
         np.savez(path, images=images, landmarks=np.zeros((5, 3)))
     out = tmp_path / "out"
-    assert main(["track", str(path), "--model", str(model_file), "--out", str(out)]) == 2
+    assert main(["track", "--adapt", "0", str(path), "--model", str(model_file), "--out", str(out)]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and str(path) in err[0] and message in err[0]
     assert not out.exists() and not [p for p in tmp_path.iterdir() if p.name.startswith(".out")]
 
 
 def test_command_line_entry_point_prints_no_traceback(tmp_path):
-    result = subprocess.run([sys.executable, "-m", "deeptag", "track", str(tmp_path / "nothing.npz"), "--out",
+    result = subprocess.run([sys.executable, "-m", "deeptag", "track", "--adapt", "0", str(tmp_path / "nothing.npz"), "--out",
                              str(tmp_path / "o")], capture_output=True, text=True)
     assert result.returncode == 2
     assert "Traceback" not in result.stderr and "nothing.npz" in result.stderr
@@ -109,22 +109,23 @@ def test_example_with_adaptation(tmp_path, model_file, capsys):
     summary = json.loads((out / "summary.json").read_text())
     assert "adapted to the sequence for 1 steps" in summary["model"] and summary["seconds"]["adapt"] > 0
     assert summary["tracked_points"] > 0  # the example's frame-0 landmarks
-    assert main(["track", "--out", str(tmp_path / "x"), "--model", str(model_file)]) == 2
+    assert main(["track", "--adapt", "0", "--out", str(tmp_path / "x"), "--model", str(model_file)]) == 2
     assert "--example" in capsys.readouterr().err
 
 
-def test_adapt_without_a_number_takes_the_default_steps():
+def test_adaptation_is_on_by_default_and_zero_turns_it_off():
     from deeptag.adapt import AdaptConfig
     from deeptag.cli import build_parser
 
-    args = build_parser().parse_args(["track", "scan.npz", "--out", "r", "--adapt"])
-    assert args.adapt == AdaptConfig().steps
-    assert build_parser().parse_args(["track", "scan.npz", "--out", "r"]).adapt == 0
+    for command in (["track", "scan.npz", "--out", "r"], ["evaluate", "scan.npz"]):
+        assert build_parser().parse_args(command).adapt == AdaptConfig().steps
+        assert build_parser().parse_args(command + ["--adapt"]).adapt == AdaptConfig().steps
+        assert build_parser().parse_args(command + ["--adapt", "0"]).adapt == 0
 
 
 def test_track_with_report_writes_the_tag_grid_picture(tmp_path, sequence_file, model_file):
     out = tmp_path / "result"
-    assert main(["track", str(sequence_file), "--model", str(model_file), "--report", "--out", str(out),
+    assert main(["track", "--adapt", "0", str(sequence_file), "--model", str(model_file), "--report", "--out", str(out),
                  "--lv", "24,24,8,14"]) == 0
     assert (out / "report.html").stat().st_size > 10_000
     assert (out / "pictures" / "tag_grid.gif").stat().st_size > 1_000
@@ -145,10 +146,10 @@ def test_the_heart_box_stored_with_a_sequence_is_tracked_unless_a_roi_is_given(t
     path = tmp_path / "boxed.npz"
     np.savez(path, images=tag_sequence(), roi=np.array([8, 4, 40, 36]))
     out = tmp_path / "stored"
-    assert main(["track", str(path), "--model", str(model_file), "--out", str(out)]) == 0
+    assert main(["track", "--adapt", "0", str(path), "--model", str(model_file), "--out", str(out)]) == 0
     assert json.loads((out / "summary.json").read_text())["network_roi_xyxy"] == [8, 4, 40, 36]
     lagrangian = np.load(out / "fields.npz")["lagrangian"]
     assert np.isnan(lagrangian[:, :, :4]).all() and np.isfinite(lagrangian[:, :, 4:36, 8:40]).all()
     out = tmp_path / "given"
-    assert main(["track", str(path), "--model", str(model_file), "--roi", "0,0,48,48", "--out", str(out)]) == 0
+    assert main(["track", "--adapt", "0", str(path), "--model", str(model_file), "--roi", "0,0,48,48", "--out", str(out)]) == 0
     assert json.loads((out / "summary.json").read_text())["network_roi_xyxy"] == [0, 0, 48, 48]

@@ -5,12 +5,13 @@ import argparse
 import json
 from pathlib import Path
 
+from ..adapt import AdaptConfig
 from ..errors import InputError
 from ..io import read_sequence
 from ..metrics import landmark_summary
 from ..preprocess import GridMapping
 from ..track import track_sequence
-from .common import add_model_arguments, model_from_args
+from .common import adapt_from_args, add_adapt_argument, add_model_arguments, model_from_args
 from .track import add_input_arguments, input_mapping, parse_slice
 
 
@@ -22,15 +23,19 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
     add_input_arguments(parser)
     add_model_arguments(parser)
+    add_adapt_argument(parser)
     parser.set_defaults(run=run)
 
 
-def evaluate_sequence(sequence, model, intensity: str = "auto", mapping: GridMapping | None = None) -> dict:
+def evaluate_sequence(sequence, model, intensity: str = "auto", mapping: GridMapping | None = None,
+                      adapt: AdaptConfig | None = None) -> dict:
     """Landmark errors (pixels, and mm with the spacing), Jacobian counts and time for one sequence,
-    tracked in ``mapping``'s region of interest (default: the full frame)."""
+    tracked in ``mapping``'s region of interest (default: as ``track_sequence`` chooses), after test-time
+    adaptation when ``adapt`` is given."""
     if sequence.landmarks is None:
         raise InputError("no 'landmarks' (T, K, 2) to evaluate against", sequence.source)
-    result = track_sequence(sequence, model, sequence.landmarks[0], mapping=mapping, intensity=intensity)
+    result = track_sequence(sequence, model, sequence.landmarks[0], mapping=mapping, intensity=intensity,
+                            adapt=adapt)
     report = landmark_summary(result.tracks, sequence.landmarks)
     if sequence.spacing is not None:
         report.update(landmark_summary(result.tracks, sequence.landmarks, sequence.spacing, unit="mm"))
@@ -43,12 +48,13 @@ def evaluate_sequence(sequence, model, intensity: str = "auto", mapping: GridMap
 
 def run(args: argparse.Namespace) -> int:
     sequence = read_sequence(args.sequence, series=args.series, slice_index=parse_slice(args.slice_index))
+    adapt = adapt_from_args(args)
     mapping = None
     if sequence.landmarks is not None:
         mapping = input_mapping(sequence, args.roi, sequence.landmarks[0], args.sequence)
     model, model_name = model_from_args(args)
-    report = evaluate_sequence(sequence, model, args.intensity, mapping)
-    report["model"] = model_name
+    report = evaluate_sequence(sequence, model, args.intensity, mapping, adapt)
+    report["model"] = model_name + (f", adapted to the sequence for {args.adapt} steps" if adapt else "")
     report["input"] = str(args.sequence)
     if args.json:
         print(json.dumps(report))

@@ -9,7 +9,6 @@ import numpy as np
 import torch
 
 from .. import __version__, fields
-from ..adapt import AdaptConfig
 from ..errors import InputError
 from ..io import Sequence, read_points, read_sequence, read_slices
 from ..outputs import result_directory, write_json, write_lagrangian_nifti, write_tracks
@@ -17,7 +16,7 @@ from ..preprocess import GridMapping, choose_mapping, parse_roi
 from ..phantom import example_path
 from ..report import write_report
 from ..track import TrackResult, track_sequence
-from .common import add_model_arguments, model_from_args
+from .common import adapt_from_args, add_adapt_argument, add_model_arguments, model_from_args
 from .strain import add_myocardium_arguments, myocardium_options
 
 FIELDS_FILE = "fields.npz"
@@ -39,15 +38,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--points", type=Path, help="frame-0 points to track: .npy (K, 2) or CSV with columns x, y")
     parser.add_argument("--out", type=Path, required=True, help="result folder (must not exist, unless --force)")
     parser.add_argument("--force", action="store_true", help="replace an existing result folder")
-    parser.add_argument("--adapt", type=int, nargs="?", const=AdaptConfig().steps, default=0, metavar="STEPS",
-                        help="first refine the network's fields on this sequence with STEPS steps of the "
-                             f"unsupervised loss (test-time adaptation; {AdaptConfig().steps} without a number; "
-                             "about 0.3 s per step for 25 frames on a 2-core CPU)")
     parser.add_argument("--report", action="store_true",
                         help="also write report.html and pictures/ (virtual tag grid, fields, landmarks; strain "
                              "when a myocardium is given)")
     add_input_arguments(parser, allow_all_slices=True)
     add_model_arguments(parser)
+    add_adapt_argument(parser)
     add_myocardium_arguments(parser)
     parser.set_defaults(run=run)
 
@@ -150,8 +146,7 @@ def summarise(result: TrackResult, sequence: Sequence, model_name: str, intensit
 
 
 def run(args: argparse.Namespace) -> int:
-    if args.adapt < 0:
-        raise InputError(f"--adapt must be a number of steps >= 0, got {args.adapt}")
+    adapt = adapt_from_args(args)
     inputs = read_inputs(args)
     points = read_points(args.points) if args.points else None
     if points is None and args.example:
@@ -166,7 +161,7 @@ def run(args: argparse.Namespace) -> int:
         for (name, sequence), mapping in zip(inputs, mappings):
             (folder / name).mkdir(exist_ok=True)
             result = track_sequence(sequence, model, points, mapping=mapping, intensity=args.intensity,
-                                    adapt=AdaptConfig(steps=args.adapt) if args.adapt else None)
+                                    adapt=adapt)
             write_result(folder / name, result, sequence,
                          summarise(result, sequence, described, args.intensity, args.roi))
             done.append(f"tracked {sequence.num_frames} frames in {result.seconds['total']:.2f} s -> {args.out / name}")
