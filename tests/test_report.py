@@ -93,6 +93,17 @@ def test_report_refuses_to_overwrite_names_a_missing_sequence_and_skips_absent_u
     assert ">Uncertainty<" not in (moved / "report.html").read_text(encoding="utf-8")
 
 
+def test_uncertainty_is_shown_when_only_the_region_of_interest_has_one(result_folder, tmp_path):
+    boxed = tmp_path / "boxed"
+    shutil.copytree(result_folder, boxed, ignore=shutil.ignore_patterns("report.html", "pictures"))
+    with np.load(boxed / "fields.npz") as data:  # tracked in a box: NaN outside it, as track writes
+        arrays = dict(data)
+    arrays["uncertainty"][..., :4] = np.nan
+    np.savez(boxed / "fields.npz", **arrays)
+    assert main(["report", str(boxed), "--sequence", str(result_folder / "input.npz")]) == 0
+    assert ">Uncertainty<" in (boxed / "report.html").read_text(encoding="utf-8")
+
+
 def test_result_folder_errors(tmp_path):
     with pytest.raises(InputError, match="no such result folder"):
         read_result_folder(tmp_path / "nothing")

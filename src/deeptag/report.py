@@ -220,8 +220,9 @@ def make_pictures(result: ResultFolder, strain: StrainTables | None = None,
                 viz.field_map_frames(fields["lagrangian"], result.spacing)),
     ]
     uncertainty = fields.get("uncertainty")
+    # a model without one writes none or zeros; NaN lies outside the tracked region of interest
     if uncertainty is not None and uncertainty.shape == fields["lagrangian"].shape and \
-            np.isfinite(uncertainty).all() and uncertainty.max() > 0:  # a model without one writes none or zeros
+            np.isfinite(uncertainty).any() and np.nanmax(uncertainty) > 0:
         pictures.append(Picture("uncertainty", "Uncertainty",
                                 "The model's standard deviation of the velocity (its two components combined): "
                                 "where it is high, the motion estimate is less certain.",

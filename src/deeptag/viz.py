@@ -357,12 +357,13 @@ def registration_frames(images: np.ndarray, inf_forward: np.ndarray, inf_backwar
 
 
 def uncertainty_frames(images: np.ndarray, uncertainty: np.ndarray) -> list[np.ndarray]:
-    """The model's uncertainty, the norm of the two standard deviations (T-1, 2, H, W), over frames 1..T-1."""
+    """The model's uncertainty, the norm of the two standard deviations (T-1, 2, H, W), over frames 1..T-1
+    (NaN outside the tracked region: left transparent)."""
     magnitude = np.hypot(uncertainty[:, 0], uncertainty[:, 1])
     limits = _display_range(images)
     figure = new_figure(1, extra_width=0.6)
     axes, artist = _image_axes(figure, 1, 1, "uncertainty (std of the velocity, px)", images[1], limits)
-    overlay = axes.imshow(magnitude[0], cmap="magma", alpha=0.6, vmin=0.0, vmax=float(max(magnitude.max(), 1e-6)))
+    overlay = axes.imshow(magnitude[0], cmap="magma", alpha=0.6, vmin=0.0, vmax=float(max(np.nanmax(magnitude), 1e-6)))
     _fit(figure)
     figure.colorbar(overlay, ax=axes, fraction=0.045, pad=0.02)
     title = figure.suptitle("", fontsize=10, y=0.995)
