@@ -162,6 +162,15 @@ def test_track_network_runs_the_model_on_its_own_grid(pairs):
     assert seen == [32] and result.lagrangian.shape == (2, 2, 40, 40)
 
 
+@pytest.mark.parametrize("pairs", ["consecutive", "reference"])
+def test_track_network_tracks_in_the_heart_box_it_is_given(pairs):
+    model = DeepTagNet(ModelConfig(image_size=32))
+    images = np.random.default_rng(0).random((3, 40, 40), dtype=np.float32)
+    result = track_network(model, images, np.array([[12.0, 15.0]]), pairs=pairs, roi=(4, 6, 36, 38))
+    assert np.isfinite(result.lagrangian[:, :, 6:38, 4:36]).all()
+    assert np.isnan(result.lagrangian[:, :, :6]).all() and np.isnan(result.lagrangian[:, :, :, 36:]).all()
+
+
 def test_benchmark_command_writes_both_tables_and_figures(dataset, model_file, tmp_path, capsys):
     out = tmp_path / "bench"
     args = [str(dataset), "--methods", "tvl1", "vm-ncc", "deeptag", "A1",

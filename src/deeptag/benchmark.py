@@ -45,7 +45,16 @@ from .metrics import landmark_distances, landmark_summary
 from .model import ModelConfig
 from .train import Trainer, TrainConfig
 
-Tracker = Callable[[np.ndarray, np.ndarray], BaselineResult]
+# A method as the benchmark runs it: (images (T, H, W), frame-0 points (K, 2), roi=the heart's box the
+# sequence carries or None) -> its result
+Tracker = Callable[..., BaselineResult]
+
+
+def whole_frame(track: Callable[[np.ndarray, np.ndarray], BaselineResult]) -> Tracker:
+    """A tracker that ignores the box: HARP and TV-L1 work on the whole frame at its own resolution."""
+    def run(images: np.ndarray, points: np.ndarray, roi: tuple[int, int, int, int] | None = None) -> BaselineResult:
+        return track(images, points)
+    return run
 
 
 @dataclass(frozen=True)
@@ -192,13 +201,13 @@ def run_benchmark(trackers: dict[str, Tracker], cases: list[Case], progress: Cal
     unit = length_unit(cases)
     first = cases[0].sequence
     for track in trackers.values():
-        track(first.images[:2], first.landmarks[0])
+        track(first.images[:2], first.landmarks[0], roi=first.roi)
     runs = []
     for case in cases:
         for name, track in trackers.items():
             synchronize()
             started = time.perf_counter()
-            result = track(case.sequence.images, case.sequence.landmarks[0])
+            result = track(case.sequence.images, case.sequence.landmarks[0], roi=case.sequence.roi)
             synchronize()
             seconds = time.perf_counter() - started
             runs.append(evaluate_run(name, case, result, seconds, unit))

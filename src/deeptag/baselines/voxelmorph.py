@@ -41,10 +41,10 @@ def _reference_lagrangian(model: DeepTagNet, frames: torch.Tensor) -> torch.Tens
 
 def track_network(model: DeepTagNet, images: np.ndarray, points: np.ndarray, pairs: str = "consecutive",
                   intensity: str = "auto", device: str | torch.device = "cpu",
-                  adapt: AdaptConfig | None = None) -> BaselineResult:
+                  adapt: AdaptConfig | None = None, roi: tuple[int, int, int, int] | None = None) -> BaselineResult:
     """Track ``points`` (K, 2) as (x, y) at frame 0 through ``images`` (T, H, W) with a trained network.
 
-    The full frame is resampled to the network grid, the network registers the ``pairs`` (see the
+    The box ``roi`` (x0, y0, x1, y1; default the full frame) is resampled to the network grid, the network registers the ``pairs`` (see the
     module docstring) on ``device``, and everything is mapped back to the input grid. Returns tracks
     (T, K, 2) as (x, y), Lagrangian fields (T-1, 2, H, W) and, for consecutive pairs, the INF fields
     (T-1, 2, H, W), all in input pixels, and the wall-clock seconds of the whole call. With ``adapt``,
@@ -55,12 +55,13 @@ def track_network(model: DeepTagNet, images: np.ndarray, points: np.ndarray, pai
         raise ValueError(f"pairs must be one of {PAIRS}, got {pairs!r}")
     started = time.perf_counter()
     if pairs == "consecutive":
-        result = track_sequence(Sequence(images=images, source="benchmark"), model, points,
+        result = track_sequence(Sequence(images=images, source="benchmark", roi=roi), model, points,
                                 intensity=intensity, adapt=adapt, device=device)
         return BaselineResult(tracks=result.tracks.astype(np.float64), lagrangian=result.lagrangian,
                               inf_fields=result.inf_forward, seconds=time.perf_counter() - started)
     height, width = images.shape[1:]
-    mapping = GridMapping.full_frame(height, width, size=model.config.image_size)  # the model's own grid
+    mapping = GridMapping(roi, model.config.image_size) if roi else \
+        GridMapping.full_frame(height, width, size=model.config.image_size)  # the model's own grid
     model = model.to(device).eval()
     frames = mapping.images_to_network(prepare_intensity(images, intensity)).to(device)
     if adapt is not None and adapt.steps > 0:

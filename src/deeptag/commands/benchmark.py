@@ -14,7 +14,7 @@ from ..baselines import BASELINES
 from ..baselines.voxelmorph import track_network
 from ..benchmark import (METHODS, Case, Method, device_description, length_unit, load_case, markdown_table,
                          phase_curves, run_benchmark, summary_rows, train_method, write_curves_csv,
-                         write_rows_csv, write_runs_csv)
+                         whole_frame, write_rows_csv, write_runs_csv)
 from ..benchmark_plots import plot_phase_curves
 from ..checkpoint import OFFICIAL_PREFIX, load_model, read_checkpoint
 from ..errors import InputError
@@ -215,7 +215,7 @@ def run(args: argparse.Namespace) -> int:
             shown = str(run_folder / "best.pt") if args.train_out else f"models/{name}/best.pt"
             sources[name] = {"trained_here": shown, **trained_source[name]}
         trackers = {name: network_tracker(METHODS[name], networks[name], args.intensity, device, args.adapt)
-                    if name in networks else BASELINES[name] for name in methods}
+                    if name in networks else whole_frame(BASELINES[name]) for name in methods}
         synchronize = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
         runs = run_benchmark(trackers, cases, progress=say, synchronize=synchronize)
         unit = length_unit(cases)
