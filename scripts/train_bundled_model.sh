@@ -7,6 +7,9 @@
 # The shipped model came from this script stopped after 9 minutes (1320 steps, 0.41 s per step on the
 # 2-core machine): the validation loss stayed flat (3.804 at step 500, 3.806 at 1000), so the network
 # has not learned motion yet and the model is close to "no motion"; track --adapt does the tracking.
+# That run saw whole frames; the simulator now stores each sequence's heart box (roi), which training
+# crops to, so this script retrains on boxes (a 1250-step probe on boxes, velocity scale 10 and a
+# mean-only latent, did not learn motion either).
 # Usage: scripts/train_bundled_model.sh [WORK_DIR]   (default: ./bundled-model-work)
 set -euo pipefail
 work=${1:-bundled-model-work}
