@@ -100,6 +100,12 @@ class GridMapping:
     def full_frame(cls, height: int, width: int, size: int = NETWORK_SIZE) -> "GridMapping":
         return cls((0, 0, width, height), size)
 
+    @classmethod
+    def box_or_full_frame(cls, roi: tuple[int, int, int, int] | None, height: int, width: int,
+                          size: int = NETWORK_SIZE) -> "GridMapping":
+        """The box ``roi`` when there is one (a sequence's stored heart box), else the full frame."""
+        return cls(roi, size) if roi else cls.full_frame(height, width, size)
+
     @property
     def scale(self) -> tuple[float, float]:
         """Network pixels per input pixel, along (rows, columns)."""
@@ -258,7 +264,7 @@ def choose_mapping(images: np.ndarray, roi: str | tuple[int, int, int, int] | No
     full frame when it is unsure); for ``None``, the box ``stored`` with the sequence, else full frame."""
     height, width = images.shape[1:]
     if roi is None:
-        return GridMapping(stored) if stored else GridMapping.full_frame(height, width)
+        return GridMapping.box_or_full_frame(stored, height, width)
     if roi == "auto":
         found = find_heart_roi(images)
         return GridMapping(found) if found else GridMapping.full_frame(height, width)

@@ -61,10 +61,10 @@ def track_sequence(sequence: Sequence, model: DeepTagNet, points: np.ndarray | N
     The model is moved to ``device``, where the network and point tracking run.
     """
     height, width = sequence.images.shape[1:]
-    if mapping is None:  # the heart's box stored with the sequence, else the full frame
-        mapping = GridMapping(sequence.roi) if sequence.roi else GridMapping.full_frame(height, width)
-    # the network's grid size is the model's: a model trained on a coarser grid tracks on that grid
-    mapping = replace(mapping, size=model.config.image_size)
+    # the heart's box stored with the sequence, else the full frame; the network's grid size is the
+    # model's: a model trained on a coarser grid tracks on that grid
+    mapping = replace(mapping or GridMapping.box_or_full_frame(sequence.roi, height, width),
+                      size=model.config.image_size)
     started = time.perf_counter()
     model = model.to(device)
     frames = network_frames(sequence, mapping, intensity).to(device)

@@ -83,8 +83,7 @@ def load_frames(path: Path, frames: int, intensity: str, size: int = NETWORK_SIZ
     heart's box stored with the sequence (``roi``, as simulated sequences carry) is what is resampled,
     else the whole frame (section 4.1 crops the heart before resampling)."""
     sequence = read_sequence(path)
-    height, width = sequence.images.shape[1:]
-    mapping = GridMapping(sequence.roi, size) if sequence.roi else GridMapping.full_frame(height, width, size)
+    mapping = GridMapping.box_or_full_frame(sequence.roi, *sequence.images.shape[1:], size=size)
     tensor = mapping.images_to_network(prepare_intensity(sequence.images, intensity))
     if len(tensor) > frames:
         tensor = tensor[:frames]

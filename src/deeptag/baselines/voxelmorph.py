@@ -60,8 +60,7 @@ def track_network(model: DeepTagNet, images: np.ndarray, points: np.ndarray, pai
         return BaselineResult(tracks=result.tracks.astype(np.float64), lagrangian=result.lagrangian,
                               inf_fields=result.inf_forward, seconds=time.perf_counter() - started)
     height, width = images.shape[1:]
-    mapping = GridMapping(roi, model.config.image_size) if roi else \
-        GridMapping.full_frame(height, width, size=model.config.image_size)  # the model's own grid
+    mapping = GridMapping.box_or_full_frame(roi, height, width, size=model.config.image_size)  # the model's grid
     model = model.to(device).eval()
     frames = mapping.images_to_network(prepare_intensity(images, intensity)).to(device)
     if adapt is not None and adapt.steps > 0:
