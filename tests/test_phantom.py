@@ -173,6 +173,13 @@ def test_save_and_read_back(tmp_path, sequences):
     assert np.array_equal(again.lagrangian, seq.lagrangian) and again.lv_centre == tuple(seq.lv_centre)
 
 
+def test_as_sequence_is_what_read_sequence_gives_from_the_saved_file(tmp_path, sequences):
+    seq = sequences[SEEDS[2]]
+    in_memory, saved = seq.as_sequence("memory"), read_sequence(save_simulated(seq, tmp_path / "s.npz"))
+    assert np.array_equal(in_memory.images, saved.images) and np.array_equal(in_memory.landmarks, saved.landmarks)
+    assert in_memory.roi == saved.roi and in_memory.spacing == saved.spacing
+
+
 def test_compact_file_rounds_fields_below_a_hundredth_of_a_pixel(tmp_path, sequences):
     seq = sequences[SEEDS[1]]
     again = load_simulated(save_simulated(seq, tmp_path / "small.npz", compact=True))
