@@ -226,7 +226,12 @@ def find_heart_roi(images: np.ndarray, margin: float = 0.25, smoothing: float = 
     if side > max_fraction * min(height, width):
         return None
     side = max(side, MIN_ROI_SIDE)
-    centre_y, centre_x = (rows.start + rows.stop) / 2, (cols.start + cols.stop) / 2
+    return square_inside((rows.start + rows.stop) / 2, (cols.start + cols.stop) / 2, side, height, width)
+
+
+def square_inside(centre_y: float, centre_x: float, side: int, height: int, width: int) -> tuple[int, int, int, int]:
+    """The ``side`` x ``side`` box centred at (``centre_y``, ``centre_x``), shifted to lie inside an H x W
+    frame (``side`` must fit): (x0, y0, x1, y1), x1 and y1 exclusive."""
     y0 = int(np.clip(round(centre_y - side / 2), 0, height - side))
     x0 = int(np.clip(round(centre_x - side / 2), 0, width - side))
     return x0, y0, x0 + side, y0 + side
@@ -252,10 +257,7 @@ def heart_box(mask: np.ndarray, fill: float = HEART_FILL) -> tuple[int, int, int
     height, width = mask.shape
     extent = max(rows.max() - rows.min(), cols.max() - cols.min()) + 1
     side = int(min(max(round(extent / fill), MIN_ROI_SIDE), height, width))
-    centre_y, centre_x = (rows.min() + rows.max()) / 2, (cols.min() + cols.max()) / 2
-    y0 = int(np.clip(round(centre_y - side / 2), 0, height - side))
-    x0 = int(np.clip(round(centre_x - side / 2), 0, width - side))
-    return x0, y0, x0 + side, y0 + side
+    return square_inside((rows.min() + rows.max()) / 2, (cols.min() + cols.max()) / 2, side, height, width)
 
 
 def choose_mapping(images: np.ndarray, roi: str | tuple[int, int, int, int] | None = None,
