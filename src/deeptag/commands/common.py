@@ -45,3 +45,8 @@ def adapt_from_args(args: argparse.Namespace) -> AdaptConfig | None:
     if args.adapt < 0:
         raise InputError(f"--adapt must be a number of steps >= 0, got {args.adapt}")
     return AdaptConfig(steps=args.adapt) if args.adapt else None
+
+
+def describe_model(model_name: str, adapt: AdaptConfig | None) -> str:
+    """The model's name as results record it, saying whether and how long it was adapted."""
+    return model_name + (f", adapted to the sequence for {adapt.steps} steps" if adapt else "")

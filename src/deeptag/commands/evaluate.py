@@ -11,7 +11,7 @@ from ..io import read_sequence
 from ..metrics import landmark_summary
 from ..preprocess import GridMapping
 from ..track import track_sequence
-from .common import adapt_from_args, add_adapt_argument, add_model_arguments, model_from_args
+from .common import adapt_from_args, add_adapt_argument, add_model_arguments, describe_model, model_from_args
 from .track import add_input_arguments, input_mapping, parse_slice
 
 
@@ -54,7 +54,7 @@ def run(args: argparse.Namespace) -> int:
         mapping = input_mapping(sequence, args.roi, sequence.landmarks[0], args.sequence)
     model, model_name = model_from_args(args)
     report = evaluate_sequence(sequence, model, args.intensity, mapping, adapt)
-    report["model"] = model_name + (f", adapted to the sequence for {args.adapt} steps" if adapt else "")
+    report["model"] = describe_model(model_name, adapt)
     report["input"] = str(args.sequence)
     if args.json:
         print(json.dumps(report))

@@ -16,7 +16,7 @@ from ..preprocess import GridMapping, choose_mapping, parse_roi
 from ..phantom import example_path
 from ..report import write_report
 from ..track import TrackResult, track_sequence
-from .common import adapt_from_args, add_adapt_argument, add_model_arguments, model_from_args
+from .common import adapt_from_args, add_adapt_argument, add_model_arguments, describe_model, model_from_args
 from .strain import add_myocardium_arguments, myocardium_options
 
 FIELDS_FILE = "fields.npz"
@@ -155,7 +155,7 @@ def run(args: argparse.Namespace) -> int:
         raise InputError("--points needs one slice (--slice K); --slice all tracks every slice", args.points)
     mappings = [input_mapping(sequence, args.roi, points, args.points) for _, sequence in inputs]
     model, model_name = model_from_args(args)
-    described = model_name + (f", adapted to the sequence for {args.adapt} steps" if args.adapt else "")
+    described = describe_model(model_name, adapt)
     done = []
     with result_directory(args.out, args.force) as folder:
         for (name, sequence), mapping in zip(inputs, mappings):
