@@ -68,9 +68,12 @@ def test_resume_continues_exactly_where_a_run_stopped(tmp_path):
     saved = read_checkpoint(tmp_path / "killed" / "last.pt")
     saved["train_config"]["steps"] = 4
     torch.save(saved, tmp_path / "killed" / "last.pt")
+    log = tmp_path / "killed" / "log.jsonl"  # the killed run had logged step 3 after its last checkpoint
+    log.write_text(log.read_text() + json.dumps({"step": 3, "seconds": 1.0, "loss": 0.0}) + "\n")
     resumed = Trainer([data], tmp_path / "killed", resume=True)
     assert resumed.state.step == 2
     resumed.run(progress=False)
+    assert [json.loads(line)["step"] for line in log.read_text().splitlines()] == [1, 2, 3, 4]
     a = read_checkpoint(tmp_path / "straight" / "last.pt")["state_dict"]
     b = read_checkpoint(tmp_path / "killed" / "last.pt")["state_dict"]
     assert all(torch.allclose(a[k], b[k], atol=1e-6) for k in a)
@@ -90,7 +93,7 @@ def test_a_non_finite_step_is_skipped_and_a_diverged_run_stops(tmp_path):
     with pytest.raises(InputError, match="not finite in 20 steps in a row"):
         trainer.run(progress=False)
     log = [json.loads(line) for line in (tmp_path / "run" / "log.jsonl").read_text().splitlines()]
-    assert [r["step"] for r in log if "skipped" in r] == [2] + list(range(6, 25))
+    assert [r["step"] for r in log if "skipped" in r] == [2] + list(range(6, 26))  # all 20 in a row
     assert all(torch.isfinite(p).all() for p in trainer.model.parameters())
 
 

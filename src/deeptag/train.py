@@ -187,6 +187,20 @@ def expand_inputs(paths: list[Path]) -> list[Path]:
     return files
 
 
+def trim_log(log: Path, last_step: int) -> None:
+    """Drop the log lines of steps after ``last_step``: a killed run logged them after its last checkpoint,
+    and the resumed run logs those steps again. Rewritten through a temporary file, so a kill during the
+    rewrite loses nothing."""
+    if not log.is_file():
+        return
+    lines = log.read_text(encoding="utf-8").splitlines(keepends=True)
+    kept = [line for line in lines if line.strip() and json.loads(line)["step"] <= last_step]
+    if len(kept) != len(lines):
+        partial = log.with_suffix(".jsonl.partial")
+        partial.write_text("".join(kept), encoding="utf-8")
+        partial.replace(log)
+
+
 def distributed() -> tuple[int, int]:
     """(rank, world size); starts the process group when run under torchrun."""
     world = int(os.environ.get("WORLD_SIZE", "1"))
@@ -239,6 +253,8 @@ class Trainer:
             self.network = DistributedDataParallel(self.model, find_unused_parameters=not self.loss.config.kl)
         if self.rank == 0:
             out.mkdir(parents=True, exist_ok=True)
+            if resume:
+                trim_log(out / "log.jsonl", self.state.step)
 
     def sequence(self, path: Path) -> torch.Tensor:
         return load_frames(path, self.config.frames, self.config.intensity, self.model.config.image_size)
@@ -319,10 +335,6 @@ class Trainer:
                 terms = self.train_step()
                 state.step += 1
                 skipped_in_a_row = skipped_in_a_row + 1 if "skipped" in terms else 0
-                if skipped_in_a_row >= MAX_SKIPPED_STEPS:
-                    raise InputError(f"training diverged: the loss or its gradient was not finite in "
-                                     f"{skipped_in_a_row} steps in a row (up to step {state.step}); the "
-                                     "weights were left as they were: start a new run with a lower --lr", self.out)
                 state.seconds = time.perf_counter() - started
                 bar.update(1)
                 bar.set_postfix({k: f"{v:.3g}" for k, v in terms.items()})
@@ -338,6 +350,10 @@ class Trainer:
                     log.flush()
                     if state.step % config.checkpoint_every == 0 or state.step == config.steps or out_of_time:
                         self.save("last.pt")
+                if skipped_in_a_row >= MAX_SKIPPED_STEPS:  # logged above, so the log shows every skipped step
+                    raise InputError(f"training diverged: the loss or its gradient was not finite in "
+                                     f"{skipped_in_a_row} steps in a row (up to step {state.step}); the "
+                                     "weights were left as they were: start a new run with a lower --lr", self.out)
                 if out_of_time:
                     break
         finally:
