@@ -148,6 +148,10 @@ def test_a_stored_heart_box_crops_frames_and_true_fields_alike(tmp_path):
     assert torch.allclose(frames[:, 0], torch.as_tensor(images[:, 20:51, 10:41]), atol=1e-5)
     loaded = load_ground_truth(path, frames=3, size=31)
     assert torch.allclose(loaded, torch.as_tensor(truth[1:, :, 20:51, 10:41]), atol=1e-5)
+    np.savez(path, images=images, gt_lagrangian=truth, roi=np.array([10, 20, 81, 51]))  # wider than the frame
+    with pytest.raises(InputError, match="stored 'roi'") as error:
+        load_ground_truth(path, frames=3, size=31)
+    assert "sim.npz" in str(error.value)
 
 
 def test_supervised_warm_start_fits_the_true_fields(tmp_path):

@@ -129,14 +129,20 @@ def read_npz(path: Path) -> Sequence:
             raise InputError(f"'frame_times' has {times.size} values for {len(images)} frames", path)
         sequence.frame_times = times
     if "roi" in arrays:
-        roi = np.asarray(arrays["roi"]).ravel()
-        if roi.size != 4 or not np.all(np.isfinite(roi)):
-            raise InputError(f"'roi' must be four numbers x0,y0,x1,y1 in pixels, got {roi}", path)
-        try:
-            sequence.roi = check_roi(tuple(int(v) for v in roi), *images.shape[1:])
-        except InputError as error:
-            raise InputError(f"stored 'roi': {error.problem}", path) from None
+        sequence.roi = check_stored_roi(arrays["roi"], images.shape[1:], path)
     return sequence
+
+
+def check_stored_roi(value: np.ndarray, frame_shape: tuple[int, int], path: Path) -> tuple[int, int, int, int]:
+    """The heart's box stored in ``path`` as (x0, y0, x1, y1), checked against frames of ``frame_shape``
+    (H, W); ``InputError`` naming the file when it is not four numbers or not a box inside the frame."""
+    roi = np.asarray(value).ravel()
+    if roi.size != 4 or not np.all(np.isfinite(roi)):
+        raise InputError(f"'roi' must be four numbers x0,y0,x1,y1 in pixels, got {roi}", path)
+    try:
+        return check_roi(tuple(int(v) for v in roi), *frame_shape)
+    except InputError as error:
+        raise InputError(f"stored 'roi': {error.problem}", path) from None
 
 
 def read_sequence(path: str | Path, *, series: str | None = None, slice_index: int | None = None) -> Sequence:

@@ -28,7 +28,7 @@ from tqdm import tqdm
 from . import fields
 from .checkpoint import read_checkpoint, save_checkpoint
 from .errors import InputError
-from .io import read_sequence
+from .io import check_stored_roi, read_sequence
 from .losses import DeepTagLoss, LossConfig
 from .model import DeepTagNet, ModelConfig
 from .preprocess import NETWORK_FRAMES, NETWORK_SIZE, GridMapping, prepare_intensity
@@ -135,7 +135,7 @@ def load_ground_truth(path: Path, frames: int, size: int = NETWORK_SIZE) -> torc
             return None
         truth = data["gt_lagrangian"][1:frames]
         if "roi" in data.files:
-            x0, y0, x1, y1 = (int(v) for v in data["roi"])
+            x0, y0, x1, y1 = check_stored_roi(data["roi"], truth.shape[-2:], path)
             truth = truth[..., y0:y1, x0:x1]
         truth = fields_to_grid(torch.as_tensor(truth, dtype=torch.float32), size)
     padding = truth[-1:].expand(frames - 1 - len(truth), -1, -1, -1)
