@@ -11,7 +11,6 @@ for the reported figures), and on the real sequence from zero motion.
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
 import numpy as np
 import torch
@@ -24,7 +23,8 @@ from deeptag.metrics import landmark_summary
 from deeptag.phantom import simulate_sequence
 from deeptag.track import track_sequence
 
-REAL = Path(__file__).resolve().parents[1] / ".." / "shared" / "real" / "sax_45_23.npz"
+from reference_data import REAL_SEQUENCE as REAL
+
 VALIDATION_SEED = 50_000
 
 

@@ -27,7 +27,8 @@ from deeptag.metrics import landmark_summary
 from deeptag.phantom import simulate_sequence
 from deeptag.track import track_sequence
 
-REAL = Path(__file__).resolve().parents[1] / ".." / "shared" / "real" / "sax_45_23.npz"
+from reference_data import REAL_SEQUENCE as REAL
+
 TEST_SEED = 100_000
 
 

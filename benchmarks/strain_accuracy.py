@@ -13,7 +13,6 @@
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
 import numpy as np
 import torch
@@ -26,7 +25,8 @@ from deeptag.phantom import simulate_sequence
 from deeptag.strain import compute_strain, strain_summary
 from deeptag.track import track_sequence
 
-REAL = Path(__file__).resolve().parents[1] / ".." / "shared" / "real" / "sax_45_23.npz"
+from reference_data import REAL_SEQUENCE as REAL
+
 TEST_SEED = 100_000
 
 
