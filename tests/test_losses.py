@@ -6,8 +6,8 @@ import pytest
 import torch
 
 from deeptag import fields
-from deeptag.losses import (ABLATIONS, DeepTagLoss, LossConfig, gradient_smoothness, kl_laplacian_prior,
-                            local_ncc)
+from deeptag.losses import (ABLATIONS, DeepTagLoss, LossConfig, box_sums, gradient_smoothness,
+                            kl_laplacian_prior, local_ncc)
 from deeptag.model import DeepTagNet
 
 
@@ -18,6 +18,16 @@ def test_ncc_matches_monai_local_ncc():
     b = 0.6 * a + 0.4 * b
     reference = monai_losses.LocalNormalizedCrossCorrelationLoss(spatial_dims=2, kernel_size=9, kernel_type="rectangular")
     assert math.isclose(float(local_ncc(a, b)), -float(reference(a, b)), rel_tol=1e-4)
+
+
+@pytest.mark.parametrize("window", [3, 9])
+def test_box_sums_are_the_sums_over_the_zero_padded_window(window):
+    channels = torch.rand(2, 3, 20, 17, dtype=torch.float64)
+    direct = torch.nn.functional.avg_pool2d(channels, window, stride=1, padding=window // 2,
+                                            count_include_pad=True) * window ** 2
+    assert torch.allclose(box_sums(channels, window), direct, atol=1e-10)
+    assert float(box_sums(channels, window)[0, 1, 10, 8]) == pytest.approx(
+        float(channels[0, 1, 10 - window // 2:11 + window // 2, 8 - window // 2:9 + window // 2].sum()))
 
 
 def test_ncc_is_one_for_linearly_related_images_and_lower_otherwise():

@@ -58,18 +58,27 @@ def local_ncc(image: torch.Tensor, other: torch.Tensor, window: int = 9, eps: fl
 
     Local sums over a ``window`` x ``window`` box (zero padding at the border); 1 where the images are
     related linearly within every window. Matches MONAI's LocalNormalizedCrossCorrelationLoss with a
-    rectangular kernel (up to its sign): a test checks it.
+    rectangular kernel (up to its sign): a test checks it. The five local sums are taken together, as
+    a row then a column sum (separable): about 4x faster on a CPU than 2D average pooling
+    (``benchmarks/ncc_speed.py``), and NCC is most of the cost of a training or adaptation step.
     """
-    def box_sum(x: torch.Tensor) -> torch.Tensor:
-        return F.avg_pool2d(x, window, stride=1, padding=window // 2, count_include_pad=True) * window ** 2
-
     size = window ** 2
-    sum_i, sum_j = box_sum(image), box_sum(other)
+    sum_i, sum_j, sum_ii, sum_jj, sum_ij = box_sums(
+        torch.cat([image, other, image * image, other * other, image * other], dim=1), window).split(1, dim=1)
     mean_i, mean_j = sum_i / size, sum_j / size
-    cross = box_sum(image * other) - mean_j * sum_i
-    var_i = torch.clamp(box_sum(image * image) - mean_i * sum_i, min=0.0)
-    var_j = torch.clamp(box_sum(other * other) - mean_j * sum_j, min=0.0)
+    cross = sum_ij - mean_j * sum_i
+    var_i = torch.clamp(sum_ii - mean_i * sum_i, min=0.0)
+    var_j = torch.clamp(sum_jj - mean_j * sum_j, min=0.0)
     return ((cross * cross) / (var_i * var_j + eps)).mean()
+
+
+def box_sums(channels: torch.Tensor, window: int) -> torch.Tensor:
+    """Sum of every channel of (B, C, H, W) over the ``window`` x ``window`` box around each pixel, zero
+    outside the image: a column sum then a row sum, each a depthwise convolution with ones."""
+    count = channels.shape[1]
+    ones = torch.ones(count, 1, window, 1, dtype=channels.dtype, device=channels.device)
+    down = F.conv2d(channels, ones, padding=(window // 2, 0), groups=count)
+    return F.conv2d(down, ones.transpose(2, 3), padding=(0, window // 2), groups=count)
 
 
 def gradient_smoothness(displacement: torch.Tensor) -> torch.Tensor:
