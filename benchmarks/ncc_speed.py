@@ -1,6 +1,7 @@
 """Seconds per forward and backward pass of the local NCC of Eq. 6 (9x9 window): deeptag's separable box
 sums against the direct 2D average pooling it replaced, side by side in one run, on the batch one
-adaptation step of a 25-frame sequence sees (24 pairs, 96x96 and 192x192 grids).
+adaptation step of a 25-frame sequence sees (24 pairs, 96x96 and 192x192 grids); then seconds per
+adaptation step (Eq. 12, bundled model, simulated validation sequence 50000 in its heart box) with each.
 
     python benchmarks/ncc_speed.py [--threads 2] [--repeats 20]
 """
@@ -8,11 +9,17 @@ from __future__ import annotations
 
 import argparse
 import time
+from unittest import mock
 
 import torch
 import torch.nn.functional as F
 
-from deeptag.losses import local_ncc
+from deeptag.adapt import AdaptedFields
+from deeptag.checkpoint import load_model
+from deeptag.losses import DeepTagLoss, LossConfig, frame_pairs, local_ncc
+from deeptag.phantom import simulate_sequence
+from deeptag.preprocess import GridMapping
+from deeptag.track import network_frames
 
 
 def ncc_with_2d_pooling(image: torch.Tensor, other: torch.Tensor, window: int = 9, eps: float = 1e-5) -> torch.Tensor:
@@ -39,6 +46,22 @@ def seconds_per_pass(function, image: torch.Tensor, other: torch.Tensor, repeats
     return sorted(times)[len(times) // 2]
 
 
+def adaptation_step_seconds(ncc, frames: torch.Tensor, repeats: int) -> float:
+    """Median seconds of one adaptation step (loss, backward, Adam) when Eq. 12 uses ``ncc``."""
+    model, _ = load_model(None)
+    fields = AdaptedFields(model, *frame_pairs(frames, "consecutive"))
+    loss, optimizer = DeepTagLoss(LossConfig()), torch.optim.Adam(fields.parameters(), lr=0.05)
+    times = []
+    with mock.patch("deeptag.losses.local_ncc", ncc):
+        for _ in range(repeats + 2):
+            started = time.perf_counter()
+            optimizer.zero_grad()
+            loss(fields, frames)[0].backward()
+            optimizer.step()
+            times.append(time.perf_counter() - started)
+    return sorted(times[2:])[repeats // 2]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--threads", type=int, default=2)
@@ -58,6 +81,13 @@ def main() -> None:
         direct = seconds_per_pass(ncc_with_2d_pooling, image, other, args.repeats)
         separable = seconds_per_pass(local_ncc, image, other, args.repeats)
         print(f"{size:>4}x{size:<3} {direct:>13.4f} {separable:>12.4f} {direct / separable:>8.1f}x {difference:>13.2e}")
+    simulated = simulate_sequence(50_000)
+    height, width = simulated.images.shape[1:]
+    frames = network_frames(simulated.as_sequence("simulated"), GridMapping.box_or_full_frame(simulated.roi, height, width, 96))
+    direct = adaptation_step_seconds(ncc_with_2d_pooling, frames, args.repeats)
+    separable = adaptation_step_seconds(local_ncc, frames, args.repeats)
+    print(f"adaptation step, {len(frames)} frames on the 96 grid: 2D pooling {direct:.3f} s, separable "
+          f"{separable:.3f} s, {direct / separable:.1f}x")
 
 
 if __name__ == "__main__":

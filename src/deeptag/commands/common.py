@@ -36,7 +36,7 @@ def add_adapt_argument(parser: argparse.ArgumentParser) -> None:
     steps = AdaptConfig().steps
     parser.add_argument("--adapt", type=int, nargs="?", const=steps, default=steps, metavar="STEPS",
                         help="refine the network's fields on this sequence with STEPS steps of the unsupervised "
-                             f"loss first (test-time adaptation; default {steps}, about 0.3 s per step for 25 "
+                             f"loss first (test-time adaptation; default {steps}, about 0.2 s per step for 25 "
                              "frames on a 2-core CPU); 0: the network alone, as in the paper")
 
 
