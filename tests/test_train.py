@@ -69,7 +69,7 @@ def test_resume_continues_exactly_where_a_run_stopped(tmp_path):
     saved["train_config"]["steps"] = 4
     torch.save(saved, tmp_path / "killed" / "last.pt")
     log = tmp_path / "killed" / "log.jsonl"  # the killed run had logged step 3 after its last checkpoint
-    log.write_text(log.read_text() + json.dumps({"step": 3, "seconds": 1.0, "loss": 0.0}) + "\n")
+    log.write_text(log.read_text() + json.dumps({"step": 3, "seconds": 1.0, "loss": 0.0}) + '\n{"step": 4, "sec')
     resumed = Trainer([data], tmp_path / "killed", resume=True)
     assert resumed.state.step == 2
     resumed.run(progress=False)

@@ -189,16 +189,24 @@ def expand_inputs(paths: list[Path]) -> list[Path]:
 
 def trim_log(log: Path, last_step: int) -> None:
     """Drop the log lines of steps after ``last_step``: a killed run logged them after its last checkpoint,
-    and the resumed run logs those steps again. Rewritten through a temporary file, so a kill during the
-    rewrite loses nothing."""
+    and the resumed run logs those steps again; a line cut short by the kill goes too. Rewritten through
+    a temporary file, so a kill during the rewrite loses nothing."""
     if not log.is_file():
         return
     lines = log.read_text(encoding="utf-8").splitlines(keepends=True)
-    kept = [line for line in lines if line.strip() and json.loads(line)["step"] <= last_step]
+    kept = [line for line in lines if logged_step(line) <= last_step]
     if len(kept) != len(lines):
         partial = log.with_suffix(".jsonl.partial")
         partial.write_text("".join(kept), encoding="utf-8")
         partial.replace(log)
+
+
+def logged_step(line: str) -> float:
+    """The step of one log line; infinity for a line that is not a whole record (cut short by a kill)."""
+    try:
+        return json.loads(line)["step"]
+    except (json.JSONDecodeError, KeyError, TypeError):
+        return math.inf
 
 
 def distributed() -> tuple[int, int]:
