@@ -52,6 +52,7 @@ def test_training_writes_checkpoints_and_a_log(tmp_path):
     assert state.step == 4 and np.isfinite(state.best_validation)
     log = [json.loads(line) for line in (tmp_path / "run" / "log.jsonl").read_text().splitlines()]
     assert [r["step"] for r in log] == [1, 2, 3, 4] and "validation" in log[1] and "global" in log[0]
+    assert all(np.isfinite(r["grad_norm"]) and r["grad_norm"] > 0 for r in log)
     best = read_checkpoint(tmp_path / "run" / "best.pt")
     assert best["train_config"]["crop"] == 32 and best["loss_config"]["alpha1"] == 5.0
     model, _ = load_model(tmp_path / "run" / "best.pt")  # a run's checkpoint is a model for track

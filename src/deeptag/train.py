@@ -298,15 +298,18 @@ class Trainer:
             (loss / len(files)).backward()
             for name, value in {**terms, "loss": float(loss.detach())}.items():
                 totals[name] = totals.get(name, 0.0) + value / len(files)
-        if self.gradients_finite():
+        totals["grad_norm"] = self.gradient_norm()
+        if math.isfinite(totals["grad_norm"]):
             self.optimizer.step()
         else:  # one bad step must not poison the weights and Adam's moments: skip it
             totals["skipped"] = 1.0
         return totals
 
-    def gradients_finite(self) -> bool:
-        """True when every gradient is finite (the same on every process: DDP has averaged them)."""
-        return all(bool(torch.isfinite(p.grad).all()) for p in self.model.parameters() if p.grad is not None)
+    def gradient_norm(self) -> float:
+        """Euclidean norm of all gradients together, logged so that a run heading for divergence shows
+        it; not finite when any gradient is not (the same on every process: DDP has averaged them)."""
+        norms = [p.grad.norm() for p in self.model.parameters() if p.grad is not None]
+        return float(torch.linalg.vector_norm(torch.stack(norms))) if norms else 0.0
 
     @torch.no_grad()
     def validate(self) -> float:
