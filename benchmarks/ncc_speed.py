@@ -17,6 +17,7 @@ import torch.nn.functional as F
 from deeptag.adapt import AdaptedFields
 from deeptag.checkpoint import load_model
 from deeptag.losses import DeepTagLoss, LossConfig, frame_pairs, local_ncc
+from deeptag.model import DeepTagNet
 from deeptag.phantom import simulate_sequence
 from deeptag.preprocess import GridMapping
 from deeptag.track import network_frames
@@ -46,9 +47,9 @@ def seconds_per_pass(function, image: torch.Tensor, other: torch.Tensor, repeats
     return sorted(times)[len(times) // 2]
 
 
-def adaptation_step_seconds(ncc, frames: torch.Tensor, repeats: int) -> float:
-    """Median seconds of one adaptation step (loss, backward, Adam) when Eq. 12 uses ``ncc``."""
-    model, _ = load_model(None)
+def adaptation_step_seconds(ncc, model: DeepTagNet, frames: torch.Tensor, repeats: int) -> float:
+    """Median seconds of one adaptation step (loss, backward, Adam) of ``model``'s fields when Eq. 12 uses
+    ``ncc``."""
     fields = AdaptedFields(model, *frame_pairs(frames, "consecutive"))
     loss, optimizer = DeepTagLoss(LossConfig()), torch.optim.Adam(fields.parameters(), lr=0.05)
     times = []
@@ -84,8 +85,9 @@ def main() -> None:
     simulated = simulate_sequence(50_000)
     height, width = simulated.images.shape[1:]
     frames = network_frames(simulated.as_sequence("simulated"), GridMapping.box_or_full_frame(simulated.roi, height, width, 96))
-    direct = adaptation_step_seconds(ncc_with_2d_pooling, frames, args.repeats)
-    separable = adaptation_step_seconds(local_ncc, frames, args.repeats)
+    model, _ = load_model(None)
+    direct = adaptation_step_seconds(ncc_with_2d_pooling, model, frames, args.repeats)
+    separable = adaptation_step_seconds(local_ncc, model, frames, args.repeats)
     print(f"adaptation step, {len(frames)} frames on the 96 grid: 2D pooling {direct:.3f} s, separable "
           f"{separable:.3f} s, {direct / separable:.1f}x")
 

@@ -51,7 +51,7 @@ def main() -> None:
     print(f"{name}" + (f", adapted for {args.adapt_steps} steps" if adapt else ""))
 
     errors: dict[str, dict[str, list[float]]] = {"E_cc": {}, "E_rr": {}}
-    patterns = []  # per sequence: its tag pattern and its peak global E_cc, true and tracked
+    patterns = []  # per sequence: its tag pattern and its error of peak global E_cc
     print(f"\n{'seed':>7} {'tags':>5} {'true E_cc':>10} {'tracked':>8}")
     for k in range(args.sequences):
         simulated = simulate_sequence(TEST_SEED + k)

@@ -308,8 +308,7 @@ class Trainer:
     def gradient_norm(self) -> float:
         """Euclidean norm of all gradients together, logged so that a run heading for divergence shows
         it; not finite when any gradient is not (the same on every process: DDP has averaged them)."""
-        norms = [p.grad.norm() for p in self.model.parameters() if p.grad is not None]
-        return float(torch.linalg.vector_norm(torch.stack(norms))) if norms else 0.0
+        return float(nn.utils.get_total_norm([p.grad for p in self.model.parameters() if p.grad is not None]))
 
     @torch.no_grad()
     def validate(self) -> float:

@@ -29,7 +29,6 @@ def model_from_args(args: argparse.Namespace) -> tuple[DeepTagNet, str]:
     return load_model(args.model)
 
 
-
 def add_adapt_argument(parser: argparse.ArgumentParser) -> None:
     """``--adapt STEPS``: test-time adaptation, on by default (the bundled network alone is close to no
     motion: see the README's figures); ``--adapt 0`` runs the network alone (the paper's method)."""
