@@ -20,7 +20,7 @@ import torch
 from deeptag.adapt import AdaptConfig
 from deeptag.checkpoint import load_model
 from deeptag.io import read_sequence
-from deeptag.myocardium import Myocardium, define_myocardium
+from deeptag.myocardium import LAYERS, Myocardium, define_myocardium
 from deeptag.phantom import simulate_sequence
 from deeptag.strain import compute_strain, strain_summary
 from deeptag.track import track_sequence
@@ -31,9 +31,26 @@ TEST_SEED = 100_000
 
 
 def peaks(lagrangian: np.ndarray, myocardium: Myocardium, quantity: str) -> dict[str, float | None]:
-    """Peak value of ``quantity`` per region ('global', '7'..'12') of a Lagrangian field sequence."""
+    """Peak value of ``quantity`` per region ('global', the layers, '7'..'12') of a Lagrangian field sequence."""
     summary = strain_summary(compute_strain(lagrangian, myocardium))
     return {region["region"]: region["peaks"][quantity]["value"] for region in summary["regions"]}
+
+
+def print_simulated(errors: dict[str, dict[str, list[float]]], patterns: list[tuple[str, float]], count: int) -> None:
+    """Part 1's table: mean absolute (and, per layer, signed) errors of peak strain, and E_cc by tag pattern."""
+    print(f"\n1. {count} simulated test sequences: mean absolute error of peak strain (percentage points)")
+    layers = [region for region, _ in LAYERS]
+    for quantity, signed in errors.items():
+        by_region = {region: np.mean(np.abs(v)) for region, v in signed.items()}
+        segments = {region: v for region, v in by_region.items() if region != "global" and region not in layers}
+        print(f"  {quantity}: global {by_region['global']:.2f}, per segment {np.mean(list(segments.values())):.2f} "
+              f"(segments {', '.join(f'{r}: {v:.2f}' for r, v in segments.items())})")
+        print(f"  {quantity} per layer (mean tracked - true in brackets): "
+              + ", ".join(f"{r} {by_region[r]:.2f} ({np.mean(signed[r]):+.2f})" for r in layers))
+    for pattern in ("grid", "lines"):  # one set of tag lines shows no motion along them (aperture problem)
+        chosen = [error for kind, error in patterns if kind == pattern]
+        if chosen:
+            print(f"  E_cc global, {len(chosen)} sequences tagged with {pattern}: {np.mean(chosen):.2f}")
 
 
 def main() -> None:
@@ -63,28 +80,22 @@ def main() -> None:
             truth = peaks(simulated.lagrangian[1:], myocardium, quantity)
             for region, value in truth.items():
                 if value is not None and predicted.get(region) is not None:
-                    errors[quantity].setdefault(region, []).append(abs(predicted[region] - value))
+                    errors[quantity].setdefault(region, []).append(predicted[region] - value)  # signed
             if quantity == "E_cc":
                 pattern = "grid" if simulated.params["imaging"]["tag_grid"] else "lines"
                 patterns.append((pattern, abs(predicted["global"] - truth["global"])))
                 print(f"{TEST_SEED + k:>7} {pattern:>5} {truth['global']:>10.2f} {predicted['global']:>8.2f}", flush=True)
-    print(f"\n1. {args.sequences} simulated test sequences: mean absolute error of peak strain (percentage points)")
-    for quantity, by_region in errors.items():
-        segments = [np.mean(v) for region, v in by_region.items() if region != "global"]
-        print(f"  {quantity}: global {np.mean(by_region['global']):.2f}, per segment {np.mean(segments):.2f} "
-              f"(segments {', '.join(f'{r}: {np.mean(v):.2f}' for r, v in by_region.items() if r != 'global')})")
-    for pattern in ("grid", "lines"):  # one set of tag lines shows no motion along them (aperture problem)
-        chosen = [error for kind, error in patterns if kind == pattern]
-        if chosen:
-            print(f"  E_cc global, {len(chosen)} sequences tagged with {pattern}: {np.mean(chosen):.2f}")
+    if args.sequences:
+        print_simulated(errors, patterns, args.sequences)
 
     if REAL.is_file():
         real = read_sequence(REAL)
         ring = define_myocardium(real.images.shape[1:], ring=args.real_ring)
         result = track_sequence(real, model, adapt=adapt)
-        global_peaks = peaks(result.lagrangian, ring, "E_cc")
-        print(f"\n2. {REAL.name}, ring {args.real_ring}: peak global E_cc {global_peaks['global']:.1f} % "
-              "(healthy tagging range about -13 % to -22 %)")
+        real_peaks = peaks(result.lagrangian, ring, "E_cc")
+        print(f"\n2. {REAL.name}, ring {args.real_ring}: peak global E_cc {real_peaks['global']:.1f} % "
+              "(healthy tagging range about -13 % to -22 %); per layer "
+              + ", ".join(f"{region} {real_peaks[region]:.1f} %" for region, _ in LAYERS))
 
 
 if __name__ == "__main__":

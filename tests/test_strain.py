@@ -13,8 +13,8 @@ import torch
 from deeptag.cli import main
 from deeptag.errors import InputError
 from deeptag.fields import track_points
-from deeptag.myocardium import (Myocardium, cavity_centre, define_myocardium, display_angle, read_mask,
-                                ring_mask, segment_numbers, segments)
+from deeptag.myocardium import (Myocardium, cavity_centre, define_myocardium, display_angle, layer_index,
+                                read_mask, ring_mask, segment_numbers, segments)
 from deeptag.strain import (compute_strain, inverse_gradients, reference_directions, strain_components,
                             write_strain)
 
@@ -126,6 +126,46 @@ def test_peaks_and_rates_per_second_and_per_frame():
     assert per_frame.rate_unit == "%/frame" and result.rate_unit == "%/s"
 
 
+def test_layer_curves_follow_the_analytic_strain_across_the_wall():
+    """Incompressible shortening strains the endocardium most: the layer means must be ordered and each
+    equal the mean of the analytic E_cc over its own third of the ring."""
+    k = 40.0
+    result = compute_strain(pullback(incompressible_shortening(k))[None], myocardium())
+    radius_sq = ((result.points - CENTRE) ** 2).sum(axis=1)
+    analytic = 100 * -k / (2 * radius_sq)
+    means = {}
+    for region, name, kind, selected in result.regions():
+        if kind == "layer":
+            means[region] = result.curve("E_cc", selected)[1]
+            assert means[region] == pytest.approx(analytic[selected].mean(), rel=0.03), name
+    assert list(means) == ["endo", "midwall", "epi"] and means["endo"] < means["midwall"] < means["epi"] < 0
+
+
+def test_transmural_depth_of_a_ring_is_the_fraction_of_the_wall_between_its_radii():
+    ring = myocardium()  # r_endo 12, r_epi 20 about (31, 33)
+    points = np.array([[31.0 + r * np.cos(a), 33.0 - r * np.sin(a)] for r, a in
+                       [(12.0, 0.3), (16.0, 1.3), (20.0, 2.9), (14.0, 4.0), (25.0, 5.0), (5.0, 5.5)]])
+    depth = ring.transmural_depth(points)
+    # the outermost pixel centres of a sector lie up to a pixel inside r_epi, the innermost up to one outside r_endo
+    assert depth[:4] == pytest.approx([0.0, 0.5, 1.0, 0.25], abs=0.13)
+    assert depth[4:].tolist() == [1.0, 0.0]  # outside the wall: clipped
+    assert layer_index(np.array([0.0, 0.33, 0.34, 0.66, 0.67, 1.0])).tolist() == [0, 0, 1, 1, 2, 2]
+    layers = np.bincount(layer_index(ring.transmural_depth(ring.points())))
+    assert len(layers) == 3 and layers.min() > 0.2 * layers.sum()
+
+
+def test_transmural_depth_follows_an_off_centre_wall_of_varying_thickness():
+    """A wall thicker on one side than the other (epicardium off the LV centre): the depth is still
+    measured within the wall on each side, not as one radius for the whole ring."""
+    rows, cols = np.indices(SHAPE)
+    mask = (np.hypot(cols - 31, rows - 33) >= 10) & (np.hypot(cols - 34, rows - 33) <= 20)
+    wall = Myocardium(mask, (31.0, 33.0))
+    thin_side = np.array([[31.0 + 10.5, 33.0], [31.0 + 22.5, 33.0]])  # endo and epi edges at angle 0
+    thick_side = np.array([[31.0 - 10.5, 33.0], [31.0 - 16.5, 33.0]])  # endo and epi edges at angle 180
+    assert wall.transmural_depth(thin_side) == pytest.approx([0.0, 1.0], abs=0.15)
+    assert wall.transmural_depth(thick_side) == pytest.approx([0.0, 1.0], abs=0.15)
+
+
 def test_mid_segments_are_six_equal_sectors_starting_at_the_rv_insertion():
     sectors = segments(120.0, "mid")
     assert [s.number for s in sectors] == [7, 8, 9, 10, 11, 12]
@@ -230,9 +270,11 @@ def test_write_strain_tables_have_units_and_one_row_per_frame_and_region(tmp_pat
     write_strain(tmp_path, result)
     summary = json.loads((tmp_path / "strain.json").read_text())
     assert summary["units"]["E_cc"] == "%" and summary["units"]["E_cc_rate"] == "%/s"
-    assert [r["region"] for r in summary["regions"]] == ["global", "7", "8", "9", "10", "11", "12"]
+    assert [r["region"] for r in summary["regions"]] == \
+        ["global", "endo", "midwall", "epi", "7", "8", "9", "10", "11", "12"]
+    assert [r["kind"] for r in summary["regions"]][:5] == ["global", "layer", "layer", "layer", "segment"]
     rows = list(csv.DictReader(open(tmp_path / "strain.csv")))
-    assert len(rows) == 7 * 3 and "E_cc_rate_pct_per_s" in rows[0]
+    assert len(rows) == 10 * 3 and "E_cc_rate_pct_per_s" in rows[0]
     assert float(rows[2]["E_cc_pct"]) == pytest.approx(100 * (1.05 ** 2 - 1) / 2, abs=1e-3)
     peaks = [r for r in csv.DictReader(open(tmp_path / "peaks.csv")) if r["region"] == "global"]
     assert {r["quantity"]: r["unit"] for r in peaks}["rotation"] == "deg"

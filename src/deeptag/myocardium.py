@@ -18,6 +18,12 @@ standard orientation (seen from the apex: anterior wall up, septum and right ven
   the 120 deg after the insertion (where the inferior insertion lies in a normal heart).
 * The apical level (13-16) has four 90-degree sectors, anterior, septal, inferior, lateral; the
   septal one is centred on the septum, 60 deg after the RV insertion.
+
+Transmural layers (endocardial, mid-wall, epicardial thirds of the wall): a point's position across the
+wall is ``(r - r_in) / (r_out - r_in)``, 0 at the endocardial edge and 1 at the epicardial one, with ``r``
+its distance from the LV centre and ``r_in``, ``r_out`` the smallest and largest distances of the mask's
+pixel centres in ``LAYER_SECTOR_DEG`` sectors about the centre, interpolated in angle between sector
+centres. It needs nothing but the mask and the centre, so it works for open masks too.
 """
 from __future__ import annotations
 
@@ -37,6 +43,8 @@ LEVELS = ("basal", "mid", "apical")
 DEFAULT_RV_ANGLE_DEG = 120.0
 _SIX = ("anterior", "anteroseptal", "inferoseptal", "inferior", "inferolateral", "anterolateral")
 _FOUR = ("anterior", "septal", "inferior", "lateral")
+LAYERS = (("endo", "endocardial third"), ("midwall", "mid-wall third"), ("epi", "epicardial third"))
+LAYER_SECTOR_DEG = 10.0
 
 
 @dataclass(frozen=True)
@@ -76,6 +84,10 @@ class Myocardium:
         """AHA segment number (K,) of frame-0 points (K, 2) as (x, y)."""
         return segment_numbers(display_angle(points, self.centre), self.rv_angle_deg, self.level)
 
+    def transmural_depth(self, points: np.ndarray) -> np.ndarray:
+        """Position across the wall (K,) of frame-0 points (K, 2) as (x, y): 0 endocardial to 1 epicardial."""
+        return transmural_depth(self.mask, self.centre, points)
+
     def describe(self) -> dict:
         """A JSON-able record of the definition (without the mask)."""
         return {"source": self.source, "centre_xy_px": [float(c) for c in self.centre],
@@ -91,6 +103,38 @@ def display_angle(points: np.ndarray, centre: tuple[float, float]) -> np.ndarray
     points = np.asarray(points, dtype=np.float64)
     angle = np.degrees(np.arctan2(centre[1] - points[..., 1], points[..., 0] - centre[0]))
     return np.mod(angle, 360.0)
+
+
+def transmural_depth(mask: np.ndarray, centre: tuple[float, float], points: np.ndarray,
+                     sector_deg: float = LAYER_SECTOR_DEG) -> np.ndarray:
+    """Position across the wall (K,) in [0, 1] of points (K, 2) as (x, y) (see the module docstring).
+
+    Where the wall is a single pixel thick in a sector (``r_in == r_out``) the position is 0.5.
+    """
+    rows, cols = np.nonzero(mask)
+    if rows.size == 0:
+        raise ValueError("the myocardium mask is empty")
+    pixels = np.stack([cols, rows], axis=1).astype(np.float64)
+    radius = np.hypot(pixels[:, 0] - centre[0], pixels[:, 1] - centre[1])
+    sector = (display_angle(pixels, centre) // sector_deg).astype(int)
+    filled = np.unique(sector)
+    inner = ndimage.minimum(radius, sector, filled)
+    outer = ndimage.maximum(radius, sector, filled)
+    middles = (filled + 0.5) * sector_deg
+    points = np.asarray(points, dtype=np.float64)
+    angle = display_angle(points, centre)
+    r_in = np.interp(angle, middles, inner, period=360.0)
+    r_out = np.interp(angle, middles, outer, period=360.0)
+    r = np.hypot(points[:, 0] - centre[0], points[:, 1] - centre[1])
+    thickness = r_out - r_in
+    with np.errstate(invalid="ignore", divide="ignore"):
+        depth = np.where(thickness > 0, (r - r_in) / thickness, 0.5)
+    return np.clip(depth, 0.0, 1.0)
+
+
+def layer_index(depth: np.ndarray) -> np.ndarray:
+    """Index into ``LAYERS`` of positions across the wall (K,): the inner, middle or outer third."""
+    return np.minimum((len(LAYERS) * np.asarray(depth)).astype(int), len(LAYERS) - 1)
 
 
 def segments(rv_angle_deg: float = DEFAULT_RV_ANGLE_DEG, level: str = "mid") -> list[Segment]:

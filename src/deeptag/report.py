@@ -22,7 +22,7 @@ from .errors import InputError
 from .io import Sequence, read_sequence
 from .outputs import result_directory
 from .myocardium import define_myocardium
-from .strain import QUANTITIES, StrainResult, compute_strain, strain_summary
+from .strain import QUANTITIES, StrainResult, compute_strain, region_label, strain_summary
 
 FIELD_NAMES = ("inf_forward", "inf_backward", "lagrangian")
 
@@ -272,8 +272,7 @@ def strain_tables_html(summary: dict) -> str:
     header = ["region"] + [f"peak {q} ({units[q]}) / {when}" for q in quantities]
     rows = []
     for region in summary["regions"]:
-        label = "global" if region["region"] == "global" else f"{region['region']} {region['name']}"
-        cells = [html.escape(f"{label} ({region['points']} px)")]
+        cells = [html.escape(f"{region_label(region)} ({region['points']} px)")]
         for quantity in quantities:
             peak = region["peaks"][quantity]
             at = peak["time_ms"] if peak["time_ms"] is not None else peak["frame"]

@@ -29,7 +29,7 @@ import numpy as np
 import torch
 
 from . import fields
-from .myocardium import Myocardium
+from .myocardium import LAYERS, Myocardium, layer_index
 from .outputs import write_json
 
 QUANTITIES = ("E_rr", "E_cc", "rotation")
@@ -41,7 +41,10 @@ CONVENTIONS = {
     "directions": "E_rr radial, E_cc circumferential, along frame-0 directions about the LV centre",
     "rotation": "angle of R in the polar decomposition F = R U, degrees, positive counter-clockwise as "
                 "displayed (seen from the apex in the standard short-axis orientation)",
-    "regions": "mean over the frame-0 myocardium pixels (global) and over each AHA segment",
+    "regions": "mean over the frame-0 myocardium pixels (global), over each transmural third of the wall "
+               "(endo, midwall, epi) and over each AHA segment",
+    "layers": "position across the wall (r - r_in) / (r_out - r_in) about the LV centre, r_in and r_out the "
+              "smallest and largest radius of the mask in 10-degree sectors; thirds of it",
     "segments": "AHA 17-segment model, angles about the LV centre counter-clockwise as displayed; the anterior "
                 "RV insertion separates the anterior segment from the anteroseptal one (basal 1-6, mid 7-12, "
                 "60 deg each) or lies 15 deg before the septal one (apical 13-16, 90 deg each)",
@@ -55,13 +58,15 @@ class StrainResult:
     """Strain of every frame at the frame-0 myocardium pixels.
 
     ``points`` (K, 2) frame-0 positions as (x, y) px; ``positions`` (T, K, 2) their tracked positions;
-    ``segment`` (K,) AHA segment numbers; ``values[q]`` (T, K) for q in ``QUANTITIES`` (percent or
+    ``segment`` (K,) AHA segment numbers; ``depth`` (K,) position across the wall, 0 endocardial to 1
+    epicardial (``Myocardium.transmural_depth``); ``values[q]`` (T, K) for q in ``QUANTITIES`` (percent or
     degrees, frame 0 is zero); ``frame_times_ms`` (T,) or None; ``spacing`` (row, column) mm or None.
     """
 
     points: np.ndarray
     positions: np.ndarray
     segment: np.ndarray
+    depth: np.ndarray
     values: dict[str, np.ndarray]
     myocardium: Myocardium
     frame_times_ms: np.ndarray | None = None
@@ -75,11 +80,15 @@ class StrainResult:
     def rate_unit(self) -> str:
         return "%/s" if self.frame_times_ms is not None else "%/frame"
 
-    def regions(self) -> list[tuple[str, str, np.ndarray]]:
-        """``(region, name, selected points (K,) bool)``: ``global`` first, then each AHA segment."""
-        out = [("global", "global", np.ones(len(self.points), dtype=bool))]
+    def regions(self) -> list[tuple[str, str, str, np.ndarray]]:
+        """``(region, name, kind, selected points (K,) bool)``: ``global`` first, then the three
+        transmural layers (kind ``layer``), then each AHA segment (kind ``segment``)."""
+        out = [("global", "global", "global", np.ones(len(self.points), dtype=bool))]
+        layer = layer_index(self.depth)
+        for index, (region, name) in enumerate(LAYERS):
+            out.append((region, name, "layer", layer == index))
         for segment in self.myocardium.segments():
-            out.append((str(segment.number), segment.name, self.segment == segment.number))
+            out.append((str(segment.number), segment.name, "segment", self.segment == segment.number))
         return out
 
     def curve(self, quantity: str, selected: np.ndarray) -> np.ndarray:
@@ -184,7 +193,8 @@ def compute_strain(lagrangian: np.ndarray, myocardium: Myocardium, spacing: tupl
     times = None if frame_times_ms is None else np.asarray(frame_times_ms, dtype=np.float64)
     if times is not None and times.shape != (positions.shape[0],):
         raise ValueError(f"{times.size} frame times for {positions.shape[0]} frames")
-    return StrainResult(points, positions, myocardium.segment_of(points), values, myocardium, times, spacing)
+    return StrainResult(points, positions, myocardium.segment_of(points), myocardium.transmural_depth(points),
+                        values, myocardium, times, spacing)
 
 
 def _number(value: float) -> float | None:
@@ -195,7 +205,7 @@ def strain_summary(result: StrainResult) -> dict:
     """Everything about a strain result as one JSON-able dict: units, conventions, curves and peaks."""
     units = dict(UNITS) | {f"{q}_rate": result.rate_unit for q in RATE_QUANTITIES}
     regions = []
-    for region, name, selected in result.regions():
+    for region, name, kind, selected in result.regions():
         curves, peaks = {}, {}
         for quantity in QUANTITIES:
             curve = result.curve(quantity, selected)
@@ -205,7 +215,7 @@ def strain_summary(result: StrainResult) -> dict:
                 rate = result.rate(curve)
                 curves[f"{quantity}_rate"] = [_number(v) for v in rate]
                 peaks[f"{quantity}_rate"] = result.peak(rate)
-        regions.append({"region": region, "name": name, "points": int(selected.sum()),
+        regions.append({"region": region, "name": name, "kind": kind, "points": int(selected.sum()),
                         "curves": curves, "peaks": peaks})
     segments = [{"number": s.number, "name": s.name, "start_deg": s.start_deg, "end_deg": s.end_deg}
                 for s in result.myocardium.segments()]
@@ -219,6 +229,17 @@ def strain_summary(result: StrainResult) -> dict:
         "time_ms": None if result.frame_times_ms is None else [float(t) for t in result.frame_times_ms],
         "regions": regions,
     }
+
+
+def region_kind(region: dict) -> str:
+    """``global``, ``layer`` or ``segment`` for a region of ``strain_summary`` (files written before
+    layers existed have no ``kind``: their regions are the global one and segments)."""
+    return region.get("kind") or ("global" if region["region"] == "global" else "segment")
+
+
+def region_label(region: dict) -> str:
+    """How tables name a region of ``strain_summary``: its number and name for a segment, else its name."""
+    return f"{region['region']} {region['name']}" if region_kind(region) == "segment" else region["name"]
 
 
 def write_strain(folder: Path, result: StrainResult) -> dict:
@@ -249,5 +270,6 @@ def write_strain(folder: Path, result: StrainResult) -> dict:
                                  "" if peak["time_ms"] is None else f"{peak['time_ms']:.3f}"])
     np.savez(folder / "strain_points.npz", points_xy_px=result.points.astype(np.float32),
              positions_xy_px=result.positions.astype(np.float32), segment=result.segment.astype(np.int16),
+             transmural_depth=result.depth.astype(np.float32),
              **{f"{q}_{'pct' if UNITS[q] == '%' else 'deg'}": v.astype(np.float32) for q, v in result.values.items()})
     return summary

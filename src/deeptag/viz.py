@@ -27,6 +27,7 @@ from matplotlib.figure import Figure
 
 from . import fields
 from .myocardium import LEVELS, segments
+from .strain import region_kind, region_label
 
 PANEL_INCHES = 3.2
 DPI = 80
@@ -376,8 +377,12 @@ def uncertainty_frames(images: np.ndarray, uncertainty: np.ndarray) -> list[np.n
     return _animate(figure, update, len(magnitude))
 
 
+LAYER_STYLES = {"endo": (0, (1, 1)), "midwall": "--", "epi": "-."}  # line style of each transmural layer
+
+
 def strain_curves_figure(summary: dict) -> Figure:
-    """E_rr, E_cc and rotation against time, globally (thick black) and per AHA segment.
+    """E_rr, E_cc and rotation against time: globally (thick black), per transmural layer (dashed grey)
+    and per AHA segment.
 
     ``summary`` is the dict of :func:`deeptag.strain.strain_summary` (or ``strain.json``).
     """
@@ -389,10 +394,14 @@ def strain_curves_figure(summary: dict) -> Figure:
         axes = figure.add_subplot(1, 3, position)
         for region in summary["regions"][1:] + summary["regions"][:1]:  # global last, on top
             values = np.array([np.nan if v is None else v for v in region["curves"][quantity]], dtype=float)
-            if region["region"] == "global":
+            kind = region_kind(region)
+            if kind == "global":
                 axes.plot(x, values, color="black", linewidth=2.5, label="global", zorder=3)
+            elif kind == "layer":
+                axes.plot(x, values, color="dimgrey", linewidth=1.2, linestyle=LAYER_STYLES[region["region"]],
+                          label=region_label(region))
             else:
-                axes.plot(x, values, linewidth=1.2, label=f"{region['region']} {region['name']}")
+                axes.plot(x, values, linewidth=1.2, label=region_label(region))
         axes.axhline(0.0, color="grey", linewidth=0.5)
         axes.set_xlabel("time (ms)" if times is not None else "frame")
         axes.set_ylabel(f"{quantity} ({summary['units'][quantity]})")
@@ -410,7 +419,7 @@ def bullseye_figure(summary: dict, quantities: SequenceType[str] = ("E_rr", "E_c
     slice's level is coloured by its segments' peak values and labelled, the other levels stay grey.
     """
     level = summary["myocardium"]["level"]
-    peaks = {int(r["region"]): r["peaks"] for r in summary["regions"] if r["region"] != "global"}
+    peaks = {int(r["region"]): r["peaks"] for r in summary["regions"] if region_kind(r) == "segment"}
     rings = {"basal": (2.0, 3.0), "mid": (1.0, 2.0), "apical": (0.35, 1.0)}
     figure = Figure(figsize=(3.4 * len(quantities), 3.8), dpi=DPI)
     FigureCanvasAgg(figure)

@@ -7,7 +7,7 @@ from pathlib import Path
 from ..myocardium import LEVELS, Myocardium, define_myocardium
 from ..outputs import result_directory
 from ..report import read_result_folder
-from ..strain import UNITS, compute_strain, write_strain
+from ..strain import UNITS, compute_strain, region_label, write_strain
 
 
 def add_myocardium_arguments(parser: argparse.ArgumentParser) -> None:
@@ -77,6 +77,6 @@ def run(args: argparse.Namespace) -> int:
             peak = region["peaks"][quantity]
             at = f"{peak['time_ms']:.0f}" if peak["time_ms"] is not None else f"{peak['frame']}"
             cells.append("n/a" if peak["value"] is None else f"{peak['value']:8.2f} at {at}")
-        label = region["name"] if region["region"] == "global" else f"{region['region']} {region['name']}"
+        label = region_label(region)
         print(f"{label:<20}" + "".join(f"{cell:>22}" for cell in cells))
     return 0
