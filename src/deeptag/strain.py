@@ -29,7 +29,7 @@ import numpy as np
 import torch
 
 from . import fields
-from .myocardium import LAYERS, Myocardium, layer_index
+from .myocardium import LAYER_SECTOR_DEG, LAYERS, Myocardium, layer_index
 from .outputs import write_json
 
 QUANTITIES = ("E_rr", "E_cc", "rotation")
@@ -44,7 +44,7 @@ CONVENTIONS = {
     "regions": "mean over the frame-0 myocardium pixels (global), over each transmural third of the wall "
                "(endo, midwall, epi) and over each AHA segment",
     "layers": "position across the wall (r - r_in) / (r_out - r_in) about the LV centre, r_in and r_out the "
-              "smallest and largest radius of the mask in 10-degree sectors; thirds of it",
+              f"smallest and largest radius of the mask in {LAYER_SECTOR_DEG:g}-degree sectors; thirds of it",
     "segments": "AHA 17-segment model, angles about the LV centre counter-clockwise as displayed; the anterior "
                 "RV insertion separates the anterior segment from the anteroseptal one (basal 1-6, mid 7-12, "
                 "60 deg each) or lies 15 deg before the septal one (apical 13-16, 90 deg each)",
