@@ -16,10 +16,9 @@ import numpy as np
 import torch
 
 from deeptag.adapt import AdaptConfig
-from deeptag.benchmark import myocardium_epe
 from deeptag.checkpoint import load_model
 from deeptag.io import read_sequence
-from deeptag.metrics import landmark_summary
+from deeptag.metrics import landmark_summary, myocardium_epe
 from deeptag.phantom import simulate_sequence
 from deeptag.track import track_sequence
 

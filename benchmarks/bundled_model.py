@@ -20,10 +20,9 @@ import torch
 
 from deeptag.adapt import AdaptConfig
 from deeptag.baselines.optical_flow import track_tvl1
-from deeptag.benchmark import myocardium_epe
 from deeptag.checkpoint import load_model
 from deeptag.io import Sequence, read_sequence
-from deeptag.metrics import landmark_summary
+from deeptag.metrics import landmark_summary, myocardium_epe
 from deeptag.phantom import simulate_sequence
 from deeptag.track import track_sequence
 

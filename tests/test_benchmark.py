@@ -11,12 +11,12 @@ import pytest
 import torch
 
 from deeptag.baselines.voxelmorph import track_network
-from deeptag.benchmark import (METHODS, Run, load_case, markdown_table, mean_sd, myocardium_epe, phase_bins,
+from deeptag.benchmark import (METHODS, Run, load_case, markdown_table, mean_sd, phase_bins,
                                phase_curves, summary_rows)
 from deeptag.checkpoint import BUNDLED_MODEL, read_checkpoint
 from deeptag.cli import main
 from deeptag.losses import VM_CONFIGS, DeepTagLoss
-from deeptag.metrics import landmark_summary
+from deeptag.metrics import landmark_summary, myocardium_epe
 from deeptag.model import DeepTagNet, ModelConfig
 
 SIZE, FRAMES = 40, 6

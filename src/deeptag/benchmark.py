@@ -13,7 +13,7 @@ runs in this process on the same frames; the metrics of one run (one method on o
   the input grid for every method; none where a method gives no such field;
 * the wall-clock seconds of the whole call, frames in memory to tracks and fields on the input grid;
 * where ground-truth Lagrangian fields and a frame-0 myocardium mask exist (simulated data), the dense
-  end-point error ``myocardium_epe``.
+  end-point error ``deeptag.metrics.myocardium_epe``.
 
 Table rows give mean and standard deviation over sequences (population sd, ``ddof=0``, so one
 sequence gives sd 0). Per-phase curves (Figures 8 and 10) bin frame t of T at the phase t / (T - 1) of
@@ -33,7 +33,6 @@ from typing import Callable
 
 import numpy as np
 import torch
-from scipy import ndimage
 
 from . import fields
 from .baselines import BASELINES, BaselineResult
@@ -41,7 +40,7 @@ from .baselines.voxelmorph import VOXELMORPH_LABELS
 from .errors import InputError
 from .io import Sequence, read_sequence
 from .losses import ABLATIONS, VM_CONFIGS, LossConfig
-from .metrics import landmark_distances, landmark_summary
+from .metrics import landmark_distances, landmark_summary, myocardium_epe
 from .model import ModelConfig
 from .train import Trainer, TrainConfig
 
@@ -127,31 +126,6 @@ def load_case(path: str | Path) -> Case:
 def length_unit(cases: list[Case]) -> str:
     """The unit of the lengths: mm where every sequence has a pixel spacing, else px (never mixed)."""
     return "mm" if all(case.sequence.spacing is not None for case in cases) else "px"
-
-
-def myocardium_epe(lagrangian: np.ndarray, truth: np.ndarray, mask: np.ndarray,
-                   spacing: tuple[float, float] | None = None) -> float | None:
-    """Mean end-point error of predicted Lagrangian fields inside the moving myocardium.
-
-    ``lagrangian`` (T-1, 2, H, W) holds the predicted ``L_1 .. L_{T-1}``, ``truth`` (T, 2, H, W) the true
-    ``L_0 .. L_{T-1}`` (pull-back fields into frame 0, pixels); ``mask`` (H, W) the myocardium at frame 0.
-    At frame t the myocardium is the set of pixels p whose material point ``p + L_t(p)`` falls in the
-    mask (bilinearly interpolated, >= 0.5); the error is ``|L_pred_t(p) - L_t(p)|``, in mm when
-    ``spacing`` (row, column) is given, else pixels, averaged over all those pixels of frames 1..T-1.
-    Returns None where no pixel qualifies.
-    """
-    height, width = mask.shape
-    grid = np.mgrid[0:height, 0:width].astype(np.float64)
-    scale = np.ones(2) if spacing is None else np.asarray(spacing, dtype=np.float64)
-    errors = []
-    for t in range(1, truth.shape[0]):
-        material = grid + truth[t]
-        inside = ndimage.map_coordinates(mask.astype(np.float64), material, order=1, mode="constant") >= 0.5
-        difference = (lagrangian[t - 1] - truth[t]) * scale[:, None, None]
-        errors.append(np.hypot(difference[0], difference[1])[inside])
-    errors = np.concatenate(errors)
-    errors = errors[np.isfinite(errors)]
-    return float(errors.mean()) if errors.size else None
 
 
 def nonpositive_jacobians(displacements: np.ndarray | None) -> int | None:
