@@ -5,10 +5,12 @@
    and per AHA segment (mid level), between the model's Lagrangian fields and the simulator's exact
    ones. Both go through the same ``compute_strain`` on the simulator's frame-0 myocardium mask;
    ``compute_strain`` itself is checked against analytic cases in tests/test_strain.py.
+   With ``--tvl1``, TV-L1 optical flow (composed over frames, the full frame) side by side, to tell
+   errors of the method from what the images hide.
 2. On ../shared/real/sax_45_23.npz (when present), with the ring given by --real-ring: the model's peak
    global E_cc, to be read against the healthy tagging range of about -13 % to -22 %.
 
-    python benchmarks/strain_accuracy.py [--model PATH] [--sequences 10] [--adapt-steps 0]
+    python benchmarks/strain_accuracy.py [--model PATH] [--sequences 10] [--adapt-steps 0] [--tvl1]
 """
 from __future__ import annotations
 
@@ -18,6 +20,7 @@ import numpy as np
 import torch
 
 from deeptag.adapt import AdaptConfig
+from deeptag.baselines.optical_flow import track_tvl1
 from deeptag.checkpoint import load_model
 from deeptag.io import read_sequence
 from deeptag.myocardium import LAYERS, Myocardium, define_myocardium
@@ -38,9 +41,11 @@ def peaks(lagrangian: np.ndarray, myocardium: Myocardium) -> dict[str, dict[str,
             for quantity in ("E_cc", "E_rr")}
 
 
-def print_simulated(errors: dict[str, dict[str, list[float]]], patterns: list[tuple[str, float]], count: int) -> None:
-    """Part 1's table: mean absolute (and, per layer, signed) errors of peak strain, and E_cc by tag pattern."""
-    print(f"\n1. {count} simulated test sequences: mean absolute error of peak strain (percentage points)")
+def print_simulated(method: str, errors: dict[str, dict[str, list[float]]], patterns: list[tuple[str, float]]) -> None:
+    """Part 1's table for one method: mean absolute (and, per layer, signed) errors of peak strain, and
+    the E_cc error by tag pattern."""
+    print(f"\n1. {method}, {len(patterns)} simulated test sequences: mean absolute error of peak strain "
+          "(percentage points)")
     layers = [region for region, _ in LAYERS]
     for quantity, signed in errors.items():
         by_region = {region: np.mean(np.abs(v)) for region, v in signed.items()}
@@ -62,6 +67,7 @@ def main() -> None:
     parser.add_argument("--adapt-steps", type=int, default=0)
     parser.add_argument("--real-ring", default="132.2,140.3,43,63",
                         help="cx,cy,r_endo,r_epi of the LV ring on the real sequence's frame 0 (pixels)")
+    parser.add_argument("--tvl1", action="store_true", help="TV-L1 optical flow side by side")
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
@@ -69,26 +75,31 @@ def main() -> None:
     adapt = AdaptConfig(steps=args.adapt_steps) if args.adapt_steps else None
     print(f"{name}" + (f", adapted for {args.adapt_steps} steps" if adapt else ""))
 
-    errors: dict[str, dict[str, list[float]]] = {"E_cc": {}, "E_rr": {}}
-    patterns = []  # per sequence: its tag pattern and its error of peak global E_cc
-    print(f"\n{'seed':>7} {'tags':>5} {'true E_cc':>10} {'tracked':>8}")
+    methods = [name] + (["TV-L1"] if args.tvl1 else [])
+    errors = {method: {"E_cc": {}, "E_rr": {}} for method in methods}  # signed, per quantity and region
+    patterns = {method: [] for method in methods}  # per sequence: tag pattern, error of peak global E_cc
+    print(f"\n{'seed':>7} {'tags':>5} {'true E_cc':>10}" + "".join(f"{m[:12]:>13}" for m in methods))
     for k in range(args.sequences):
         simulated = simulate_sequence(TEST_SEED + k)
         centre = (float(simulated.lv_centre[0]), float(simulated.lv_centre[1]))
         myocardium = Myocardium(simulated.myocardium_mask, centre, source=f"simulator seed {TEST_SEED + k}")
-        result = track_sequence(simulated.as_sequence("simulated"), model, adapt=adapt)
-        predicted = peaks(result.lagrangian, myocardium)
+        fields = {name: track_sequence(simulated.as_sequence("simulated"), model, adapt=adapt).lagrangian}
+        if args.tvl1:
+            fields["TV-L1"] = track_tvl1(simulated.images, simulated.landmarks[0]).lagrangian
         truth = peaks(simulated.lagrangian[1:], myocardium)
-        for quantity in errors:
-            for region, value in truth[quantity].items():
-                if value is not None and predicted[quantity].get(region) is not None:
-                    errors[quantity].setdefault(region, []).append(predicted[quantity][region] - value)  # signed
-        true_cc, tracked_cc = truth["E_cc"]["global"], predicted["E_cc"]["global"]
         pattern = "grid" if simulated.params["imaging"]["tag_grid"] else "lines"
-        patterns.append((pattern, abs(tracked_cc - true_cc)))
-        print(f"{TEST_SEED + k:>7} {pattern:>5} {true_cc:>10.2f} {tracked_cc:>8.2f}", flush=True)
+        for method, lagrangian in fields.items():
+            predicted = peaks(lagrangian, myocardium)
+            for quantity in ("E_cc", "E_rr"):
+                for region, value in truth[quantity].items():
+                    if value is not None and predicted[quantity].get(region) is not None:
+                        errors[method][quantity].setdefault(region, []).append(predicted[quantity][region] - value)
+            patterns[method].append((pattern, abs(predicted["E_cc"]["global"] - truth["E_cc"]["global"])))
+        tracked = "".join(f"{errors[m]['E_cc']['global'][-1] + truth['E_cc']['global']:>13.2f}" for m in methods)
+        print(f"{TEST_SEED + k:>7} {pattern:>5} {truth['E_cc']['global']:>10.2f}{tracked}", flush=True)
     if args.sequences:
-        print_simulated(errors, patterns, args.sequences)
+        for method in methods:
+            print_simulated(method, errors[method], patterns[method])
 
     if REAL.is_file():
         real = read_sequence(REAL)
