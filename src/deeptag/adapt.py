@@ -33,7 +33,7 @@ class AdaptConfig:
     is the objective (the paper's Eq. 12 by default; the benchmark adapts each ablation with its own).
 
     Chosen on simulated validation sequences (seeds 50000-50003, never used for training or for the
-    reported figures), starting from the bundled model (close to no motion), with
+    reported figures), starting from the bundled model of the time (close to no motion), with
     ``benchmarks/adapt_settings.py``: myocardial end-point error 0.78 px with a control node every 2
     pixels, 0.77 px every 4, 0.79 px after 250 steps instead of 150, 0.82 px without the blurred steps
     (no motion: 3.34 px).
