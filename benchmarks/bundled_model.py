@@ -74,10 +74,10 @@ def main() -> None:
 
     errors = {method: [] for method in table}
     seconds = {method: [] for method in table}
-    line_tagged = []  # per sequence: tagged with one set of lines (no motion visible along them)
+    patterns = []  # per sequence: its tag pattern, grid or lines
     for k in range(args.sequences):
         simulated = simulate_sequence(TEST_SEED + k)
-        line_tagged.append(not simulated.params["imaging"]["tag_grid"])
+        patterns.append(simulated.tag_pattern)
         sequence = simulated.as_sequence(f"seed {TEST_SEED + k}")
         for method, run in table.items():
             lagrangian, _, spent = run(sequence, simulated.landmarks[0])
@@ -88,10 +88,10 @@ def main() -> None:
     for method in table:
         e = np.asarray(errors[method])
         print(f"  {method:>22}: {e.mean():.3f} +- {e.std():.3f} px   ({np.mean(seconds[method]):.2f} s per sequence)")
-    lines = np.asarray(line_tagged)
-    for label, chosen in (("grid", ~lines), ("lines", lines)):
+    for pattern in ("grid", "lines"):
+        chosen = np.asarray(patterns) == pattern
         if chosen.any():
-            print(f"  {chosen.sum()} sequences tagged with {label}: " + ", ".join(
+            print(f"  {chosen.sum()} sequences tagged with {pattern}: " + ", ".join(
                 f"{method} {np.asarray(errors[method])[chosen].mean():.3f}" for method in table))
 
     if REAL.is_file():

@@ -87,16 +87,17 @@ def main() -> None:
         if args.tvl1:
             fields["TV-L1"] = track_tvl1(simulated.images, simulated.landmarks[0]).lagrangian
         truth = peaks(simulated.lagrangian[1:], myocardium)
-        pattern = "grid" if simulated.params["imaging"]["tag_grid"] else "lines"
+        tracked = {}  # each method's peak global E_cc, for the per-sequence line
         for method, lagrangian in fields.items():
             predicted = peaks(lagrangian, myocardium)
             for quantity in ("E_cc", "E_rr"):
                 for region, value in truth[quantity].items():
                     if value is not None and predicted[quantity].get(region) is not None:
                         errors[method][quantity].setdefault(region, []).append(predicted[quantity][region] - value)
-            patterns[method].append((pattern, abs(predicted["E_cc"]["global"] - truth["E_cc"]["global"])))
-        tracked = "".join(f"{errors[m]['E_cc']['global'][-1] + truth['E_cc']['global']:>13.2f}" for m in methods)
-        print(f"{TEST_SEED + k:>7} {pattern:>5} {truth['E_cc']['global']:>10.2f}{tracked}", flush=True)
+            tracked[method] = predicted["E_cc"]["global"]
+            patterns[method].append((simulated.tag_pattern, abs(tracked[method] - truth["E_cc"]["global"])))
+        print(f"{TEST_SEED + k:>7} {simulated.tag_pattern:>5} {truth['E_cc']['global']:>10.2f}"
+              + "".join(f"{tracked[m]:>13.2f}" for m in methods), flush=True)
     if args.sequences:
         for method in methods:
             print_simulated(method, errors[method], patterns[method])

@@ -10,8 +10,9 @@
 # and checkpoint (the same steps as --steps 16000; its log trimmed to step 16000 with train.trim_log):
 # 16000 steps in 96 min (0.36 s per step); validation loss 3.892 at step 1000, 3.780 at 6000, 3.764 at
 # 16000 (the lowest, so best.pt is the last step). Alone it tracks the real sequence at 3.90 px against
-# 5.70 for no motion (the 9-minute model it replaced: 5.93); on simulated validation sequences it is
-# still close to no motion (README, "Measured figures"). track --adapt does the tracking.
+# 5.70 for no motion (the 9-minute model it replaced: 5.93), and simulated sequences at 1.75 px against
+# 2.97, but worse than no motion where they are tagged with lines (README, "Measured figures").
+# track --adapt does the tracking.
 # Usage: [THREADS=2] scripts/train_bundled_model.sh [WORK_DIR]   (default: ./bundled-model-work)
 set -euo pipefail
 work=${1:-bundled-model-work}

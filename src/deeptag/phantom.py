@@ -89,6 +89,11 @@ class SimulatedSequence:
         """The box covering the heart that the paper's pre-processing would crop (``heart_box``)."""
         return heart_box(self.myocardium_mask)
 
+    @property
+    def tag_pattern(self) -> str:
+        """``grid`` or ``lines`` (one set of tag lines, which shows no motion along itself)."""
+        return "grid" if self.params["imaging"]["tag_grid"] else "lines"
+
     def as_sequence(self, source: str) -> Sequence:
         """The images as ``track`` reads them from a saved file: spacing, times, landmarks and ROI."""
         return Sequence(images=self.images, source=source, spacing=self.spacing, frame_times=self.frame_times,

@@ -30,8 +30,8 @@ def model_from_args(args: argparse.Namespace) -> tuple[DeepTagNet, str]:
 
 
 def add_adapt_argument(parser: argparse.ArgumentParser) -> None:
-    """``--adapt STEPS``: test-time adaptation, on by default (the bundled network alone is close to no
-    motion: see the README's figures); ``--adapt 0`` runs the network alone (the paper's method)."""
+    """``--adapt STEPS``: test-time adaptation, on by default (the bundled network alone tracks only
+    coarsely: see the README's figures); ``--adapt 0`` runs the network alone (the paper's method)."""
     steps = AdaptConfig().steps
     parser.add_argument("--adapt", type=int, nargs="?", const=steps, default=steps, metavar="STEPS",
                         help="refine the network's fields on this sequence with STEPS steps of the unsupervised "
