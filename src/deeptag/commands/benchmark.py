@@ -63,7 +63,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--velocity-scale", type=float, default=1.0,
                         help="multiplier of the velocity head of every network trained here")
     parser.add_argument("--image-size", type=int, default=ModelConfig().image_size,
-                        help="network grid of the networks trained here (paper: 192; the bundled model: 96)")
+                        help="network grid of the networks trained here (paper and bundled model: 192)")
     parser.add_argument("--adapt", type=int, default=0, metavar="STEPS",
                         help="refine every network's fields on each sequence with STEPS steps of that "
                              "network's own loss before tracking (test-time adaptation, as track --adapt; "

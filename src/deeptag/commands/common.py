@@ -30,13 +30,15 @@ def model_from_args(args: argparse.Namespace) -> tuple[DeepTagNet, str]:
 
 
 def add_adapt_argument(parser: argparse.ArgumentParser) -> None:
-    """``--adapt STEPS``: test-time adaptation, on by default (the bundled network alone tracks only
-    coarsely: see the README's figures); ``--adapt 0`` runs the network alone (the paper's method)."""
+    """``--adapt STEPS``: test-time adaptation, on by default (the bundled network alone misreads line
+    tags and is coarser on the real sequence: see the README's figures); ``--adapt 0`` runs the network
+    alone (the paper's method)."""
     steps = AdaptConfig().steps
     parser.add_argument("--adapt", type=int, nargs="?", const=steps, default=steps, metavar="STEPS",
                         help="refine the network's fields on this sequence with STEPS steps of the unsupervised "
-                             f"loss first (test-time adaptation; default {steps}, about 0.2 s per step for 25 "
-                             "frames on a 2-core CPU); 0: the network alone, as in the paper")
+                             f"loss first (test-time adaptation; default {steps}, about 0.75 s per step for 20 "
+                             "frames on the bundled model's 192 grid, 2-core CPU); 0: the network alone, as in "
+                             "the paper")
 
 
 def adapt_from_args(args: argparse.Namespace) -> AdaptConfig | None:
