@@ -2,7 +2,8 @@
 
 Each configuration runs in a fresh process (so the peak memory is its own) on the same synthetic
 sequence, with 30 tracked points, end to end from the frames in memory to results on the input grid.
-The paper's network is measured with random weights, on the 192 grid and on the bundled model's 96 grid: speed does not depend on the weights' values.
+The paper's network is measured with random weights, on the 192 grid (the paper's and the bundled model's)
+and on a 96 grid: speed does not depend on the weights' values.
 
     python benchmarks/track_speed.py [--threads 2] [--repeats 5] [--frames 25]
 """
@@ -63,7 +64,7 @@ def main() -> None:
     parser.add_argument("--frames", type=int, default=25)
     parser.add_argument("--size", type=int, default=192)
     parser.add_argument("--grids", type=int, nargs="+", default=[192, 96],
-                        help="network grid sizes to compare (the paper's 192; the bundled model's 96)")
+                        help="network grid sizes to compare (the paper's and the bundled model's 192; a coarser 96)")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     parser.add_argument("--grid", type=int, default=192, help=argparse.SUPPRESS)
     args = parser.parse_args()
