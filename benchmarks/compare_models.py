@@ -33,7 +33,8 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    simulated = [simulate_sequence(VALIDATION_SEED + k) for k in range(args.sequences)]
+    seeds = [VALIDATION_SEED + k for k in range(args.sequences)]
+    simulated = [simulate_sequence(seed) for seed in seeds]
     real = read_sequence(REAL) if REAL.is_file() else None
     patterns = np.array([s.tag_pattern for s in simulated])
     print(f"{args.sequences} simulated validation sequences (seeds {VALIDATION_SEED}-"
@@ -41,10 +42,10 @@ def main() -> None:
           f"{(patterns == 'lines').sum()} line-tagged), myocardium EPE (px); "
           + (f"{REAL.name}: mean landmark distance (px)" if real else f"{REAL} not found: no real figure"))
     for path in args.models:
-        model, name = load_model(None if path == "bundled" else path)
+        model, _ = load_model(None if path == "bundled" else path)
         started = time.perf_counter()
-        errors = np.array([myocardium_epe(track_sequence(s.as_sequence(f"seed {s}"), model).lagrangian,
-                                          s.lagrangian, s.myocardium_mask) for s in simulated])
+        errors = np.array([myocardium_epe(track_sequence(s.as_sequence(f"seed {seed}"), model).lagrangian,
+                                          s.lagrangian, s.myocardium_mask) for seed, s in zip(seeds, simulated)])
         split = ", ".join(f"{pattern} {errors[patterns == pattern].mean():.3f}"
                           for pattern in ("grid", "lines") if (patterns == pattern).any())
         line = f"{path} (grid {model.config.image_size}): sims {errors.mean():.3f} ({split})"
