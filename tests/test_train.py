@@ -69,12 +69,11 @@ def test_resume_continues_exactly_where_a_run_stopped(tmp_path):
     Trainer([data], tmp_path / "straight", small_config(steps=4)).run(progress=False)
     Trainer([data], tmp_path / "killed", small_config(steps=2)).run(progress=False)
     # the "killed" run stopped after step 2; resume it with a higher step budget
-    saved = read_checkpoint(tmp_path / "killed" / "last.pt")
-    saved["train_config"]["steps"] = 4
-    torch.save(saved, tmp_path / "killed" / "last.pt")
     log = tmp_path / "killed" / "log.jsonl"  # the killed run had logged step 3 after its last checkpoint
     log.write_text(log.read_text() + json.dumps({"step": 3, "seconds": 1.0, "loss": 0.0}) + '\n{"step": 4, "sec')
-    resumed = Trainer([data], tmp_path / "killed", resume=True)
+    with pytest.raises(ValueError, match="can only change steps, max_minutes"):
+        Trainer([data], tmp_path / "killed", resume=True, budget={"steps": 4, "crop": 16})
+    resumed = Trainer([data], tmp_path / "killed", resume=True, budget={"steps": 4})
     assert resumed.state.step == 2
     resumed.run(progress=False)
     assert [json.loads(line)["step"] for line in log.read_text().splitlines()] == [1, 2, 3, 4]
@@ -110,6 +109,11 @@ def test_train_command_line_and_bad_input(tmp_path, capsys):
     assert main(["train", str(data), "--out", str(tmp_path / "vm"), "--steps", "1", "--crop", "32", "--quiet",
                  "--loss", "vm-ssd"]) == 0
     assert read_checkpoint(tmp_path / "vm" / "best.pt")["model_config"]["integration_steps"] == 0
+    # a run stopped at its step budget goes on with a larger one, its other settings kept
+    assert main(["train", str(data), "--out", str(out), "--resume", "--steps", "3", "--crop", "16", "--quiet"]) == 0
+    resumed = read_checkpoint(out / "last.pt")
+    assert resumed["train_state"]["step"] == 3 and resumed["train_config"]["crop"] == 32
+    assert [json.loads(line)["step"] for line in (out / "log.jsonl").read_text().splitlines()] == [1, 2, 3]
     assert main(["train", str(tmp_path / "nothing"), "--out", str(tmp_path / "r2")]) == 2
     assert "nothing" in capsys.readouterr().err
 

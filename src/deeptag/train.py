@@ -37,6 +37,7 @@ from .track import track_sequence
 
 
 MAX_SKIPPED_STEPS = 20  # steps in a row with a non-finite loss or gradient before training stops
+RESUMABLE_BUDGET = ("steps", "max_minutes")  # what a resumed run may change: how long it trains
 
 
 @dataclass
@@ -238,7 +239,9 @@ class Trainer:
 
     def __init__(self, inputs: list[Path], out: Path, train_config: TrainConfig | None = None,
                  model_config: ModelConfig | None = None, loss_config: LossConfig | None = None,
-                 init: Path | None = None, resume: bool = False) -> None:
+                 init: Path | None = None, resume: bool = False, budget: dict | None = None) -> None:
+        """``budget`` (``steps``, ``max_minutes``; with ``resume`` only) replaces the saved run's, so a run
+        that stopped at its budget can go on; ``max_minutes`` counts the run's whole training time."""
         self.out = out
         self.rank, self.world = distributed()
         self.device = torch.device(f"cuda:{self.rank % torch.cuda.device_count()}" if torch.cuda.is_available() else "cpu")
@@ -247,7 +250,9 @@ class Trainer:
             if not last.is_file():
                 raise InputError("nothing to resume: no last.pt in the run folder", out)
             saved = read_checkpoint(last)
-            train_config = TrainConfig(**saved["train_config"])
+            if set(budget or {}) - set(RESUMABLE_BUDGET):
+                raise ValueError(f"a resumed run can only change {', '.join(RESUMABLE_BUDGET)}, not {sorted(budget)}")
+            train_config = TrainConfig(**{**saved["train_config"], **(budget or {})})
             loss_config = LossConfig(**saved["loss_config"])
             model_config = ModelConfig(**saved["model_config"])
         elif last.exists():

@@ -19,9 +19,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                                                "under torchrun --nproc_per_node=K for several processes.")
     parser.add_argument("data", type=Path, nargs="+", help="sequences, or folders of .npz sequences")
     parser.add_argument("--out", type=Path, required=True, help="run folder: checkpoints, log.jsonl")
-    parser.add_argument("--resume", action="store_true", help="continue the run in --out from its last.pt")
+    parser.add_argument("--resume", action="store_true",
+                        help="continue the run in --out from its last.pt with its saved settings; --steps and "
+                             "--max-minutes, when given, replace its budget (the minutes count the whole run)")
     parser.add_argument("--init", type=Path, help="start from the weights of this deeptag checkpoint")
-    parser.add_argument("--steps", type=int, default=defaults.steps)
+    parser.add_argument("--steps", type=int, help=f"optimiser steps (default {defaults.steps})")
     parser.add_argument("--supervised-steps", type=int, default=0,
                         help="first fit the true fields of simulated sequences for this many steps (a warm start)")
     parser.add_argument("--lr", type=float, default=defaults.learning_rate, help="Adam learning rate (paper: 5e-4)")
@@ -47,7 +49,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
-    config = TrainConfig(steps=args.steps, supervised_steps=args.supervised_steps, learning_rate=args.lr, sequences_per_step=args.sequences_per_step,
+    steps = TrainConfig().steps if args.steps is None else args.steps
+    config = TrainConfig(steps=steps, supervised_steps=args.supervised_steps, learning_rate=args.lr,
+                         sequences_per_step=args.sequences_per_step,
                          crop=args.crop, window=args.window, validate_every=args.validate_every,
                          checkpoint_every=args.checkpoint_every, max_minutes=args.max_minutes, seed=args.seed)
     if args.loss in VM_CONFIGS:
@@ -56,7 +60,10 @@ def run(args: argparse.Namespace) -> int:
     else:
         model_config = ModelConfig(velocity_scale=args.velocity_scale, image_size=args.image_size)
         loss_config = ABLATIONS[args.loss]
-    trainer = Trainer(args.data, args.out, config, model_config, loss_config, init=args.init, resume=args.resume)
+    budget = {name: value for name, value in (("steps", args.steps), ("max_minutes", args.max_minutes))
+              if value is not None} if args.resume else None
+    trainer = Trainer(args.data, args.out, config, model_config, loss_config, init=args.init, resume=args.resume,
+                      budget=budget)
     state = trainer.run(progress=not args.quiet)
     if trainer.rank == 0:
         print(f"trained {state.step} steps in {state.seconds / 60:.1f} min; best validation loss "
