@@ -82,6 +82,28 @@ def test_resume_continues_exactly_where_a_run_stopped(tmp_path):
     assert all(torch.allclose(a[k], b[k], atol=1e-6) for k in a)
 
 
+def test_averaged_weights_are_the_model_and_resume_exactly(tmp_path):
+    data = write_sequences(tmp_path / "data")
+    for steps in (1, 2):
+        Trainer([data], tmp_path / f"half{steps}", small_config(steps=steps, average=0.5)).run(progress=False)
+    first = read_checkpoint(tmp_path / "half1" / "last.pt")
+    second = read_checkpoint(tmp_path / "half2" / "last.pt")
+    assert second["averaged_steps"] == 2
+    for name, raw in second["training_weights"].items():  # EMA with decay 0.5 over the two steps
+        assert torch.allclose(second["state_dict"][name], 0.5 * first["training_weights"][name] + 0.5 * raw, atol=1e-6)
+    assert not all(torch.equal(second["state_dict"][k], v) for k, v in second["training_weights"].items())
+    # a run killed after step 2 and resumed ends with the same raw and averaged weights as a straight one
+    Trainer([data], tmp_path / "straight", small_config(steps=4, average=0.9)).run(progress=False)
+    Trainer([data], tmp_path / "killed", small_config(steps=2, average=0.9)).run(progress=False)
+    Trainer([data], tmp_path / "killed", resume=True, budget={"steps": 4}).run(progress=False)
+    a, b = (read_checkpoint(tmp_path / run / "last.pt") for run in ("straight", "killed"))
+    for key in ("state_dict", "training_weights"):
+        assert all(torch.allclose(a[key][k], b[key][k], atol=1e-6) for k in a[key])
+    model, _ = load_model(tmp_path / "killed" / "last.pt")  # track uses the averaged weights, not the raw
+    assert torch.equal(model.state_dict()["flow_mean.weight"], b["state_dict"]["flow_mean.weight"])
+    assert not torch.equal(model.state_dict()["flow_mean.weight"], b["training_weights"]["flow_mean.weight"])
+
+
 def test_a_non_finite_step_is_skipped_and_a_diverged_run_stops(tmp_path):
     data = write_sequences(tmp_path / "data")
     trainer = Trainer([data], tmp_path / "run", small_config(steps=30, validate_every=100, checkpoint_every=100))
@@ -104,8 +126,9 @@ def test_train_command_line_and_bad_input(tmp_path, capsys):
     data = write_sequences(tmp_path / "data", count=2)
     out = tmp_path / "run"
     assert main(["train", str(data), "--out", str(out), "--steps", "2", "--crop", "32", "--quiet",
-                 "--validate-every", "1", "--checkpoint-every", "1", "--loss", "A3"]) == 0
-    assert read_checkpoint(out / "best.pt")["loss_config"]["alpha1"] == 0.0
+                 "--validate-every", "1", "--checkpoint-every", "1", "--loss", "A3", "--average", "0.99"]) == 0
+    best = read_checkpoint(out / "best.pt")
+    assert best["loss_config"]["alpha1"] == 0.0 and best["train_config"]["average"] == 0.99
     assert main(["train", str(data), "--out", str(tmp_path / "vm"), "--steps", "1", "--crop", "32", "--quiet",
                  "--loss", "vm-ssd"]) == 0
     assert read_checkpoint(tmp_path / "vm" / "best.pt")["model_config"]["integration_steps"] == 0

@@ -23,6 +23,7 @@ import torch.distributed as dist
 import torch.nn.functional as F
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
+from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from tqdm import tqdm
 
 from . import fields
@@ -51,6 +52,9 @@ class TrainConfig:
     the paper: it makes training converge within a CPU budget). Augmentation ranges are ours (the
     paper gives none): rotation up to ``rotation_deg``, translation up to ``translation`` of the size,
     scaling by up to ``scaling``, Gaussian noise with a standard deviation up to ``noise``.
+    ``average``: decay of an exponential moving average of the weights (not in the paper; e.g. 0.999):
+    the averaged weights are validated and saved as the model, so that the checkpoint chosen does not
+    depend on where the last noisy step left the weights; the raw ones are kept for resuming.
     """
 
     steps: int = 20000
@@ -70,6 +74,7 @@ class TrainConfig:
     scaling: float = 0.1
     noise: float = 0.03
     intensity: str = "auto"
+    average: float | None = None
 
 
 @dataclass
@@ -264,12 +269,18 @@ class Trainer:
         if init is not None and not resume:
             self.model.load_state_dict(read_checkpoint(init)["state_dict"])
         self.optimizer = torch.optim.Adam(self.model.parameters(), lr=self.config.learning_rate)
+        self.averaged = None
+        if self.config.average is not None:
+            self.averaged = AveragedModel(self.model, multi_avg_fn=get_ema_multi_avg_fn(self.config.average))
         self.state = TrainState()
         self.generator = torch.Generator().manual_seed(self.config.seed * 1000 + self.rank)
         files = expand_inputs(inputs)
         self.train_files, self.validation_files = split_files(files, self.config.validation_fraction, self.config.seed)
         if resume:
-            self.model.load_state_dict(saved["state_dict"])
+            self.model.load_state_dict(saved.get("training_weights", saved["state_dict"]))
+            if self.averaged is not None:
+                self.averaged.module.load_state_dict(saved["state_dict"])
+                self.averaged.n_averaged.fill_(saved["averaged_steps"])
             self.optimizer.load_state_dict(saved["optimizer"])
             self.state = TrainState(**saved["train_state"])
             if self.world == 1:  # the data stream and the latent noise continue exactly
@@ -322,6 +333,8 @@ class Trainer:
         totals["grad_norm"] = self.gradient_norm()
         if math.isfinite(totals["grad_norm"]):
             self.optimizer.step()
+            if self.averaged is not None:
+                self.averaged.update_parameters(self.model)
         else:  # one bad step must not poison the weights and Adam's moments: skip it
             totals["skipped"] = 1.0
         return totals
@@ -335,18 +348,24 @@ class Trainer:
     def validate(self) -> dict[str, float]:
         """Mean loss over the validation sequences (deterministic latent, no augmentation), and the mean
         myocardium end-point error over those that carry their true motion (``true_motion_error``)."""
-        self.model.eval()
+        model = self.final_model().eval()
         files = self.validation_files or self.train_files[:1]
-        losses = [float(self.loss(self.model, self.sequence(p).to(self.device))[0]) for p in files]
+        losses = [float(self.loss(model, self.sequence(p).to(self.device))[0]) for p in files]
         record = {"validation": float(np.mean(losses))}
-        errors = [true_motion_error(self.model, p, self.config.intensity, self.device) for p in files]
+        errors = [true_motion_error(model, p, self.config.intensity, self.device) for p in files]
         errors = [e for e in errors if e is not None]
         if errors:
             record["validation_epe_px"] = float(np.mean(errors))
         return record
 
+    def final_model(self) -> DeepTagNet:
+        """The network a checkpoint holds as its model: the averaged weights when ``average`` is set."""
+        return self.model if self.averaged is None else self.averaged.module
+
     def save(self, name: str) -> None:
-        save_checkpoint(self.out / name, self.model, train_config=asdict(self.config),
+        averaging = {} if self.averaged is None else {"training_weights": self.model.state_dict(),
+                                                      "averaged_steps": int(self.averaged.n_averaged)}
+        save_checkpoint(self.out / name, self.final_model(), **averaging, train_config=asdict(self.config),
                         loss_config=self.loss.config.to_dict(), optimizer=self.optimizer.state_dict(),
                         train_state=asdict(self.state), generator=self.generator.get_state(),
                         torch_rng=torch.get_rng_state())

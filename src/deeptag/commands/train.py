@@ -34,6 +34,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--checkpoint-every", type=int, default=defaults.checkpoint_every)
     parser.add_argument("--max-minutes", type=float, help="stop (with a checkpoint) after this much training time")
     parser.add_argument("--seed", type=int, default=defaults.seed)
+    parser.add_argument("--average", type=float, metavar="DECAY",
+                        help="keep an exponential moving average of the weights with this decay (e.g. 0.999) "
+                             "and save it as the model; steadier than the last step's weights")
     parser.add_argument("--velocity-scale", type=float, default=ModelConfig().velocity_scale,
                         help="multiplier of the velocity head's output (larger: faster start)")
     parser.add_argument("--image-size", type=int, default=ModelConfig().image_size,
@@ -53,7 +56,8 @@ def run(args: argparse.Namespace) -> int:
     config = TrainConfig(steps=steps, supervised_steps=args.supervised_steps, learning_rate=args.lr,
                          sequences_per_step=args.sequences_per_step,
                          crop=args.crop, window=args.window, validate_every=args.validate_every,
-                         checkpoint_every=args.checkpoint_every, max_minutes=args.max_minutes, seed=args.seed)
+                         checkpoint_every=args.checkpoint_every, max_minutes=args.max_minutes, seed=args.seed,
+                         average=args.average)
     if args.loss in VM_CONFIGS:
         model_config, loss_config = VM_CONFIGS[args.loss]
         model_config = replace(model_config, velocity_scale=args.velocity_scale, image_size=args.image_size)
