@@ -40,6 +40,7 @@ def main() -> None:
     parser.add_argument("--settings", nargs="*", default=["150,0.05,0.3,1.5,4"])
     parser.add_argument("--real-from-zero", action="store_true")
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--device", default="cpu", help="where to adapt and track (cpu, cuda)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     model, name = load_model(None)
@@ -51,7 +52,7 @@ def main() -> None:
     for text in args.settings:
         errors, seconds = [], []
         for s in sims:
-            result = track_sequence(s.as_sequence("simulated"), model, adapt=parse_setting(text))
+            result = track_sequence(s.as_sequence("simulated"), model, adapt=parse_setting(text), device=args.device)
             errors.append(myocardium_epe(result.lagrangian, s.lagrangian, s.myocardium_mask))
             seconds.append(result.seconds["adapt"])
         print(f"  {text}: myocardium EPE {np.mean(errors):.3f} px {np.round(errors, 2).tolist()}, "
@@ -62,7 +63,7 @@ def main() -> None:
             model.flow_mean.bias.zero_()
         real = read_sequence(REAL)
         for text in args.settings:
-            result = track_sequence(real, model, real.landmarks[0], adapt=parse_setting(text))
+            result = track_sequence(real, model, real.landmarks[0], adapt=parse_setting(text), device=args.device)
             print(f"  {REAL.name} from zero motion, {text}: "
                   f"{landmark_summary(result.tracks, real.landmarks)['mean_px']:.3f} px")
 
