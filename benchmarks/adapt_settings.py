@@ -2,7 +2,8 @@
 for the reported figures), and on the real sequence from zero motion.
 
 1. Seeds 50000+FIRST.. (``--sequences``, ``--first``): myocardium Lagrangian EPE after adapting the bundled model with each
-   setting given as STEPS,LR,BLURRED_FRACTION,BLUR_SIGMA,CONTROL_SPACING.
+   setting given as STEPS,LR,BLURRED_FRACTION,BLUR_SIGMA,CONTROL_SPACING (the last two in pixels of a
+   96 grid, scaled to the model's: ``AdaptConfig``).
 2. ``--real-from-zero``: the real sequence tracked by adapting a network that predicts no motion at all
    (its mean head zeroed), i.e. the paper's loss minimised on the scan alone.
 

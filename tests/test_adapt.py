@@ -59,7 +59,8 @@ def test_adapted_fields_start_from_the_network_and_refuse_other_pairs():
     torch.manual_seed(0)
     model = DeepTagNet(ModelConfig(image_size=32))
     frames = torch.rand(4, 1, 32, 32)
-    adapted, record = adapt_model(model, frames, AdaptConfig(steps=0, control_spacing=2))
+    # the spacing is given on a 96 grid: 6 there is a node every 2 pixels of this 32 grid
+    adapted, record = adapt_model(model, frames, AdaptConfig(steps=0, control_spacing=6))
     assert record["steps"] == 0 and record["last_loss"] is None
     assert torch.allclose(adapted(frames[:-1], frames[1:]).velocity, model(frames[:-1], frames[1:], stochastic=False).velocity)
     assert isinstance(adapted, AdaptedFields) and adapted.correction.shape == (3, 2, 16, 16)
