@@ -7,19 +7,29 @@
 #      about 1.5 hours)
 #   3. go on from its best checkpoint on the paper's 192x192 grid for 5452 steps (the network is fully
 #      convolutional, so the weights carry over), same loss, data and settings
-#   4. copy the final checkpoint into the package
+#   4. go on for 4950 steps at Adam 2e-4 keeping an average of the weights (train --average 0.999), whose
+#      averaged weights are the model
+#   5. copy the final checkpoint into the package
+# CPU=1 runs the recipe for a machine without a GPU instead: after stage 2, one 192-grid stage of 3490
+# steps at 5e-4 with the average (about 2.5 hours in all on the 2-core CPU, estimated; its model is
+# somewhat less accurate: see the README, "The bundled model").
 # A killed stage continues where it stopped when the script is started again (train --resume).
 # How the shipped model was made: stage 2 with 1 thread on the 2-core CPU, launched with --steps 100000
 # --max-minutes 140 and stopped right after step 16000's validation and checkpoint (96.1 min, 0.36 s per
-# step; validation loss 3.892 at step 1000, 3.764 at 16000, the lowest). Stage 3 on an NVIDIA H200 beside
-# three other training runs (scripts/recipe_sweep.sh, the arm init192), stopped by --max-minutes 6.6 at
-# step 5452 without validation, its last checkpoint bundled; that run named its 200 files differently, so
-# its 20 held-out validation files were others than this script's. On the 2-core CPU stage 3 takes
-# 0.92 s per step with 2 threads (0.26 s at 96): about 84 minutes, 2.6 hours for both stages (estimated
-# from the time of 20 steps, not a full run). Against the 96-grid model alone, validation sequences
-# tagged with a grid fall from 2.07 to 0.93 px and the real sequence from 3.90 to 2.40 px
-# (benchmarks/compare_models.py); line-tagged ones stay worse than no motion (README, "Measured figures").
-# Usage: [THREADS=2] scripts/train_bundled_model.sh [WORK_DIR]   (default: ./bundled-model-work)
+# step; validation loss 3.892 at step 1000, 3.764 at 16000, the lowest). Stages 3 and 4 on an NVIDIA H200,
+# each beside three other training runs and stopped by --max-minutes without validation (stage 3:
+# scripts/recipe_sweep.sh arm init192, 6.6 min, step 5452; stage 4: scripts/average_sweep.sh arm avg2e4,
+# 6.8 min, step 4950), their last checkpoints used; those runs named their 200 files differently, so
+# their 20 held-out validation files were others than this script's. On the 2-core CPU a 192-grid step
+# takes 0.92 s with 2 threads (0.26 s at 96, from the time of 20 steps): stages 3 and 4 about 84 and 76
+# minutes, 4.3 hours in all (estimated, not a full run). The CPU=1 recipe's second stage was run the same
+# way (on the H200 alone, 2.6 min, step 3490). Compared with benchmarks/compare_models.py --sequences 24
+# (network alone; 17 grid-tagged and 7 line-tagged validation sequences, and the real one):
+#   after stage 2 (96 grid)      grid 1.799, lines 3.866, real 3.903
+#   after stage 3                grid 0.944, lines 3.754, real 2.404
+#   after stage 4 (the model)    grid 0.776, lines 3.360, real 1.967
+#   CPU=1 recipe                 grid 0.888, lines 3.329, real 2.295
+# Usage: [THREADS=2] [CPU=1] scripts/train_bundled_model.sh [WORK_DIR]   (default: ./bundled-model-work)
 set -euo pipefail
 work=${1:-bundled-model-work}
 data="$work/sim_train"
@@ -31,10 +41,20 @@ train_stage() {  # RUN_DIR ARGS...: a stage, resumed if a killed run left its la
   if [ -f "$run/last.pt" ]; then
     deeptag train "$data" --out "$run" --resume --threads "$threads" --quiet
   else
-    deeptag train "$data" --out "$run" "$@" --lr 5e-4 --window 12 --checkpoint-every 100 --seed 0 \
+    deeptag train "$data" --out "$run" "$@" --window 12 --checkpoint-every 100 --seed 0 \
       --threads "$threads" --quiet
   fi
 }
-train_stage "$work/run96" --steps 16000 --image-size 96 --validate-every 1000
-train_stage "$work/run192" --init "$work/run96/best.pt" --steps 5452 --image-size 192 --validate-every 5452
-python "$(dirname "$0")/bundle_checkpoint.py" "$work/run192/best.pt"
+train_stage "$work/run96" --steps 16000 --image-size 96 --lr 5e-4 --validate-every 1000
+if [ "${CPU:-0}" = 1 ]; then
+  final="$work/run192cpu"
+  train_stage "$final" --init "$work/run96/best.pt" --steps 3490 --image-size 192 --lr 5e-4 --average 0.999 \
+    --validate-every 3490
+else
+  train_stage "$work/run192" --init "$work/run96/best.pt" --steps 5452 --image-size 192 --lr 5e-4 \
+    --validate-every 5452
+  final="$work/run192avg"
+  train_stage "$final" --init "$work/run192/best.pt" --steps 4950 --image-size 192 --lr 2e-4 --average 0.999 \
+    --validate-every 4950
+fi
+python "$(dirname "$0")/bundle_checkpoint.py" "$final/best.pt"
