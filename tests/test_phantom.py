@@ -195,9 +195,14 @@ def test_cli_writes_sequences_that_read_sequence_accepts(tmp_path, capsys):
     assert len(capsys.readouterr().out.strip().splitlines()) == 1
     second = read_sequence(files[1])
     assert np.array_equal(second.images, simulate_sequence(41, size=64).images)
+    # side by side in two processes: the same files
+    assert main(["simulate", "--n", "2", "--out", str(tmp_path / "jobs"), "--seed", "40", "--size", "64",
+                 "--jobs", "2"]) == 0
+    for name in ("sim_00000.npz", "sim_00001.npz"):
+        assert np.array_equal(read_sequence(tmp_path / "jobs" / name).images, read_sequence(out / name).images)
 
 
-@pytest.mark.parametrize("arguments", [["--n", "0"], ["--n", "1", "--size", "8"]])
+@pytest.mark.parametrize("arguments", [["--n", "0"], ["--n", "1", "--size", "8"], ["--n", "1", "--jobs", "0"]])
 def test_cli_rejects_bad_arguments_with_one_line(tmp_path, capsys, arguments):
     assert main(["simulate", "--out", str(tmp_path / "x"), *arguments]) == 2
     error = capsys.readouterr().err.strip()

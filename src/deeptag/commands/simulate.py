@@ -2,7 +2,10 @@
 from __future__ import annotations
 
 import argparse
+import multiprocessing
 import time
+from concurrent.futures import ProcessPoolExecutor
+from functools import partial
 from pathlib import Path
 
 from ..errors import InputError
@@ -20,8 +23,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--seed", type=int, default=0, help="seed of the first sequence (default 0)")
     parser.add_argument("--size", type=int, default=192, help="frame side in pixels (default 192)")
     parser.add_argument("--frames", type=int, default=None, help="frames per sequence (default: drawn from 16-25)")
+    parser.add_argument("--jobs", type=int, default=1,
+                        help="processes simulating side by side (default 1); the files do not depend on it")
     parser.add_argument("--force", action="store_true", help="replace an existing output folder")
     parser.set_defaults(run=run)
+
+
+def write_one(index: int, folder: Path, first_seed: int, size: int, frames: int | None) -> int:
+    """Simulate and write sequence ``index`` (seed ``first_seed + index``); returns its frame count."""
+    sequence = simulate_sequence(first_seed + index, size=size, frames=frames)
+    save_simulated(sequence, folder / f"sim_{index:05d}.npz")
+    return len(sequence.images)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -33,13 +45,17 @@ def run(args: argparse.Namespace) -> int:
         raise InputError(f"--frames must be at least 2, got {args.frames}")
     if args.seed < 0:
         raise InputError(f"--seed must not be negative, got {args.seed}")
+    if args.jobs < 1:
+        raise InputError(f"--jobs must be at least 1, got {args.jobs}")
     started = time.perf_counter()
-    frame_counts = []
     with result_directory(args.out, force=args.force) as folder:
-        for i in range(args.n):
-            sequence = simulate_sequence(args.seed + i, size=args.size, frames=args.frames)
-            save_simulated(sequence, folder / f"sim_{i:05d}.npz")
-            frame_counts.append(len(sequence.images))
+        write = partial(write_one, folder=folder, first_seed=args.seed, size=args.size, frames=args.frames)
+        if args.jobs == 1:
+            frame_counts = [write(i) for i in range(args.n)]
+        else:
+            # spawned, not forked: a fork of a process whose PyTorch threads have started can hang
+            with ProcessPoolExecutor(min(args.jobs, args.n), mp_context=multiprocessing.get_context("spawn")) as pool:
+                frame_counts = list(pool.map(write, range(args.n)))
     seconds = time.perf_counter() - started
     print(f"wrote {args.n} simulated sequence(s) ({args.size}x{args.size}, {min(frame_counts)}-{max(frame_counts)} "
           f"frames, seeds {args.seed}-{args.seed + args.n - 1}) to {args.out} in {seconds:.1f} s")
