@@ -9,25 +9,17 @@
 #         initdata96  96 grid, runs of 12 frames, 1000 simulated sequences (seeds 0-999)
 # Usage: scripts/recipe_sweep.sh OUT_DIR SECONDS N_SMALL N_LARGE   (run: ... OUT 470 200 1000)
 # Writes OUT_DIR/ARM.tgz with each arm's checkpoints, log and output; works in /tmp/sweep.
+# INIT=CHECKPOINT replaces the bundled model as the start; the recorded run started from the bundled
+# model of commit 268e5eb (git show 268e5eb:src/deeptag/models/default.pt > start.pt).
 set -uo pipefail
-out=$1; budget=$2; small=$3; large=$4
-deadline=$(( $(date +%s) + budget ))
-work=/tmp/sweep; mkdir -p $work
-export PYTHONPATH=$PWD/src:${PYTHONPATH:-}
-PY=${PY:-python3}
 source "$(dirname "$0")/sweep_lib.sh"
+begin $1 $2 $3; large=$4
 common="--lr 5e-4 --validate-every ${VALIDATE:-1000000} --checkpoint-every 500 --seed 0 --threads 2 --quiet --steps 1000000"
-echo "start $(date +%T)"; nvidia-smi -L 2>/dev/null
-$PY -c "import deeptag, torch; print('torch', torch.__version__, torch.cuda.is_available())" || exit 1
-simulate $work/small 0 $small 16
-echo "small data $(ls $work/small/all | wc -l) $(date +%T)"
-init=src/deeptag/models/default.pt
+init=${INIT:-src/deeptag/models/default.pt}
 arm init96 $work/small/all --image-size 96 --window 12 --init $init &
 arm init192 $work/small/all --image-size 192 --window 12 --init $init &
 arm initfull96 $work/small/all --image-size 96 --init $init &
-simulate $work/large $small $((large - small)) 12
-for f in $work/small/all/*.npz; do ln -s $(readlink $f) $work/large/all/small_$(basename $f); done
-echo "large data $(ls $work/large/all | wc -l) $(date +%T)"
+add_large $large $3 12
 arm initdata96 $work/large/all --image-size 96 --window 12 --init $init &
 wait
 pack $out init96 init192 initfull96 initdata96

@@ -1,4 +1,22 @@
-# Shared by the sweep scripts (source it; set work, deadline, PY and common first).
+# Shared by the sweep scripts: source it, call begin, set common (train options of every arm), start arms.
+# begin OUT SECONDS N_SMALL: the deadline, /tmp/sweep as work folder, a check that deeptag and torch load,
+# and N_SMALL simulated sequences (seeds 0..N_SMALL-1) in $work/small/all.
+begin() {
+  out=$1; deadline=$(( $(date +%s) + $2 ))
+  work=/tmp/sweep; mkdir -p $work
+  export PYTHONPATH=$PWD/src:${PYTHONPATH:-}
+  PY=${PY:-python3}
+  echo "start $(date +%T)"; nvidia-smi -L 2>/dev/null
+  $PY -c "import deeptag, torch; print('torch', torch.__version__, torch.cuda.is_available())" || exit 1
+  simulate $work/small 0 $3 16
+  echo "small data $(ls $work/small/all | wc -l) $(date +%T)"
+}
+# add_large N_LARGE N_SMALL [JOBS]: $work/large/all with seeds N_SMALL..N_LARGE-1 and the small set linked in
+add_large() {
+  simulate $work/large $2 $(( $1 - $2 )) ${3:-12}
+  for f in $work/small/all/*.npz; do ln -s $(readlink $f) $work/large/all/small_$(basename $f); done
+  echo "large data $(ls $work/large/all | wc -l) $(date +%T)"
+}
 # simulate DIR FIRST COUNT JOBS: seeds FIRST..FIRST+COUNT-1 in parallel chunks (deeptag simulate runs one
 # process), linked into DIR/all with names by chunk.
 simulate() {
