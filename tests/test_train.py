@@ -139,6 +139,8 @@ def test_train_command_line_and_bad_input(tmp_path, capsys):
     assert [json.loads(line)["step"] for line in (out / "log.jsonl").read_text().splitlines()] == [1, 2, 3]
     assert main(["train", str(tmp_path / "nothing"), "--out", str(tmp_path / "r2")]) == 2
     assert "nothing" in capsys.readouterr().err
+    assert main(["train", str(data), "--out", str(tmp_path / "r3"), "--average", "1.5"]) == 2
+    assert "--average" in capsys.readouterr().err and not (tmp_path / "r3").exists()
 
 
 def test_two_processes_under_torchrun_on_the_cpu(tmp_path):

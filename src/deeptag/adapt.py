@@ -28,7 +28,6 @@ from .model import DeepTagNet, PairFields
 SETTINGS_GRID = 96  # the network grid that blur_sigma and control_spacing are given on
 
 
-
 @dataclass
 class AdaptConfig:
     """``steps`` of Adam at ``learning_rate`` (in network pixels of velocity per step, roughly); the
@@ -37,9 +36,10 @@ class AdaptConfig:
 
     ``blur_sigma`` and ``control_spacing`` are in pixels of a 96 grid (``SETTINGS_GRID``) and scaled to
     the model's grid, so that they cover the same anatomy whatever the grid (on 192: sigma 3, a node
-    every 8 pixels). Kept in the 192 grid's own pixels instead (sigma 1.5, every 4), the bundled
-    192-grid model adapted worse on validation seeds 50000-50007: 0.614 against 0.588 px, most of the
-    difference on the line-tagged seed 50003 (1.74 against 1.55 px; ``adapt_settings.py --device cuda``).
+    every 8 pixels). Kept in the 192 grid's own pixels instead (sigma 1.5, every 4), the bundled model
+    adapted worse on validation seeds 50000-50011: 0.530 against 0.511 px, most of the difference on
+    the line-tagged seed 50003 (1.78 against 1.58 px; ``adapt_settings.py --device cuda``, on a GPU;
+    the 192-grid model before it: 0.614 against 0.588 px on seeds 50000-50007).
 
     Chosen on simulated validation sequences (seeds 50000-50003, never used for training or for the
     reported figures), starting from the bundled model of the time (close to no motion), with

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import torch
 
+from ..errors import InputError
 from ..losses import ABLATIONS, VM_CONFIGS
 from ..model import ModelConfig
 from ..train import Trainer, TrainConfig
@@ -50,6 +51,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.average is not None and not 0 <= args.average < 1:
+        raise InputError(f"--average is a decay between 0 and 1 (e.g. 0.999), got {args.average}")
     if args.threads:
         torch.set_num_threads(args.threads)
     steps = TrainConfig().steps if args.steps is None else args.steps
