@@ -56,7 +56,7 @@ def training_cost(run: Path) -> str:
     log = [json.loads(line) for line in (run / "log.jsonl").read_text().splitlines()]
     steps, seconds = log[-1]["step"], log[-1]["seconds"]
     return (f"training run {run}: {steps} steps in {seconds / 60:.1f} min, {seconds / steps:.2f} s per step "
-            "(scripts/train_bundled_model.sh trains in two stages, 96 then 192 grid: give each stage's run)")
+            "(scripts/train_bundled_model.sh trains in stages on the 96 and 192 grids: give each stage's run)")
 
 
 def main() -> None:
