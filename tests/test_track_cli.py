@@ -6,6 +6,7 @@ import sys
 
 import numpy as np
 import pytest
+import torch
 
 from deeptag.cli import main
 
@@ -41,9 +42,9 @@ def test_track_writes_fields_tracks_and_summary(tmp_path, sequence_file, model_f
     assert float(rows[1]["x_mm"]) == pytest.approx(30.5 * 1.25, abs=1e-3)
     summary = json.loads((out / "summary.json").read_text())
     assert summary["frames"] == 5 and "inf_forward" in summary["nonpositive_jacobians"]
+    assert summary["device"].startswith("cpu (")
     # the tracks follow the Lagrangian field written next to them: p + L(p) = p0
     from deeptag.fields import sample_at_points
-    import torch
     back = tracks[1:] + sample_at_points(torch.tensor(saved["lagrangian"]), torch.tensor(tracks[1:])).numpy()
     assert np.abs(back - tracks[0]).max() < 0.05
 
@@ -65,6 +66,18 @@ def test_evaluate_reports_pixels_and_mm(sequence_file, model_file, capsys):
     assert len(report["per_frame_mean_px"]) == 5 and report["per_frame_mean_px"][0] == pytest.approx(0, abs=1e-3)
     assert report["rms_px"] >= report["mean_px"] > 0
     assert "rms_mm" in report
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has a CUDA GPU")
+@pytest.mark.parametrize("command", ["track", "evaluate"])
+@pytest.mark.parametrize("device, message", [("cuda", "sees no CUDA GPU"), ("banana", "is not a device")])
+def test_a_device_that_cannot_be_used_is_refused_before_any_output(tmp_path, sequence_file, model_file, capsys,
+                                                                  command, device, message):
+    out = ["--out", str(tmp_path / "out")] if command == "track" else []
+    assert main([command, "--adapt", "0", str(sequence_file), "--model", str(model_file), "--device", device, *out]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "--device" in err[0] and message in err[0]
+    assert not (tmp_path / "out").exists()
 
 
 @pytest.mark.parametrize("case, message", [

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import platform
 
 import torch
 
@@ -21,6 +22,34 @@ def add_model_arguments(parser: argparse.ArgumentParser) -> None:
                              "(section 4.1), 'none' keeps it, 'auto' (default) keeps frames already in "
                              "[0, 1] and normalises others")
     parser.add_argument("--threads", type=int, default=None, help="CPU threads for PyTorch")
+    parser.add_argument("--device", default="cpu",
+                        help="where the network and the adaptation run: cpu (default), cuda or cuda:K (a GPU "
+                             "adapts a 192-grid sequence in seconds instead of minutes)")
+
+
+def device_from_args(args: argparse.Namespace) -> torch.device:
+    """The ``--device`` asked for, checked before anything is written: one that this PyTorch cannot use
+    is an input error, not a crash halfway through the output."""
+    try:
+        device = torch.device(args.device)
+    except (RuntimeError, ValueError):
+        raise InputError(f"--device: '{args.device}' is not a device (cpu, cuda, cuda:K)") from None
+    if device.type == "cuda":
+        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if count == 0:
+            raise InputError(f"--device {args.device}: this PyTorch sees no CUDA GPU (torch {torch.__version__})")
+        if device.index is not None and device.index >= count:
+            raise InputError(f"--device {args.device}: there are {count} CUDA GPU(s), numbered from 0")
+    elif device.type != "cpu":
+        raise InputError(f"--device {args.device}: only cpu and cuda are supported")
+    return device
+
+
+def device_description(device: torch.device) -> str:
+    """What results record about where they were computed."""
+    if device.type == "cuda":
+        return f"{device} ({torch.cuda.get_device_name(device)})"
+    return f"cpu ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)"
 
 
 def model_from_args(args: argparse.Namespace) -> tuple[DeepTagNet, str]:

@@ -5,13 +5,16 @@ import argparse
 import json
 from pathlib import Path
 
+import torch
+
 from ..adapt import AdaptConfig
 from ..errors import InputError
 from ..io import read_sequence
 from ..metrics import landmark_summary
 from ..preprocess import GridMapping
 from ..track import track_sequence
-from .common import adapt_from_args, add_adapt_argument, add_model_arguments, describe_model, model_from_args
+from .common import (adapt_from_args, add_adapt_argument, add_model_arguments, describe_model, device_from_args,
+                     model_from_args)
 from .track import add_input_arguments, input_mapping, parse_slice
 
 
@@ -28,14 +31,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def evaluate_sequence(sequence, model, intensity: str = "auto", mapping: GridMapping | None = None,
-                      adapt: AdaptConfig | None = None) -> dict:
+                      adapt: AdaptConfig | None = None, device: str | torch.device = "cpu") -> dict:
     """Landmark errors (pixels, and mm with the spacing), Jacobian counts and time for one sequence,
     tracked in ``mapping``'s region of interest (default: as ``track_sequence`` chooses), after test-time
-    adaptation when ``adapt`` is given."""
+    adaptation when ``adapt`` is given, on ``device``."""
     if sequence.landmarks is None:
         raise InputError("no 'landmarks' (T, K, 2) to evaluate against", sequence.source)
     result = track_sequence(sequence, model, sequence.landmarks[0], mapping=mapping, intensity=intensity,
-                            adapt=adapt)
+                            adapt=adapt, device=device)
     report = landmark_summary(result.tracks, sequence.landmarks)
     if sequence.spacing is not None:
         report.update(landmark_summary(result.tracks, sequence.landmarks, sequence.spacing, unit="mm"))
@@ -49,11 +52,12 @@ def evaluate_sequence(sequence, model, intensity: str = "auto", mapping: GridMap
 def run(args: argparse.Namespace) -> int:
     sequence = read_sequence(args.sequence, series=args.series, slice_index=parse_slice(args.slice_index))
     adapt = adapt_from_args(args)
+    device = device_from_args(args)
     mapping = None
     if sequence.landmarks is not None:
         mapping = input_mapping(sequence, args.roi, sequence.landmarks[0], args.sequence)
     model, model_name = model_from_args(args)
-    report = evaluate_sequence(sequence, model, args.intensity, mapping, adapt)
+    report = evaluate_sequence(sequence, model, args.intensity, mapping, adapt, device)
     report["model"] = describe_model(model_name, adapt)
     report["input"] = str(args.sequence)
     if args.json:

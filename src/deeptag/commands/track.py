@@ -2,11 +2,9 @@
 from __future__ import annotations
 
 import argparse
-import platform
 from pathlib import Path
 
 import numpy as np
-import torch
 
 from .. import __version__, fields
 from ..errors import InputError
@@ -16,7 +14,8 @@ from ..preprocess import GridMapping, choose_mapping, parse_roi
 from ..phantom import example_path
 from ..report import write_report
 from ..track import TrackResult, track_sequence
-from .common import adapt_from_args, add_adapt_argument, add_model_arguments, describe_model, model_from_args
+from .common import (adapt_from_args, add_adapt_argument, add_model_arguments, describe_model, device_description,
+                     device_from_args, model_from_args)
 from .strain import add_myocardium_arguments, myocardium_options
 
 FIELDS_FILE = "fields.npz"
@@ -117,7 +116,8 @@ def write_result(folder: Path, result: TrackResult, sequence: Sequence, summary:
     write_json(folder / "summary.json", summary)
 
 
-def summarise(result: TrackResult, sequence: Sequence, model_name: str, intensity: str, roi: str | None) -> dict:
+def summarise(result: TrackResult, sequence: Sequence, model_name: str, intensity: str, roi: str | None,
+              device: str) -> dict:
     return {
         "deeptag_version": __version__,
         "input": str(sequence.source),
@@ -134,7 +134,7 @@ def summarise(result: TrackResult, sequence: Sequence, model_name: str, intensit
         "network_roi_xyxy": list(result.mapping.roi),
         "nonpositive_jacobians": result.nonpositive_jacobians,
         "seconds": result.seconds,
-        "device": f"cpu ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)",
+        "device": device,
         "fields": {"file": FIELDS_FILE, "units": "input pixels", "channels": "0 = rows (y), 1 = columns (x)",
                    "inf_forward": "frame t+1 grid -> frame t", "inf_backward": "frame t grid -> frame t+1",
                    "lagrangian": "frame t+1 grid -> frame 0",
@@ -147,6 +147,7 @@ def summarise(result: TrackResult, sequence: Sequence, model_name: str, intensit
 
 def run(args: argparse.Namespace) -> int:
     adapt = adapt_from_args(args)
+    device = device_from_args(args)
     inputs = read_inputs(args)
     points = read_points(args.points) if args.points else None
     if points is None and args.example:
@@ -161,9 +162,9 @@ def run(args: argparse.Namespace) -> int:
         for (name, sequence), mapping in zip(inputs, mappings):
             (folder / name).mkdir(exist_ok=True)
             result = track_sequence(sequence, model, points, mapping=mapping, intensity=args.intensity,
-                                    adapt=adapt)
+                                    adapt=adapt, device=device)
             write_result(folder / name, result, sequence,
-                         summarise(result, sequence, described, args.intensity, args.roi))
+                         summarise(result, sequence, described, args.intensity, args.roi, device_description(device)))
             done.append(f"tracked {sequence.num_frames} frames in {result.seconds['total']:.2f} s -> {args.out / name}")
     print("\n".join(done))
     if args.report:
