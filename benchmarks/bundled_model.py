@@ -26,9 +26,7 @@ from deeptag.metrics import landmark_summary, myocardium_epe
 from deeptag.phantom import simulate_sequence
 from deeptag.track import track_sequence
 
-from reference_data import REAL_SEQUENCE as REAL
-
-TEST_SEED = 100_000
+from reference_data import REAL_SEQUENCE as REAL, TEST_SEED
 
 
 def methods(model, adapt_steps: int) -> dict:

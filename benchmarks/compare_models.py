@@ -21,9 +21,7 @@ from deeptag.metrics import landmark_summary, myocardium_epe
 from deeptag.phantom import simulate_sequence
 from deeptag.track import track_sequence
 
-from reference_data import REAL_SEQUENCE as REAL
-
-VALIDATION_SEED = 50_000
+from reference_data import REAL_SEQUENCE as REAL, VALIDATION_SEED
 
 
 def main() -> None:

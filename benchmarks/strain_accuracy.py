@@ -28,9 +28,7 @@ from deeptag.phantom import simulate_sequence
 from deeptag.strain import compute_strain, strain_summary
 from deeptag.track import track_sequence
 
-from reference_data import REAL_SEQUENCE as REAL
-
-TEST_SEED = 100_000
+from reference_data import REAL_SEQUENCE as REAL, TEST_SEED
 
 
 def peaks(lagrangian: np.ndarray, myocardium: Myocardium) -> dict[str, dict[str, float | None]]:
