@@ -3,6 +3,7 @@ import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -14,7 +15,8 @@ from deeptag.errors import InputError
 from deeptag.metrics import myocardium_epe
 from deeptag.model import DeepTagNet, ModelConfig
 from deeptag.phantom import save_simulated, simulate_sequence
-from deeptag.train import Trainer, TrainConfig, augment, load_frames, load_ground_truth, true_motion_error
+from deeptag.train import (Trainer, TrainConfig, augment, load_frames, load_ground_truth, split_files,
+                           true_motion_error)
 
 
 def write_sequences(folder, count=3, frames=5, size=40):
@@ -141,6 +143,26 @@ def test_train_command_line_and_bad_input(tmp_path, capsys):
     assert "nothing" in capsys.readouterr().err
     assert main(["train", str(data), "--out", str(tmp_path / "r3"), "--average", "1.5"]) == 2
     assert "--average" in capsys.readouterr().err and not (tmp_path / "r3").exists()
+
+
+def test_a_file_listed_k_times_is_drawn_k_times_as_often_and_never_held_out():
+    simulated = [Path(f"sim{i:02d}.npz") for i in range(20)]
+    train, held_out = split_files(simulated, 0.1, seed=4)
+    with_real = split_files(simulated + [Path("real.npz")] * 5, 0.1, seed=4)
+    assert with_real[1] == held_out and len(held_out) == 2  # the simulated split does not move
+    assert sorted(with_real[0]) == sorted(train + [Path("real.npz")] * 5)
+    assert split_files([Path("real.npz")] * 3, 0.1, seed=4) == ([Path("real.npz")] * 3, [])
+
+
+def test_oversample_option(tmp_path, capsys):
+    data = write_sequences(tmp_path / "data", count=3)
+    real = data / "seq0.npz"
+    args = ["train", str(data / "seq1.npz"), str(data / "seq2.npz"), "--steps", "1", "--crop", "32", "--quiet"]
+    assert main(args + ["--out", str(tmp_path / "run"), "--oversample", str(real), "3"]) == 0
+    assert main(args + ["--out", str(tmp_path / "bad"), "--oversample", str(real), "1"]) == 2
+    assert "seq0.npz: --oversample" in capsys.readouterr().err and not (tmp_path / "bad").exists()
+    trainer = Trainer([data / "seq1.npz", data / "seq2.npz"] + [real] * 3, tmp_path / "t", small_config())
+    assert trainer.train_files.count(real) == 3 and real not in trainer.validation_files
 
 
 def test_two_processes_under_torchrun_on_the_cpu(tmp_path):

@@ -14,6 +14,7 @@ import math
 import os
 import random
 import time
+from collections import Counter
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -186,11 +187,15 @@ def supervised_loss(model: nn.Module, frames: torch.Tensor, truth: torch.Tensor,
 
 
 def split_files(files: list[Path], fraction: float, seed: int) -> tuple[list[Path], list[Path]]:
-    """A seeded split into training and validation files (at least one of each when possible)."""
-    files = sorted(files)
-    order = random.Random(seed).sample(files, len(files))
-    count = 0 if len(files) < 2 else max(1, round(fraction * len(files)))
-    return order[count:], order[:count]
+    """A seeded split into training and validation files (at least one of each when possible). A file
+    listed K > 1 times is drawn K times as often and always trained on, never held out; the split of the
+    files listed once does not depend on it."""
+    counts = Counter(files)
+    single = sorted(path for path, count in counts.items() if count == 1)
+    repeated = sorted(path for path, count in counts.items() if count > 1 for _ in range(count))
+    order = random.Random(seed).sample(single, len(single))
+    held_out = 0 if len(single) + len(set(repeated)) < 2 else max(1, round(fraction * len(single)))
+    return order[held_out:] + repeated, order[:held_out]
 
 
 def expand_inputs(paths: list[Path]) -> list[Path]:

@@ -19,6 +19,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                                    description="Unsupervised training with the loss of Eq. 12. Runs unchanged "
                                                "under torchrun --nproc_per_node=K for several processes.")
     parser.add_argument("data", type=Path, nargs="+", help="sequences, or folders of .npz sequences")
+    parser.add_argument("--oversample", nargs=2, action="append", default=[], metavar=("FILE", "K"),
+                        help="also train on this sequence, drawn K times as often as one of the others and "
+                             "never held out for validation (e.g. your few real scans among many simulated)")
     parser.add_argument("--out", type=Path, required=True, help="run folder: checkpoints, log.jsonl")
     parser.add_argument("--resume", action="store_true",
                         help="continue the run in --out from its last.pt with its saved settings; --steps and "
@@ -69,10 +72,22 @@ def run(args: argparse.Namespace) -> int:
         loss_config = ABLATIONS[args.loss]
     budget = {name: value for name, value in (("steps", args.steps), ("max_minutes", args.max_minutes))
               if value is not None} if args.resume else None
-    trainer = Trainer(args.data, args.out, config, model_config, loss_config, init=args.init, resume=args.resume,
+    trainer = Trainer(args.data + oversampled(args.oversample), args.out, config, model_config, loss_config, init=args.init, resume=args.resume,
                       budget=budget)
     state = trainer.run(progress=not args.quiet)
     if trainer.rank == 0:
         print(f"trained {state.step} steps in {state.seconds / 60:.1f} min; best validation loss "
               f"{state.best_validation:.4f}; model: {args.out / 'best.pt'}")
     return 0
+
+
+def oversampled(pairs: list[list[str]]) -> list[Path]:
+    """The inputs of ``--oversample FILE K``: FILE K times (the trainer draws a file as often as it is
+    listed, and holds none listed more than once out for validation)."""
+    inputs: list[Path] = []
+    for name, count in pairs:
+        if not count.isdigit() or int(count) < 2:
+            raise InputError(f"--oversample takes a file and a whole number of 2 or more, got {count!r}", Path(name))
+        inputs.extend([Path(name)] * int(count))
+    return inputs
+
