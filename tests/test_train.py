@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from deeptag.checkpoint import load_model, read_checkpoint
+from deeptag.checkpoint import BUNDLED_MODEL, load_model, read_checkpoint
 from deeptag.cli import main
 from deeptag.errors import InputError
 from deeptag.metrics import myocardium_epe
@@ -158,7 +158,11 @@ def test_oversample_option(tmp_path, capsys):
     data = write_sequences(tmp_path / "data", count=3)
     real = data / "seq0.npz"
     args = ["train", str(data / "seq1.npz"), str(data / "seq2.npz"), "--steps", "1", "--crop", "32", "--quiet"]
-    assert main(args + ["--out", str(tmp_path / "run"), "--oversample", str(real), "3"]) == 0
+    assert main(args + ["--out", str(tmp_path / "run"), "--oversample", str(real), "3", "--init", "bundled",
+                        "--lr", "0"]) == 0
+    bundled = read_checkpoint(BUNDLED_MODEL)["state_dict"]  # --init bundled: the shipped weights (lr 0 keeps them)
+    assert all(torch.equal(value, bundled[name])
+               for name, value in read_checkpoint(tmp_path / "run" / "best.pt")["state_dict"].items())
     assert main(args + ["--out", str(tmp_path / "bad"), "--oversample", str(real), "1"]) == 2
     assert "seq0.npz: --oversample" in capsys.readouterr().err and not (tmp_path / "bad").exists()
     trainer = Trainer([data / "seq1.npz", data / "seq2.npz"] + [real] * 3, tmp_path / "t", small_config())

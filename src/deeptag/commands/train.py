@@ -7,6 +7,7 @@ from pathlib import Path
 
 import torch
 
+from ..checkpoint import BUNDLED_MODEL
 from ..errors import InputError
 from ..losses import ABLATIONS, VM_CONFIGS
 from ..model import ModelConfig
@@ -26,7 +27,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--resume", action="store_true",
                         help="continue the run in --out from its last.pt with its saved settings; --steps and "
                              "--max-minutes, when given, replace its budget (the minutes count the whole run)")
-    parser.add_argument("--init", type=Path, help="start from the weights of this deeptag checkpoint")
+    parser.add_argument("--init", type=initial_weights,
+                        help="start from the weights of this deeptag checkpoint, or 'bundled' for the model "
+                             "shipped with deeptag (to fine-tune it on your own scans)")
     parser.add_argument("--steps", type=int, help=f"optimiser steps (default {defaults.steps})")
     parser.add_argument("--supervised-steps", type=int, default=0,
                         help="first fit the true fields of simulated sequences for this many steps (a warm start)")
@@ -79,6 +82,11 @@ def run(args: argparse.Namespace) -> int:
         print(f"trained {state.step} steps in {state.seconds / 60:.1f} min; best validation loss "
               f"{state.best_validation:.4f}; model: {args.out / 'best.pt'}")
     return 0
+
+
+def initial_weights(spec: str) -> Path:
+    """``--init``: a checkpoint path, or ``bundled`` for the package's model."""
+    return BUNDLED_MODEL if spec == "bundled" else Path(spec)
 
 
 def oversampled(pairs: list[list[str]]) -> list[Path]:
