@@ -36,12 +36,13 @@ data="$work/sim_train"
 threads=${THREADS:-2}
 [ -d "$data" ] || deeptag simulate --n 200 --seed 0 --out "$data"
 
-train_stage() {  # RUN_DIR ARGS...: a stage, resumed if a killed run left its last checkpoint
+inputs=("$data")
+train_stage() {  # RUN_DIR ARGS...: a stage on "${inputs[@]}", resumed if a killed run left its last checkpoint
   local run=$1; shift
   if [ -f "$run/last.pt" ]; then
-    deeptag train "$data" --out "$run" --resume --threads "$threads" --quiet
+    deeptag train "${inputs[@]}" --out "$run" --resume --threads "$threads" --quiet
   else
-    deeptag train "$data" --out "$run" "$@" --window 12 --checkpoint-every 100 --seed 0 \
+    deeptag train "${inputs[@]}" --out "$run" "$@" --window 12 --checkpoint-every 100 --seed 0 \
       --threads "$threads" --quiet
   fi
 }
