@@ -22,6 +22,8 @@ from deeptag.phantom import simulate_sequence
 from deeptag.preprocess import GridMapping
 from deeptag.track import network_frames
 
+from reference_data import VALIDATION_SEED
+
 
 def ncc_with_2d_pooling(image: torch.Tensor, other: torch.Tensor, window: int = 9, eps: float = 1e-5) -> torch.Tensor:
     """The same squared local NCC, each local sum a separate 2D average pooling (deeptag's first version)."""
@@ -82,7 +84,7 @@ def main() -> None:
         direct = seconds_per_pass(ncc_with_2d_pooling, image, other, args.repeats)
         separable = seconds_per_pass(local_ncc, image, other, args.repeats)
         print(f"{size:>4}x{size:<3} {direct:>13.4f} {separable:>12.4f} {direct / separable:>8.1f}x {difference:>13.2e}")
-    simulated = simulate_sequence(50_000)
+    simulated = simulate_sequence(VALIDATION_SEED)
     height, width = simulated.images.shape[1:]
     frames = network_frames(simulated.as_sequence("simulated"), GridMapping.box_or_full_frame(simulated.roi, height, width, 96))
     model, _ = load_model(None)
