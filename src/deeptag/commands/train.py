@@ -75,8 +75,8 @@ def run(args: argparse.Namespace) -> int:
         loss_config = ABLATIONS[args.loss]
     budget = {name: value for name, value in (("steps", args.steps), ("max_minutes", args.max_minutes))
               if value is not None} if args.resume else None
-    trainer = Trainer(args.data + oversampled(args.oversample), args.out, config, model_config, loss_config, init=args.init, resume=args.resume,
-                      budget=budget)
+    trainer = Trainer(args.data + oversampled(args.oversample), args.out, config, model_config, loss_config,
+                      init=args.init, resume=args.resume, budget=budget)
     state = trainer.run(progress=not args.quiet)
     if trainer.rank == 0:
         print(f"trained {state.step} steps in {state.seconds / 60:.1f} min; best validation loss "
@@ -98,4 +98,3 @@ def oversampled(pairs: list[list[str]]) -> list[Path]:
             raise InputError(f"--oversample takes a file and a whole number of 2 or more, got {count!r}", Path(name))
         inputs.extend([Path(name)] * int(count))
     return inputs
-
