@@ -194,7 +194,7 @@ def split_files(files: list[Path], fraction: float, seed: int) -> tuple[list[Pat
     single = sorted(path for path, count in counts.items() if count == 1)
     repeated = sorted(path for path, count in counts.items() if count > 1 for _ in range(count))
     order = random.Random(seed).sample(single, len(single))
-    held_out = 0 if len(single) + len(set(repeated)) < 2 else max(1, round(fraction * len(single)))
+    held_out = 0 if len(counts) < 2 else max(1, round(fraction * len(single)))
     return order[held_out:] + repeated, order[:held_out]
 
 
