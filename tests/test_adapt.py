@@ -68,6 +68,34 @@ def test_adapted_fields_start_from_the_network_and_refuse_other_pairs():
         adapted(frames[:-2], frames[1:-1])
 
 
+def test_coarse_level_is_the_same_motion_in_half_grid_pixels():
+    torch.manual_seed(0)
+    model = DeepTagNet(ModelConfig(image_size=32))
+    frames = torch.rand(3, 1, 32, 32)
+    adapted, _ = adapt_model(model, frames, AdaptConfig(steps=0))
+    with torch.no_grad():
+        adapted.network_velocity.zero_()
+        adapted.correction.fill_(0.8)  # a uniform velocity of 0.8 pixels of the 32 grid
+    coarse = adapted(frames[:-1, :, ::2, ::2], frames[1:, :, ::2, ::2])
+    assert coarse.forward.shape == (2, 2, 16, 16)
+    assert torch.allclose(coarse.velocity, torch.full_like(coarse.velocity, 0.4))
+    assert torch.allclose(coarse.log_var.exp(), torch.nn.functional.avg_pool2d(adapted.log_var.exp(), 2) / 4,
+                          rtol=0.05)  # the standard deviation halves with the pixel size
+    with pytest.raises(ValueError, match="one sequence"):
+        adapted(frames[:-1, :, ::4, ::4], frames[1:, :, ::4, ::4])
+
+
+def test_coarse_to_fine_adaptation_recovers_the_motion():
+    """Most steps on the half grid, the last ones on the full grid: as close as all steps on the full grid."""
+    torch.manual_seed(0)
+    model = DeepTagNet(ModelConfig(image_size=SIZE)).eval()
+    sequence = shifted_tags()
+    fine = track_sequence(sequence, model, adapt=AdaptConfig(steps=60, blurred_fraction=0.2))
+    coarse = track_sequence(sequence, model, adapt=AdaptConfig(steps=60, blurred_fraction=0.2, coarse_fraction=0.7))
+    assert centre_error(coarse.lagrangian) < 0.3
+    assert centre_error(coarse.lagrangian) < centre_error(fine.lagrangian) + 0.1
+
+
 def test_blur_keeps_the_mean_and_removes_tags():
     cols = torch.arange(64, dtype=torch.float32)
     tags = (0.5 + 0.5 * torch.cos(2 * np.pi * cols / 4)).expand(1, 1, 64, 64).contiguous()

@@ -15,6 +15,7 @@ neighbouring tag, the typical failure of tag tracking (one tag period off).
 """
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import dataclass, field
 
@@ -31,7 +32,9 @@ SETTINGS_GRID = 96  # the network grid that blur_sigma and control_spacing are g
 @dataclass
 class AdaptConfig:
     """``steps`` of Adam at ``learning_rate`` (in network pixels of velocity per step, roughly); the
-    first ``blurred_fraction`` of them on frames blurred with ``blur_sigma``. ``loss`` is the objective
+    first ``blurred_fraction`` of them on frames blurred with ``blur_sigma``; the first
+    ``coarse_fraction`` of them on frames of half the network's grid, where a step costs about a
+    quarter (coarse to fine, as the per-scan optimisation of FINDINGS did). ``loss`` is the objective
     (the paper's Eq. 12 by default; the benchmark adapts each ablation with its own).
 
     ``blur_sigma`` and ``control_spacing`` are in pixels of a 96 grid (``SETTINGS_GRID``) and scaled to
@@ -53,6 +56,7 @@ class AdaptConfig:
     blurred_fraction: float = 0.3
     blur_sigma: float = 1.5
     control_spacing: int = 4
+    coarse_fraction: float = 0.0
     loss: LossConfig = field(default_factory=LossConfig)
 
 
@@ -91,10 +95,22 @@ class AdaptedFields(nn.Module):
         return self.network_velocity + F.interpolate(self.correction, size=size, mode="bilinear", align_corners=True)
 
     def forward(self, moving: torch.Tensor, fixed: torch.Tensor, stochastic: bool | None = None) -> PairFields:
-        if moving.shape[0] != self.network_velocity.shape[0] or moving.shape[-2:] != self.network_velocity.shape[-2:]:
+        """The fields of the sequence's pairs, on the network's grid or, for pairs of half its size (the
+        coarse level of ``adapt_model``), on that grid, in its pixels."""
+        full = self.network_velocity.shape[-2:]
+        if moving.shape[0] != self.network_velocity.shape[0] or moving.shape[-2:] not in (full, half_size(full)):
             raise ValueError("adapted fields belong to one sequence: called on pairs of another shape")
-        velocity = self.velocity()
-        return PairFields.integrated(velocity, self.log_var, velocity, self.config.integration_steps)
+        if moving.shape[-2:] == full:
+            velocity, log_var = self.velocity(), self.log_var
+        else:  # the same motion in pixels of the half grid
+            velocity = F.interpolate(self.velocity(), size=moving.shape[-2:], mode="area") / 2
+            log_var = F.interpolate(self.log_var, size=moving.shape[-2:], mode="area") - 2 * math.log(2)
+        return PairFields.integrated(velocity, log_var, velocity, self.config.integration_steps)
+
+
+def half_size(size: torch.Size) -> torch.Size:
+    """The coarse level's grid: half of ``size`` (rounded down)."""
+    return torch.Size(side // 2 for side in size)
 
 
 def adapt_model(model: DeepTagNet, frames: torch.Tensor, config: AdaptConfig | None = None) -> tuple[AdaptedFields, dict]:
@@ -109,11 +125,18 @@ def adapt_model(model: DeepTagNet, frames: torch.Tensor, config: AdaptConfig | N
     loss = DeepTagLoss(config.loss)
     optimizer = torch.optim.Adam(adapted.parameters(), lr=config.learning_rate)
     blurred_steps = round(config.blurred_fraction * config.steps)
+    coarse_steps = round(config.coarse_fraction * config.steps)
     blurred = gaussian_blur(frames, config.blur_sigma * scale) if blurred_steps else frames
+    half = half_size(frames.shape[-2:])
+    coarse_blurred, coarse_sharp = (F.interpolate(images, size=half, mode="area") for images in (blurred, frames))
     losses = []
     for step in range(config.steps):
         optimizer.zero_grad(set_to_none=True)
-        value, _ = loss(adapted, blurred if step < blurred_steps else frames)
+        if step < coarse_steps:
+            images = coarse_blurred if step < blurred_steps else coarse_sharp
+        else:
+            images = blurred if step < blurred_steps else frames
+        value, _ = loss(adapted, images)
         value.backward()
         optimizer.step()
         losses.append(float(value.detach()))
