@@ -42,7 +42,7 @@ set -euo pipefail
 work=${1:-bundled-model-work}
 data="$work/sim_train"
 threads=${THREADS:-2}
-[ -d "$data" ] || deeptag simulate --n 200 --seed 0 --out "$data" --jobs "$threads"
+[ -d "$data" ] || deeptag simulate --n 200 --seed 0 --out "$data"
 
 inputs=("$data")
 train_stage() {  # RUN_DIR ARGS...: a stage on "${inputs[@]}", resumed if a killed run left its last checkpoint
@@ -54,24 +54,22 @@ train_stage() {  # RUN_DIR ARGS...: a stage on "${inputs[@]}", resumed if a kill
       --threads "$threads" --quiet
   fi
 }
-if [ "${CPU:-0}" = 1 ]; then  # the CPU recipe: a shorter 96 stage, the real images (if any) in its one 192 stage
-  train_stage "$work/run96cpu" --steps 6000 --image-size 96 --lr 5e-4 --validate-every 1000
-  if [ -n "${REAL:-}" ]; then inputs=("$data" --oversample "$REAL" 45); fi
+train_stage "$work/run96" --steps 16000 --image-size 96 --lr 5e-4 --validate-every 1000
+if [ "${CPU:-0}" = 1 ]; then
   final="$work/run192cpu"
-  train_stage "$final" --init "$work/run96cpu/best.pt" --steps 5500 --image-size 192 --lr 5e-4 --average 0.999 \
-    --validate-every 5500
+  train_stage "$final" --init "$work/run96/best.pt" --steps 3490 --image-size 192 --lr 5e-4 --average 0.999 \
+    --validate-every 3490
 else
-  train_stage "$work/run96" --steps 16000 --image-size 96 --lr 5e-4 --validate-every 1000
   train_stage "$work/run192" --init "$work/run96/best.pt" --steps 5452 --image-size 192 --lr 5e-4 \
     --validate-every 5452
   final="$work/run192avg"
   train_stage "$final" --init "$work/run192/best.pt" --steps 4950 --image-size 192 --lr 2e-4 --average 0.999 \
     --validate-every 4950
-  if [ -n "${REAL:-}" ]; then  # stage 5: the real sequence's images (never its landmarks) among the sims
-    inputs=("$data" --oversample "$REAL" 45)
-    train_stage "$work/run192real" --init "$final/best.pt" --steps 3568 --image-size 192 --lr 2e-4 \
-      --average 0.999 --validate-every 3568
-    final="$work/run192real"
-  fi
+fi
+if [ -n "${REAL:-}" ]; then  # stage 5: the real sequence's images (never its landmarks) among the sims
+  inputs=("$data" --oversample "$REAL" 45)
+  train_stage "$work/run192real" --init "$final/best.pt" --steps 3568 --image-size 192 --lr 2e-4 --average 0.999 \
+    --validate-every 3568
+  final="$work/run192real"
 fi
 python "$(dirname "$0")/bundle_checkpoint.py" "$final/best.pt"
