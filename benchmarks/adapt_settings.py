@@ -1,10 +1,11 @@
 """Test-time adaptation settings compared on simulated validation sequences (never used for training or
 for the reported figures), and on the real sequence from zero motion.
 
-1. Seeds 50000+FIRST.. (``--sequences``, ``--first``): myocardium Lagrangian EPE, and the error of peak
+1. Seeds 50000+FIRST.. (``--sequences``, ``--first``), or the validation seeds listed by ``--seeds``: myocardium Lagrangian EPE, and the error of peak
    global circumferential strain, after adapting the bundled model with each setting given as
-   STEPS,LR,BLURRED_FRACTION,BLUR_SIGMA,CONTROL_SPACING[,COARSE_FRACTION] (sigma and spacing in pixels
-   of a 96 grid, scaled to the model's: ``AdaptConfig``).
+   STEPS,LR,BLURRED_FRACTION,BLUR_SIGMA,CONTROL_SPACING[,COARSE_FRACTION[,SMOOTHNESS_SCALE[,NCC_WINDOW]]]
+   (sigma and spacing in pixels of a 96 grid, scaled to the model's: ``AdaptConfig``; left out: no
+   coarse level, the paper's smoothness weights and window).
 2. ``--real``: the real sequence's mean landmark distance after adapting the bundled model with each
    setting (the bundled model trained on its images: see bundled_model.py).
 3. ``--real-from-zero``: the real sequence tracked by adapting a network that predicts no motion at all
@@ -28,15 +29,16 @@ from deeptag.myocardium import Myocardium
 from deeptag.phantom import SimulatedSequence, simulate_sequence
 from deeptag.track import track_sequence
 
-from reference_data import REAL_SEQUENCE as REAL, VALIDATION_SEED
+from reference_data import REAL_SEQUENCE as REAL, TEST_SEED, VALIDATION_SEED
 from strain_accuracy import peaks
 
 
 def parse_setting(text: str) -> AdaptConfig:
-    steps, lr, fraction, sigma, spacing, *coarse = text.split(",")
+    steps, lr, fraction, sigma, spacing, *rest = text.split(",")
+    coarse, smoothness, window = rest + ["0", "1", "0"][len(rest):]
     return AdaptConfig(steps=int(steps), learning_rate=float(lr), blurred_fraction=float(fraction),
-                       blur_sigma=float(sigma), control_spacing=int(spacing),
-                       coarse_fraction=float(coarse[0]) if coarse else 0.0)
+                       blur_sigma=float(sigma), control_spacing=int(spacing), coarse_fraction=float(coarse),
+                       smoothness_scale=float(smoothness), ncc_window=int(window) or None)
 
 
 def peak_global_ecc(lagrangian: np.ndarray, simulated: SimulatedSequence) -> float:
@@ -50,6 +52,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sequences", type=int, default=4)
     parser.add_argument("--first", type=int, default=0, help="skip this many validation seeds")
+    parser.add_argument("--seeds", help="validation seeds, comma-separated (instead of --first and --sequences)")
     parser.add_argument("--settings", nargs="*", default=["150,0.05,0.3,1.5,4"])
     parser.add_argument("--real", action="store_true")
     parser.add_argument("--real-from-zero", action="store_true")
@@ -58,10 +61,13 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     model, name = load_model(None)
-    seeds = range(VALIDATION_SEED + args.first, VALIDATION_SEED + args.first + args.sequences)
+    seeds = ([int(seed) for seed in args.seeds.split(",")] if args.seeds else
+             range(VALIDATION_SEED + args.first, VALIDATION_SEED + args.first + args.sequences))
+    if any(seed < VALIDATION_SEED or seed >= TEST_SEED for seed in seeds):
+        parser.error(f"validation seeds are {VALIDATION_SEED} to {TEST_SEED - 1}")
     sims = [simulate_sequence(seed) for seed in seeds]
     still = [myocardium_epe(0 * s.lagrangian[1:], s.lagrangian, s.myocardium_mask) for s in sims]
-    print(f"{name}; validation seeds {seeds[0]}-{seeds[-1]}; "
+    print(f"{name}; validation seeds {', '.join(map(str, seeds))}; "
           f"no motion {np.mean(still):.3f} px")
     true_ecc = [peak_global_ecc(s.lagrangian[1:], s) for s in sims]
     for text in args.settings:

@@ -90,10 +90,17 @@ def test_coarse_to_fine_adaptation_recovers_the_motion():
     torch.manual_seed(0)
     model = DeepTagNet(ModelConfig(image_size=SIZE)).eval()
     sequence = shifted_tags()
-    fine = track_sequence(sequence, model, adapt=AdaptConfig(steps=60, blurred_fraction=0.2))
+    fine = track_sequence(sequence, model, adapt=AdaptConfig(steps=60, blurred_fraction=0.2, coarse_fraction=0))
     coarse = track_sequence(sequence, model, adapt=AdaptConfig(steps=60, blurred_fraction=0.2, coarse_fraction=0.7))
     assert centre_error(coarse.lagrangian) < 0.3
     assert centre_error(coarse.lagrangian) < centre_error(fine.lagrangian) + 0.1
+
+
+def test_objective_scales_the_smoothness_and_sets_the_window_of_any_loss():
+    objective = AdaptConfig(smoothness_scale=0.4, ncc_window=7, loss=ABLATIONS["A1"]).objective()
+    assert (objective.alpha1, objective.alpha2, objective.ncc_window) == pytest.approx((2.0, 0.4, 7))
+    assert objective.pairs == ABLATIONS["A1"].pairs and objective.beta == ABLATIONS["A1"].beta
+    assert AdaptConfig(smoothness_scale=1.0, ncc_window=None).objective() == AdaptConfig().loss
 
 
 def test_blur_keeps_the_mean_and_removes_tags():
