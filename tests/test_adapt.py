@@ -5,7 +5,7 @@ import torch
 
 from deeptag.adapt import AdaptConfig, AdaptedFields, adapt_model, gaussian_blur
 from deeptag.baselines.voxelmorph import track_network
-from deeptag.losses import ABLATIONS
+from deeptag.losses import ABLATIONS, LossConfig
 from deeptag.io import Sequence
 from deeptag.model import DeepTagNet, ModelConfig
 from deeptag.track import track_sequence
@@ -97,9 +97,10 @@ def test_coarse_to_fine_adaptation_recovers_the_motion():
 
 
 def test_objective_scales_the_smoothness_and_sets_the_window_of_any_loss():
-    objective = AdaptConfig(smoothness_scale=0.4, ncc_window=7, loss=ABLATIONS["A1"]).objective()
-    assert (objective.alpha1, objective.alpha2, objective.ncc_window) == pytest.approx((2.0, 0.4, 7))
-    assert objective.pairs == ABLATIONS["A1"].pairs and objective.beta == ABLATIONS["A1"].beta
+    loss = LossConfig(alpha1=3.0, alpha2=2.0, beta=0.25, pairs="reference")
+    objective = AdaptConfig(smoothness_scale=0.4, ncc_window=7, loss=loss).objective()
+    assert (objective.alpha1, objective.alpha2, objective.ncc_window) == pytest.approx((1.2, 0.8, 7))
+    assert (objective.pairs, objective.beta) == ("reference", 0.25)
     assert AdaptConfig(smoothness_scale=1.0, ncc_window=None).objective() == AdaptConfig().loss
 
 
