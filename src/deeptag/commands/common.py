@@ -65,9 +65,8 @@ def add_adapt_argument(parser: argparse.ArgumentParser) -> None:
     steps = AdaptConfig().steps
     parser.add_argument("--adapt", type=int, nargs="?", const=steps, default=steps, metavar="STEPS",
                         help="refine the network's fields on this sequence with STEPS steps of the unsupervised "
-                             f"loss first (test-time adaptation; default {steps}, about 0.75 s per step for 20 "
-                             "frames on the bundled model's 192 grid, 2-core CPU); 0: the network alone, as in "
-                             "the paper")
+                             f"loss first (test-time adaptation; default {steps}, under a minute for 20 frames "
+                             "on the bundled model's 192 grid, 2-core CPU); 0: the network alone, as in the paper")
 
 
 def adapt_from_args(args: argparse.Namespace) -> AdaptConfig | None:
