@@ -1,8 +1,9 @@
 """Test-time adaptation settings compared on simulated validation sequences (never used for training or
 for the reported figures), and on the real sequence from zero motion.
 
-1. Seeds 50000+FIRST.. (``--sequences``, ``--first``), or the validation seeds listed by ``--seeds``: myocardium Lagrangian EPE, and the error of peak
-   global circumferential strain, after adapting the bundled model with each setting given as
+1. Seeds 50000+FIRST.. (``--sequences``, ``--first``), or those listed by ``--seeds``: myocardium
+   Lagrangian EPE, and the error of peak global circumferential strain, after adapting the bundled
+   model with each setting given as
    STEPS,LR,BLURRED_FRACTION,BLUR_SIGMA,CONTROL_SPACING[,COARSE_FRACTION[,SMOOTHNESS_SCALE[,NCC_WINDOW]]]
    (sigma and spacing in pixels of a 96 grid, scaled to the model's: ``AdaptConfig``; left out: no
    coarse level, the paper's smoothness weights and window).
@@ -11,8 +12,8 @@ for the reported figures), and on the real sequence from zero motion.
 3. ``--real-from-zero``: the real sequence tracked by adapting a network that predicts no motion at all
    (its mean head zeroed), i.e. the paper's loss minimised on the scan alone.
 
-    python benchmarks/adapt_settings.py [--sequences 4] [--first 0] [--settings 150,0.05,0.3,1.5,4 ...] [--real]
-        [--real-from-zero]
+    python benchmarks/adapt_settings.py [--sequences 4] [--first 0 | --seeds 50000,50002] [--real]
+        [--settings 150,0.05,0.3,1.5,4 ...] [--real-from-zero]
 """
 from __future__ import annotations
 
