@@ -26,7 +26,6 @@ from deeptag.adapt import AdaptConfig
 from deeptag.checkpoint import load_model
 from deeptag.io import read_sequence
 from deeptag.metrics import landmark_summary, myocardium_epe
-from deeptag.myocardium import Myocardium
 from deeptag.phantom import SimulatedSequence, simulate_sequence
 from deeptag.track import track_sequence
 
@@ -44,9 +43,7 @@ def parse_setting(text: str) -> AdaptConfig:
 
 def peak_global_ecc(lagrangian: np.ndarray, simulated: SimulatedSequence) -> float:
     """Peak global circumferential strain (%) of a Lagrangian field sequence in the simulator's myocardium."""
-    centre = (float(simulated.lv_centre[0]), float(simulated.lv_centre[1]))
-    myocardium = Myocardium(simulated.myocardium_mask, centre, source="simulator")
-    return peaks(lagrangian, myocardium)["E_cc"]["global"]
+    return peaks(lagrangian, simulated.myocardium())["E_cc"]["global"]
 
 
 def main() -> None:

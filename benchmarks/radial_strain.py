@@ -48,7 +48,7 @@ def main() -> None:
     model, _ = load_model(None)
     for seed in args.seeds:
         s = simulate_sequence(seed)
-        myocardium = Myocardium(s.myocardium_mask, (float(s.lv_centre[0]), float(s.lv_centre[1])), source=f"seed {seed}")
+        myocardium = s.myocardium(f"seed {seed}")
         print(f"seed {seed}")
         print(f"  {'true fields':>28}: {global_peaks(s.lagrangian[1:], myocardium)}")
         grid = model.config.image_size

@@ -79,8 +79,7 @@ def main() -> None:
     print(f"\n{'seed':>7} {'tags':>5} {'true E_cc':>10}" + "".join(f"{m[:12]:>13}" for m in methods))
     for k in range(args.sequences):
         simulated = simulate_sequence(TEST_SEED + k)
-        centre = (float(simulated.lv_centre[0]), float(simulated.lv_centre[1]))
-        myocardium = Myocardium(simulated.myocardium_mask, centre, source=f"simulator seed {TEST_SEED + k}")
+        myocardium = simulated.myocardium(f"simulator seed {TEST_SEED + k}")
         fields = {name: track_sequence(simulated.as_sequence("simulated"), model, adapt=adapt).lagrangian}
         if args.tvl1:
             fields["TV-L1"] = track_tvl1(simulated.images, simulated.landmarks[0]).lagrangian

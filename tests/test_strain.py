@@ -325,7 +325,7 @@ def test_strain_of_the_simulator_matches_its_exact_material_points():
     simpson = (by_ring["E_rr"][0] + 4 * by_ring["E_rr"][1] + by_ring["E_rr"][2]) / 6
     assert np.allclose(segment_mean, simpson, atol=0.5)
 
-    heart = Myocardium(simulated.myocardium_mask, tuple(simulated.lv_centre))
+    heart = simulated.myocardium()
     result = compute_strain(lagrangian, heart, simulated.spacing, simulated.frame_times)
     everywhere = np.ones(len(result.points), dtype=bool)
     assert np.allclose(result.curve("E_cc", everywhere), np.mean(chord_means, axis=0), atol=0.6)

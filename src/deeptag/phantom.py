@@ -51,6 +51,7 @@ import torch
 from .errors import InputError
 from .fields import jacobian_determinant
 from .io import Sequence
+from .myocardium import Myocardium
 from .phantom_imaging import (MAP_CHANNELS, Anatomy, Blob, ImagingParameters, reference_maps, render_frames,
                               sample_maps)
 from .phantom_motion import (AngularBasis, CardiacTiming, HeartGeometry, HeartMotion, lagrangian_fields,
@@ -93,6 +94,10 @@ class SimulatedSequence:
     def tag_pattern(self) -> str:
         """``grid`` or ``lines`` (one set of tag lines, which shows no motion along itself)."""
         return "grid" if self.params["imaging"]["tag_grid"] else "lines"
+
+    def myocardium(self, source: str = "simulator") -> Myocardium:
+        """The true frame-0 myocardium and LV centre, as ``deeptag strain`` takes a myocardium."""
+        return Myocardium(self.myocardium_mask, (float(self.lv_centre[0]), float(self.lv_centre[1])), source=source)
 
     def as_sequence(self, source: str) -> Sequence:
         """The images as ``track`` reads them from a saved file: spacing, times, landmarks and ROI."""
