@@ -15,8 +15,8 @@
 #      read. Without REAL the script stops after stage 4 (the model shipped before this stage).
 #   6. copy the final checkpoint into the package
 # CPU=1 runs the recipe for a machine without a GPU instead: after stage 2, one 192-grid stage of 3490
-# steps at 5e-4 with the average (about 2.5 hours in all on the 2-core CPU, estimated; its model is
-# somewhat less accurate: see the README, "The bundled model").
+# steps at 5e-4 with the average (about 2.0 hours in all on the 2-core CPU, 3.0 with REAL, estimated from
+# the step times below; its model is somewhat less accurate: see the README, "The bundled model").
 # A killed stage continues where it stopped when the script is started again (train --resume).
 # How the shipped model was made: stage 2 with 1 thread on the 2-core CPU, launched with --steps 100000
 # --max-minutes 140 and stopped right after step 16000's validation and checkpoint (96.1 min, 0.36 s per
@@ -24,11 +24,14 @@
 # each beside three other training runs and stopped by --max-minutes without validation (stage 3:
 # scripts/recipe_sweep.sh arm init192, 6.6 min, step 5452; stage 4: scripts/average_sweep.sh arm avg2e4,
 # 6.8 min, step 4950), their last checkpoints used; those runs named their 200 files differently, so
-# their 20 held-out validation files were others than this script's. On the 2-core CPU a 192-grid step
-# takes 0.92 s with 2 threads (0.26 s at 96, from the time of 20 steps): stages 3 and 4 about 84 and 76
-# minutes, 4.3 hours in all (estimated, not a full run). The CPU=1 recipe's second stage was run the same
-# way (on the H200 alone, 2.6 min, step 3490). Compared with benchmarks/compare_models.py --sequences 24
-# (network alone; 17 grid-tagged and 7 line-tagged validation sequences, and the real one):
+# their 20 held-out validation files were others than this script's. On the 2-core CPU with 2 threads,
+# alone, a step takes 0.24 s at 96 and 0.94 s at 192 (measured over a 6000-step and a 5500-step stage):
+# stages 3 and 4 about 86 and 78 minutes, 3.8 hours in all, 4.8 with stage 5 (estimated, not a full
+# run). The CPU=1 recipe's second stage was run the same way as stages 3 and 4 (on the H200 alone,
+# 2.6 min, step 3490). Cutting stage 2 short does not pay: 6000 steps at 96, then 5500 averaged steps at
+# 192 with the REAL images (1.88 hours end to end on the CPU) scored grid 0.981, lines 4.377, real 2.407
+# in the comparison below. Compared with benchmarks/compare_models.py --sequences 24 (network alone;
+# 17 grid-tagged and 7 line-tagged validation sequences, and the real one):
 #   after stage 2 (96 grid)      grid 1.799, lines 3.866, real 3.903
 #   after stage 3                grid 0.944, lines 3.754, real 2.404
 #   after stage 4                grid 0.776, lines 3.360, real 1.967
@@ -42,7 +45,7 @@ set -euo pipefail
 work=${1:-bundled-model-work}
 data="$work/sim_train"
 threads=${THREADS:-2}
-[ -d "$data" ] || deeptag simulate --n 200 --seed 0 --out "$data"
+[ -d "$data" ] || deeptag simulate --n 200 --seed 0 --out "$data" --jobs "$threads"
 
 inputs=("$data")
 train_stage() {  # RUN_DIR ARGS...: a stage on "${inputs[@]}", resumed if a killed run left its last checkpoint
