@@ -28,9 +28,10 @@
 # alone, a step takes 0.24 s at 96 and 0.94 s at 192 (measured over a 6000-step and a 5500-step stage):
 # stages 3 and 4 about 86 and 78 minutes, 3.8 hours in all, 4.8 with stage 5 (estimated, not a full
 # run). The CPU=1 recipe's second stage was run the same way as stages 3 and 4 (on the H200 alone,
-# 2.6 min, step 3490). Cutting stage 2 short does not pay: 6000 steps at 96, then 5500 averaged steps at
-# 192 with the REAL images (1.88 hours end to end on the CPU) scored grid 0.981, lines 4.377, real 2.407
-# in the comparison below. Compared with benchmarks/compare_models.py --sequences 24 (network alone;
+# 2.6 min, step 3490). Cutting stage 2 short costs the network alone dearly: 6000 steps at 96, then 5500
+# averaged steps at 192 with the REAL images (1.88 hours end to end on the CPU) scored grid 0.981, lines
+# 4.377, real 2.407 in the comparison below (with track's --adapt, as good as the shipped model: README).
+# Compared with benchmarks/compare_models.py --sequences 24 (network alone;
 # 17 grid-tagged and 7 line-tagged validation sequences, and the real one):
 #   after stage 2 (96 grid)      grid 1.799, lines 3.866, real 3.903
 #   after stage 3                grid 0.944, lines 3.754, real 2.404
