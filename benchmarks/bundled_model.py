@@ -8,7 +8,8 @@
    unseen scan; the adapted figure is, by design, a fit to the scan itself.
 3. The training cost read from the run's log, when a run folder is given.
 
-    python benchmarks/bundled_model.py [--model PATH] [--sequences 20] [--adapt-steps 150] [--run RUN_DIR ...]
+    python benchmarks/bundled_model.py [--model PATH] [--sequences 20] [--adapt-steps 150] [--device cuda]
+                                       [--no-baselines] [--run RUN_DIR ...]
 """
 from __future__ import annotations
 
@@ -31,11 +32,13 @@ from deeptag.track import track_sequence
 from reference_data import REAL_SEQUENCE as REAL, TEST_SEED
 
 
-def methods(model, adapt_steps: int) -> dict:
-    """name -> function(sequence, points) -> (lagrangian (T-1, 2, H, W), tracks (T, K, 2), seconds)."""
+def methods(model, adapt_steps: int, device: str, baselines: bool = True) -> dict:
+    """name -> function(sequence, points) -> (lagrangian (T-1, 2, H, W), tracks (T, K, 2), seconds).
+
+    The network and its adaptation run on ``device``; TV-L1 always runs on the CPU."""
     def network(adapt: AdaptConfig | None):
         def run(sequence: Sequence, points: np.ndarray):
-            result = track_sequence(sequence, model, points, adapt=adapt)
+            result = track_sequence(sequence, model, points, adapt=adapt, device=device)
             return result.lagrangian, result.tracks, result.seconds["total"]
         return run
 
@@ -48,8 +51,8 @@ def methods(model, adapt_steps: int) -> dict:
         return (np.zeros((frames - 1, 2, height, width), np.float32),
                 np.repeat(points[None], frames, axis=0), 0.0)
 
-    return {"model": network(None), f"model + adapt {adapt_steps}": network(AdaptConfig(steps=adapt_steps)),
-            "TV-L1": tvl1, "no motion": no_motion}
+    table = {"model": network(None), f"model + adapt {adapt_steps}": network(AdaptConfig(steps=adapt_steps))}
+    return {**table, "TV-L1": tvl1, "no motion": no_motion} if baselines else table
 
 
 def training_cost(run: Path) -> str:
@@ -67,11 +70,14 @@ def main() -> None:
     parser.add_argument("--run", type=Path, action="append", default=[],
                         help="a training run folder, for its training cost (repeat for each stage)")
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--device", default="cpu", help="where the network runs: cpu (default) or cuda")
+    parser.add_argument("--no-baselines", action="store_true",
+                        help="leave out TV-L1 and no motion, which do not depend on the model")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     model, name = load_model(args.model)
-    table = methods(model, args.adapt_steps)
-    print(f"{name}; {torch.get_num_threads()} CPU threads")
+    table = methods(model, args.adapt_steps, args.device, not args.no_baselines)
+    print(f"{name}; {torch.get_num_threads()} CPU threads; network on {args.device}")
 
     errors = {method: [] for method in table}
     seconds = {method: [] for method in table}

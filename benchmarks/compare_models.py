@@ -5,7 +5,7 @@
    (px), over all sequences and split by tag pattern (grid, or one set of lines).
 2. The real sequence ../shared/real/sax_45_23.npz when present: mean landmark distance (px).
 
-    python benchmarks/compare_models.py [--sequences 8] MODEL [MODEL ...]
+    python benchmarks/compare_models.py [--sequences 8] [--device cuda] MODEL [MODEL ...]
 """
 from __future__ import annotations
 
@@ -29,6 +29,7 @@ def main() -> None:
     parser.add_argument("models", nargs="+", help="deeptag checkpoints ('bundled' for the bundled model)")
     parser.add_argument("--sequences", type=int, default=8)
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--device", default="cpu", help="where the network runs: cpu (default) or cuda")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     seeds = [VALIDATION_SEED + k for k in range(args.sequences)]
@@ -42,13 +43,14 @@ def main() -> None:
     for path in args.models:
         model, _ = load_model(None if path == "bundled" else path)
         started = time.perf_counter()
-        errors = np.array([myocardium_epe(track_sequence(s.as_sequence(f"seed {seed}"), model).lagrangian,
+        errors = np.array([myocardium_epe(track_sequence(s.as_sequence(f"seed {seed}"), model,
+                                                         device=args.device).lagrangian,
                                           s.lagrangian, s.myocardium_mask) for seed, s in zip(seeds, simulated)])
         split = ", ".join(f"{pattern} {errors[patterns == pattern].mean():.3f}"
                           for pattern in ("grid", "lines") if (patterns == pattern).any())
         line = f"{path} (grid {model.config.image_size}): sims {errors.mean():.3f} ({split})"
         if real is not None:
-            tracks = track_sequence(real, model, real.landmarks[0]).tracks
+            tracks = track_sequence(real, model, real.landmarks[0], device=args.device).tracks
             line += f"; real {landmark_summary(tracks, real.landmarks)['mean_px']:.3f}"
         print(f"{line}  [{time.perf_counter() - started:.0f} s]", flush=True)
 
