@@ -10,7 +10,7 @@
 2. On ../shared/real/sax_45_23.npz (when present), with the ring given by --real-ring: the model's peak
    global E_cc, to be read against the healthy tagging range of about -13 % to -22 %.
 
-    python benchmarks/strain_accuracy.py [--model PATH] [--sequences 10] [--adapt-steps 0] [--tvl1]
+    python benchmarks/strain_accuracy.py [--model PATH] [--sequences 10] [--adapt-steps 0] [--tvl1] [--device cuda]
 """
 from __future__ import annotations
 
@@ -67,6 +67,7 @@ def main() -> None:
                         help="cx,cy,r_endo,r_epi of the LV ring on the real sequence's frame 0 (pixels)")
     parser.add_argument("--tvl1", action="store_true", help="TV-L1 optical flow side by side")
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--device", default="cpu", help="where the network runs: cpu (default) or cuda")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     model, name = load_model(args.model)
@@ -80,7 +81,8 @@ def main() -> None:
     for k in range(args.sequences):
         simulated = simulate_sequence(TEST_SEED + k)
         myocardium = simulated.myocardium(f"simulator seed {TEST_SEED + k}")
-        fields = {name: track_sequence(simulated.as_sequence("simulated"), model, adapt=adapt).lagrangian}
+        fields = {name: track_sequence(simulated.as_sequence("simulated"), model, adapt=adapt,
+                                       device=args.device).lagrangian}
         if args.tvl1:
             fields["TV-L1"] = track_tvl1(simulated.images, simulated.landmarks[0]).lagrangian
         truth = peaks(simulated.lagrangian[1:], myocardium)
@@ -102,7 +104,7 @@ def main() -> None:
     if REAL.is_file():
         real = read_sequence(REAL)
         ring = define_myocardium(real.images.shape[1:], ring=args.real_ring)
-        result = track_sequence(real, model, adapt=adapt)
+        result = track_sequence(real, model, adapt=adapt, device=args.device)
         real_peaks = peaks(result.lagrangian, ring)["E_cc"]
         print(f"\n2. {REAL.name}, ring {args.real_ring}: peak global E_cc {real_peaks['global']:.1f} % "
               "(healthy tagging range about -13 % to -22 %); per layer "
