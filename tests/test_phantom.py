@@ -226,6 +226,9 @@ def test_shipped_example_is_readable_and_reproducible():
     example = load_simulated(path)
     assert example.params["seed"] == EXAMPLE_SEED and path.stat().st_size < 2_000_000
     fresh = simulate_sequence(EXAMPLE_SEED, size=example.images.shape[1], frames=len(example.images))
-    assert np.abs(example.images - fresh.images).max() < 1e-3
+    # stored to 1/1024; an 8-bit example (bit_depth 8) may also see a pixel lying on a level boundary
+    # flip to the next level (1/255) when another NumPy or SciPy release rounds its last bit differently
+    difference = np.abs(example.images - fresh.images)
+    assert difference.max() < 1 / 255 + 1e-3 and np.mean(difference > 1e-3) < 1e-4
     assert np.abs(example.lagrangian - fresh.lagrangian).max() < 0.01
     assert read_sequence(path).num_frames == len(fresh.images)
