@@ -30,8 +30,7 @@
 # their 20 held-out validation files were others than this script's. On the 2-core CPU with 2 threads,
 # alone, a step takes 0.24 s at 96 and 0.94 s at 192 (measured over a 6000-step and a 5500-step stage):
 # stages 3 and 4 about 86 and 78 minutes, 3.8 hours in all, 4.8 with stage 5 (estimated, not a full
-# run). The CPU=1 recipe's second stage was run the same way as stages 3 and 4 (on the H200 alone,
-# 2.6 min, step 3490). Cutting stage 2 short costs the network alone dearly: 6000 steps at 96, then 5500
+# run). Cutting stage 2 short costs the network alone dearly: 6000 steps at 96, then 5500
 # averaged steps at 192 with the REAL images (1.88 hours end to end on the CPU) scored grid 0.981, lines
 # 4.377, real 2.407 in the comparison below (with track's --adapt, as good as the shipped model: README).
 # Compared with benchmarks/compare_models.py --sequences 24 (network alone;
@@ -53,6 +52,7 @@ threads=${THREADS:-2}
 [ -d "$data" ] || deeptag simulate --n 200 --seed 0 --out "$data" --jobs "$threads"
 
 inputs=("$data")
+with_real=("$data" --oversample "${REAL:-}" 45)  # the sims plus REAL's images, 45 times as often as one sim
 train_stage() {  # RUN_DIR ARGS...: a stage on "${inputs[@]}", resumed if a killed run left its last checkpoint
   local run=$1; shift
   if [ -f "$run/last.pt" ]; then
@@ -64,7 +64,7 @@ train_stage() {  # RUN_DIR ARGS...: a stage on "${inputs[@]}", resumed if a kill
 }
 train_stage "$work/run96" --steps 16000 --image-size 96 --lr 5e-4 --validate-every 1000
 if [ "${CPU:-0}" = 1 ]; then  # one averaged 192 stage, with the real images when REAL is given
-  if [ -n "${REAL:-}" ]; then inputs=("$data" --oversample "$REAL" 45); fi
+  if [ -n "${REAL:-}" ]; then inputs=("${with_real[@]}"); fi
   final="$work/run192cpu"
   train_stage "$final" --init "$work/run96/best.pt" --steps 8000 --image-size 192 --lr 5e-4 --average 0.999 \
     --validate-every 5000
@@ -74,11 +74,11 @@ else
   final="$work/run192avg"
   train_stage "$final" --init "$work/run192/best.pt" --steps 4950 --image-size 192 --lr 2e-4 --average 0.999 \
     --validate-every 4950
-fi
-if [ -n "${REAL:-}" ] && [ "${CPU:-0}" != 1 ]; then  # stage 5: the real sequence's images (never its landmarks) among the sims
-  inputs=("$data" --oversample "$REAL" 45)
-  train_stage "$work/run192real" --init "$final/best.pt" --steps 3568 --image-size 192 --lr 2e-4 --average 0.999 \
-    --validate-every 3568
-  final="$work/run192real"
+  if [ -n "${REAL:-}" ]; then  # stage 5: the real sequence's images (never its landmarks) among the sims
+    inputs=("${with_real[@]}")
+    train_stage "$work/run192real" --init "$final/best.pt" --steps 3568 --image-size 192 --lr 2e-4 \
+      --average 0.999 --validate-every 3568
+    final="$work/run192real"
+  fi
 fi
 python "$(dirname "$0")/bundle_checkpoint.py" "$final/best.pt"
