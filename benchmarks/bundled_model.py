@@ -3,7 +3,7 @@
 1. Simulated test sequences from seeds never trained on (100000 on; training uses 0-199, the
    shipped example 900000 on): mean end-point error of the Lagrangian field inside the myocardium (px).
 2. The real sequence ../shared/real/sax_45_23.npz when present: mean landmark distance (px), frames
-   1..T-1. The bundled model's last training stage drew its images (never its landmarks) among the
+   1..T-1. The bundled model's 192-grid training stages drew its images (never its landmarks) among the
    simulated sequences (scripts/train_bundled_model.sh, REAL=), so its figures there are not those of an
    unseen scan; the adapted figure is, by design, a fit to the scan itself.
 3. The training cost read from the run's log, when a run folder is given.
