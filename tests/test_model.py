@@ -22,6 +22,28 @@ def test_shapes_and_bidirectional_fields(random_model):
     assert compose(out.backward, out.forward)[..., 8:-8, 8:-8].abs().max() < 0.05 * out.forward.abs().max() + 1e-3
 
 
+
+def test_channels_last_weights_give_the_contiguous_layouts_fields():
+    """The convolutions run channels-last (faster on a CPU); the fields come out in the usual layout and
+    equal, to rounding, those of the same weights in the contiguous layout, in value and gradient."""
+    torch.manual_seed(0)
+    model = DeepTagNet(ModelConfig(image_size=64))
+    convolutions = [m.weight for m in model.modules() if isinstance(m, torch.nn.Conv2d)]
+    assert all(w.is_contiguous(memory_format=torch.channels_last) and not w.is_contiguous() for w in convolutions)
+    x, y = torch.rand(3, 1, 64, 64), torch.rand(3, 1, 64, 64)
+    results = []
+    for layout in (torch.channels_last, torch.contiguous_format):
+        model.to(memory_format=layout)
+        model.zero_grad()
+        out = model(x, y, stochastic=False)
+        assert all(getattr(out, name).is_contiguous() for name in ("mean", "log_var", "forward", "backward"))
+        (out.forward.square().mean() + out.log_var.mean()).backward()
+        results.append((out.forward.detach(), [p.grad.clone() for p in model.parameters()]))
+    (fast, fast_grads), (usual, usual_grads) = results
+    assert torch.allclose(fast, usual, atol=1e-5)
+    assert all(torch.allclose(a, b, rtol=1e-4, atol=1e-7) for a, b in zip(fast_grads, usual_grads))
+
+
 def test_inference_is_deterministic_and_training_samples(random_model):
     x, y = torch.rand(1, 1, 32, 32), torch.rand(1, 1, 32, 32)
     assert torch.equal(random_model(x, y).velocity, random_model(x, y).velocity)

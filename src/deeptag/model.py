@@ -118,12 +118,15 @@ class DeepTagNet(nn.Module):
         nn.init.zeros_(self.flow_mean.bias)
         nn.init.normal_(self.flow_log_sigma.weight, 0.0, 1e-10)
         nn.init.constant_(self.flow_log_sigma.bias, -math.log(40.0))
+        # Convolutions run about 1.2-1.3x faster forward and backward on a CPU with the channels-last
+        # layout (benchmarks/memory_layout.py); the heads' outputs go back to the usual layout.
+        self.to(memory_format=torch.channels_last)
 
     def latent(self, moving: torch.Tensor, fixed: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Mean and log-variance of the velocity for pairs ``moving``, ``fixed`` (B, 1, H, W)."""
         features = self.unet_model(torch.cat([moving, fixed], dim=1))
         scale = self.config.velocity_scale
-        return self.flow_mean(features) * scale, self.flow_log_sigma(features)
+        return (self.flow_mean(features) * scale).contiguous(), self.flow_log_sigma(features).contiguous()
 
     def sample_velocity(self, mean: torch.Tensor, log_var: torch.Tensor, stochastic: bool) -> torch.Tensor:
         """The reparameterisation trick; without ``stochastic``, the latent at the expected noise."""
