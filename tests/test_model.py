@@ -22,7 +22,6 @@ def test_shapes_and_bidirectional_fields(random_model):
     assert compose(out.backward, out.forward)[..., 8:-8, 8:-8].abs().max() < 0.05 * out.forward.abs().max() + 1e-3
 
 
-
 def test_channels_last_weights_give_the_contiguous_layouts_fields():
     """The convolutions run channels-last (faster on a CPU); the fields come out in the usual layout and
     equal, to rounding, those of the same weights in the contiguous layout, in value and gradient."""

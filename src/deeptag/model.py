@@ -118,7 +118,7 @@ class DeepTagNet(nn.Module):
         nn.init.zeros_(self.flow_mean.bias)
         nn.init.normal_(self.flow_log_sigma.weight, 0.0, 1e-10)
         nn.init.constant_(self.flow_log_sigma.bias, -math.log(40.0))
-        # Convolutions run about 1.2-1.3x faster forward and backward on a CPU with the channels-last
+        # Convolutions run about 1.2-1.4x faster forward and backward on a CPU with the channels-last
         # layout (benchmarks/memory_layout.py); the heads' outputs go back to the usual layout.
         self.to(memory_format=torch.channels_last)
 
