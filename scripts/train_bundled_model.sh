@@ -21,12 +21,15 @@
 # 4, on another day's machine of the same kind, 24.2 min (0.73 s per step). 2.76 hours of wall time in
 # all (9939 s, each command's start to end). Step times differ between machines of this kind: at 0.24 s
 # per step at 96 and 0.94 s at 192 (measured on one) this recipe would take about 3.7 hours, at stage 4's
-# machine's 0.25 s and 0.73 s about 3.2 hours.
+# machine's 0.25 s and 0.73 s about 3.2 hours. This script run end to end on one such machine (at commit
+# cfdac75, channels-last; killed once and resumed): simulation 52 s, stage 2 59.5 min (0.22 s per step),
+# stage 3 90.8 min (0.68 s), stage 4 23.8 min (0.71 s): 2.92 hours of training time by the stages' logs.
 # Compared with benchmarks/compare_models.py --sequences 24 (network alone; 17 grid-tagged and 7
 # line-tagged validation sequences, and the real one, whose images it trained on):
 #   after stage 3, step 5000     grid 0.884, lines 3.781, real 2.010
 #   after stage 3, step 8000     grid 0.840, lines 3.556, real 1.938
 #   after stage 4 (the model)    grid 0.809, lines 3.579, real 1.855
+#   the end-to-end run's model   grid 0.831, lines 3.331, real 1.932 (not shipped)
 #   stage 4 from step 5000       grid 0.850, lines 3.604, real 1.897 (2.18 hours; not shipped)
 # The model shipped before (commit efc79df's recipe: stages 3-4 on an NVIDIA H200, 3.8-4.8 hours on this
 # CPU by estimate) scored grid 0.789, lines 3.018, real 1.843 in the same comparison.
