@@ -4,7 +4,7 @@
 # the GPU (it uses CUDA when PyTorch sees it) on the 96 and 192 grids with --init, --average and
 # --resume, and benchmarks/bundled_model.py on the GPU. Needs a CUDA GPU and deeptag importable by
 # python3; the real sequence ../shared/real/sax_45_23.npz is used when present. Work files go to /tmp.
-# Usage: scripts/gpu_check.sh   (from the repository root)
+# Usage: benchmarks/gpu_check.sh   (from the repository root)
 export PYTHONUNBUFFERED=1
 real=../shared/real/sax_45_23.npz
 nvidia-smi -L
