@@ -7,8 +7,9 @@ For one sequence of N frames with INF fields phi_n (n = 0..N-2) and Lagrangian f
 
     L_kl = tr(lambda D Sigma - log Sigma) + mu^T Lambda mu + gamma (NCC(y, x∘phi) + NCC(x, y∘phi^-1))  (Eq. 9)
 
-Every term is averaged over pixels (and latent variables), and the whole sum is divided by the number
-of pairs N-1, so the learning rate does not depend on image size or sequence length; the relative
+so at the paper's weights (gamma = -0.5, beta = 0.5) each of the forward, backward and global terms is
+-0.5 NCC. Every term is averaged over pixels (and latent variables), and the whole sum is divided by the
+number of pairs N-1, so the learning rate does not depend on image size or sequence length; the relative
 weights are the paper's. The ablations A1-A6 of section 4.5.2 are configurations (``ABLATIONS``).
 """
 from __future__ import annotations
@@ -22,6 +23,9 @@ from . import fields
 from .model import DeepTagNet, ModelConfig
 
 
+KL_MEAN_WEIGHT = 0.5  # Eq. 8's reading of the KL; docs/method.md compares it with the others
+
+
 @dataclass
 class LossConfig:
     """Weights and switches of Eq. 12; the defaults are the paper's (section 4.4).
@@ -33,7 +37,8 @@ class LossConfig:
     ``image_sigma``: None keeps the SSD term the plain mean squared difference; a value makes it the
     Gaussian likelihood of VoxelMorph-diff, the mean squared difference times ``1 / (2 image_sigma^2)``
     (against the KL per latent variable, the balance of VoxelMorph's own ``1 / sigma^2`` against its
-    KL summed over the two field components).
+    KL summed over the two field components). ``kl_mean_weight``: the factor of ``mu^T Lambda mu`` in
+    the KL (see ``kl_laplacian_prior``; docs/method.md says why this value).
     """
 
     alpha1: float = 5.0  # smoothness of the INF fields
@@ -48,6 +53,7 @@ class LossConfig:
     global_window: int | None = None
     similarity: str = "ncc"
     image_sigma: float | None = None
+    kl_mean_weight: float = KL_MEAN_WEIGHT
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -95,16 +101,20 @@ def grid_degree(height: int, width: int, device=None, dtype=torch.float32) -> to
     return F.conv2d(ones, kernel[None, None], padding=1)
 
 
-def kl_laplacian_prior(mean: torch.Tensor, log_var: torch.Tensor, prior_lambda: float = 10.0) -> torch.Tensor:
-    """``KL[q(z|x,y) || p(z)]`` up to a constant (Eq. 15), per latent variable, for the Laplacian prior.
+def kl_laplacian_prior(mean: torch.Tensor, log_var: torch.Tensor, prior_lambda: float = 10.0,
+                       mean_weight: float = 0.5) -> torch.Tensor:
+    """``KL[q(z|x,y) || p(z)]`` up to a constant, per latent variable, for the Laplacian prior.
 
-    ``0.5 * [tr(lambda D Sigma) - sum log Sigma + mu^T (lambda L) mu]`` divided by the number of
-    latent variables, with ``mu^T L mu`` the sum of squared differences over the 4-neighbour edges.
+    ``0.5 * [tr(lambda D Sigma) - sum log Sigma] + mean_weight * mu^T (lambda L) mu``, divided by the
+    number of latent variables, with ``mu^T L mu`` the sum of squared differences over the 4-neighbour
+    edges (each edge once). ``mean_weight`` 0.5 reads Eq. 8 (the 1/2 covers both parts), 1 reads Eq. 15
+    (the 1/2 covers the trace only), and 1/8 is what the authors' released training code computes
+    (VoxelMorph's ``prec_loss``: a mean over the differences along each axis, halved, averaged over axes).
     """
     degree = grid_degree(*mean.shape[-2:], device=mean.device, dtype=mean.dtype)
     trace = (prior_lambda * degree * torch.exp(log_var)).mean() - log_var.mean()
     edges = ((mean[..., 1:, :] - mean[..., :-1, :]) ** 2).sum() + ((mean[..., :, 1:] - mean[..., :, :-1]) ** 2).sum()
-    return 0.5 * (trace + prior_lambda * edges / mean.numel())
+    return 0.5 * trace + mean_weight * prior_lambda * edges / mean.numel()
 
 
 def frame_pairs(frames: torch.Tensor, pairs: str = "consecutive") -> tuple[torch.Tensor, torch.Tensor]:
@@ -121,12 +131,19 @@ class DeepTagLoss:
         self.config = config or LossConfig()
 
     def similarity(self, image: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        """-log-likelihood of ``image`` given ``target``: gamma * NCC, or SSD (mean squared difference)."""
+        """-log-likelihood of ``image`` given ``target``: gamma * NCC (Eq. 7), or SSD (mean squared
+        difference, scaled by ``1 / (2 image_sigma^2)`` when given)."""
+        if self.config.similarity == "ssd":
+            return self.dissimilarity(image, target)
+        return self.config.gamma * local_ncc(image, target, self.config.ncc_window)
+
+    def dissimilarity(self, image: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        """The global term's measure for one frame (Eq. 11): -NCC, or the SSD term."""
         if self.config.similarity == "ssd":
             squared = ((image - target) ** 2).mean()
             sigma = self.config.image_sigma
             return squared if sigma is None else squared / (2.0 * sigma ** 2)
-        return self.config.gamma * local_ncc(image, target, self.config.ncc_window)
+        return -local_ncc(image, target, self.config.ncc_window)
 
     def __call__(self, model: DeepTagNet, frames: torch.Tensor) -> tuple[torch.Tensor, dict[str, float]]:
         c = self.config
@@ -135,7 +152,7 @@ class DeepTagLoss:
         out = model(moving, fixed)
         terms: dict[str, torch.Tensor] = {}
         if c.kl:
-            kl = kl_laplacian_prior(out.mean, out.log_var, c.prior_lambda)
+            kl = kl_laplacian_prior(out.mean, out.log_var, c.prior_lambda, c.kl_mean_weight)
             terms["kl"] = 2 * kl if c.backward else kl  # Eq. 9 adds the same KL for both directions
         terms["sim_forward"] = self.similarity(fields.warp(moving, out.forward), fixed)
         if c.backward:
@@ -151,7 +168,7 @@ class DeepTagLoss:
                 terms["smooth_lagrangian"] = c.alpha2 * gradient_smoothness(lagrangian)
             if c.beta:
                 starts = self.window_starts(len(frames))
-                terms["global"] = c.beta * self.similarity(fields.warp(frames[starts], lagrangian), fixed)
+                terms["global"] = c.beta * self.dissimilarity(fields.warp(frames[starts], lagrangian), fixed)
         total = sum(terms.values())
         return total, {name: float(value.detach()) for name, value in terms.items()}
 
