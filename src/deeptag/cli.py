@@ -1,6 +1,8 @@
 """The ``deeptag`` command line: a thin layer over the library.
 
-Each subcommand lives in its own module under ``deeptag.commands`` and registers itself. Bad input
+Each subcommand lives in its own module under ``deeptag.commands`` and registers itself. Only the command
+being run is imported and registered in full (the others are listed by their one-line help), so
+``deeptag --help``, ``--version``, ``report`` and ``strain`` start without importing PyTorch. Bad input
 (an ``InputError``) ends the program with exit code 2 and one line that names the file and the problem.
 """
 from __future__ import annotations
@@ -8,23 +10,43 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from typing import Iterable
 
 from . import __version__
-from .commands import COMMANDS
+from .commands import COMMANDS, SUMMARIES, load
 from .errors import InputError
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(commands: Iterable[str] | None = None) -> argparse.ArgumentParser:
+    """The parser; ``commands`` are registered with all their arguments (default: every command), the
+    others only by name and one-line help (enough for ``deeptag --help``), without importing them."""
+    full = set(COMMANDS if commands is None else commands)
     parser = argparse.ArgumentParser(prog="deeptag", description="Motion tracking on cardiac tagging MRI (DeepTag).")
     parser.add_argument("--version", action="version", version=f"deeptag {__version__}")
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for command in COMMANDS:
-        command.register(subparsers)
+    for name in COMMANDS:
+        if name in full:
+            load(name).register(subparsers)
+        else:
+            subparsers.add_parser(name, help=SUMMARIES[name])
     return parser
 
 
+def requested_command(argv: list[str]) -> str | None:
+    """The command named on the command line: the first word that is not an option (the top-level
+    options take no value); None when there is none or it is not a command."""
+    for word in argv:
+        if word == "--":
+            return None
+        if not word.startswith("-"):
+            return word if word in SUMMARIES else None
+    return None
+
+
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else list(argv)
+    command = requested_command(argv)
+    args = build_parser([command] if command else []).parse_args(argv)
     try:
         return int(args.run(args) or 0)
     except InputError as error:

@@ -5,8 +5,6 @@ import argparse
 from pathlib import Path
 
 from ..errors import InputError
-from ..myocardium import parse_numbers
-from ..report import GridOptions, write_report
 from .strain import add_myocardium_arguments, myocardium_options
 
 
@@ -37,6 +35,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from ..myocardium import parse_numbers
+    from ..report import GridOptions, write_report
     if args.grid_spacing is not None and not args.grid_spacing > 0:
         raise InputError(f"--grid-spacing must be positive, got {args.grid_spacing:g}")
     offset = parse_numbers(args.grid_offset, 2, "--grid-offset (x,y)") if args.grid_offset else None

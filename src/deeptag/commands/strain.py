@@ -3,11 +3,12 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from ..myocardium import LEVELS, Myocardium, define_myocardium
-from ..outputs import result_directory
-from ..report import read_result_folder
-from ..strain import UNITS, compute_strain, region_label, write_strain
+from ..myocardium import LEVELS  # NumPy, SciPy and scikit-image, not PyTorch
+
+if TYPE_CHECKING:
+    from ..myocardium import Myocardium
 
 
 def add_myocardium_arguments(parser: argparse.ArgumentParser) -> None:
@@ -41,6 +42,7 @@ def myocardium_options(args: argparse.Namespace) -> dict | None:
 
 
 def myocardium_from_args(args: argparse.Namespace, shape: tuple[int, int]) -> Myocardium:
+    from ..myocardium import define_myocardium
     return define_myocardium(shape, **myocardium_options(args))
 
 
@@ -61,6 +63,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from ..outputs import result_directory
+    from ..report import read_result_folder
+    from ..strain import UNITS, compute_strain, region_label, write_strain
     result = read_result_folder(args.result, args.sequence)
     myocardium = myocardium_from_args(args, result.shape)
     strain = compute_strain(result.fields["lagrangian"], myocardium, result.spacing, result.frame_times_ms)

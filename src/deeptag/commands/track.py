@@ -11,8 +11,6 @@ from ..errors import InputError
 from ..io import Sequence, read_points, read_sequence, read_slices
 from ..outputs import result_directory, write_json, write_lagrangian_nifti, write_tracks
 from ..preprocess import GridMapping, choose_mapping, parse_roi
-from ..phantom import example_path
-from ..report import write_report
 from ..track import TrackResult, track_sequence
 from .common import (adapt_from_args, add_adapt_argument, add_model_arguments, describe_model, device_description,
                      device_from_args, model_from_args)
@@ -78,6 +76,7 @@ def read_inputs(args: argparse.Namespace) -> list[tuple[str, Sequence]]:
     if args.example == (args.sequence is not None):
         raise InputError("give either a SEQUENCE to track or --example")
     if args.example:
+        from ..phantom import example_path  # SciPy's interpolation: imported only when asked for
         args.sequence = example_path()
     slice_index = parse_slice(args.slice_index, allow_all=True)
     if slice_index == "all":
@@ -168,6 +167,7 @@ def run(args: argparse.Namespace) -> int:
             done.append(f"tracked {sequence.num_frames} frames in {result.seconds['total']:.2f} s -> {args.out / name}")
     print("\n".join(done))
     if args.report:
+        from ..report import write_report  # Matplotlib: imported only when asked for
         for name, _ in inputs:
             folder = args.out / name
             count = write_report(folder, folder / "report.html", myocardium=myocardium_options(args),
