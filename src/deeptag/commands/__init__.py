@@ -18,6 +18,7 @@ SUMMARIES = {
     "train": "train a model on your own unlabelled sequences",
     "simulate": "synthetic tagging sequences with known motion",
     "benchmark": "the paper's Tables 1 and 2 and Figures 8 and 10 on your sequences",
+    "batch": "track every slice of many scans (resumable, on Dask) into one table",
 }
 COMMANDS = tuple(SUMMARIES)
 
