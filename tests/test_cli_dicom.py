@@ -84,7 +84,7 @@ def test_nifti_3d_t_slice_tracks_like_the_npz_and_all_slices_get_a_folder_each(t
     assert_same_tracks(track([str(tmp_path / "stack.nii.gz"), "--slice", "1"], tmp_path / "one", model_path,
                              points_path), reference)
     every = track([str(tmp_path / "stack.nii.gz"), "--slice", "all"], tmp_path / "all", model_path)
-    assert sorted(p.name for p in every.iterdir()) == ["slice_00", "slice_01"]
+    assert sorted(p.name for p in every.iterdir()) == [".deeptag", "slice_00", "slice_01"]  # and the marker
     with np.load(every / "slice_01" / "fields.npz") as fields, np.load(reference / "fields.npz") as expected:
         np.testing.assert_allclose(fields["lagrangian"], expected["lagrangian"], atol=1e-4)
     assert json.loads((every / "slice_00" / "summary.json").read_text())["slice"] == 0
@@ -156,7 +156,7 @@ def test_roi_box_is_tracked_and_mapped_back_to_the_input_grid(tmp_path, model_pa
 def test_force_replaces_an_earlier_result(tmp_path, model_path):
     write_npz(tmp_path / "frames.npz", IMAGES)
     out = tmp_path / "out"
-    out.mkdir()
+    assert main(["track", "--adapt", "0", str(tmp_path / "frames.npz"), "--out", str(out), "--model", str(model_path)]) == 0
     (out / "stale.txt").write_text("old\n")
     assert main(["track", "--adapt", "0", str(tmp_path / "frames.npz"), "--out", str(out), "--model", str(model_path), "--force"]) == 0
     assert not (out / "stale.txt").exists() and (out / "fields.npz").is_file()

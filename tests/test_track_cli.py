@@ -56,8 +56,14 @@ def test_existing_result_is_not_overwritten_without_force(tmp_path, sequence_fil
     assert main(["track", "--adapt", "0", str(sequence_file), "--model", str(model_file), "--out", str(out)]) == 2
     assert "--force" in capsys.readouterr().err
     assert (out / "keep.txt").read_text() == "mine"
+    # --force replaces only a folder that deeptag wrote: the user's own folder is kept as it is
+    assert main(["track", "--adapt", "0", str(sequence_file), "--model", str(model_file), "--out", str(out), "--force"]) == 2
+    assert "not written by deeptag" in capsys.readouterr().err and (out / "keep.txt").read_text() == "mine"
+    (out / "keep.txt").unlink()  # an empty folder holds nothing to lose
     assert main(["track", "--adapt", "0", str(sequence_file), "--model", str(model_file), "--out", str(out), "--force"]) == 0
-    assert (out / "fields.npz").exists() and not (out / "keep.txt").exists()
+    (out / "stale.txt").write_text("left by an earlier run")
+    assert main(["track", "--adapt", "0", str(sequence_file), "--model", str(model_file), "--out", str(out), "--force"]) == 0
+    assert (out / "fields.npz").exists() and not (out / "stale.txt").exists()
 
 
 def test_evaluate_reports_pixels_and_mm(sequence_file, model_file, capsys):

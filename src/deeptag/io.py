@@ -107,11 +107,7 @@ def check_landmarks(landmarks: np.ndarray, num_frames: int, path: Path) -> np.nd
 def read_npz(path: Path) -> Sequence:
     """An ``.npz`` with ``images`` (T, H, W) and optionally ``landmarks``, ``spacing``, ``frame_times``
     and ``roi`` (x0, y0, x1, y1: the heart's box, pixels, x1 and y1 exclusive)."""
-    try:
-        with np.load(path, allow_pickle=False) as data:
-            arrays = {key: data[key] for key in data.files}
-    except (OSError, ValueError, zipfile.BadZipFile, EOFError) as error:
-        raise InputError(f"not a readable .npz file ({error})", path) from None
+    arrays = _load_npz_arrays(path)
     if "images" not in arrays:
         raise InputError(f"no 'images' array in the file (found: {', '.join(sorted(arrays)) or 'nothing'})", path)
     images = check_images(arrays["images"], path)
@@ -171,6 +167,44 @@ def read_sequence(path: str | Path, *, series: str | None = None, slice_index: i
         raise InputError(f"there is no slice {slice_index}: the input holds {len(slices)} slice(s), "
                          f"0 to {len(slices) - 1}", path)
     return _checked(slices[slice_index])
+
+
+def _load_npz_arrays(path: Path) -> dict[str, np.ndarray]:
+    """The arrays of an ``.npz``; anything else (random bytes, pickled objects) is an ``InputError`` that
+    says what the file is, never advice to load it with pickle (which could run code)."""
+    if path.is_file() and not zipfile.is_zipfile(path):
+        raise InputError("not a readable .npz file (not a zip archive of NumPy arrays)", path)
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            return {key: data[key] for key in data.files}
+    except ACCESS_ERRORS:
+        raise
+    except ValueError as error:
+        if "pickle" in str(error):
+            raise InputError("not a readable .npz file (it holds Python objects, which deeptag does not load; "
+                             "save plain arrays with numpy.savez)", path) from None
+        raise InputError(f"not a readable .npz file ({error})", path) from None
+    except (OSError, zipfile.BadZipFile, EOFError) as error:
+        raise InputError(f"not a readable .npz file ({error})", path) from None
+
+
+SMALL_SIDE = 32  # smaller frames are accepted, but can hardly hold a resolved tag pattern
+
+
+def input_warnings(sequence: Sequence) -> list[str]:
+    """What about an accepted ``sequence`` is likely wrong (one sentence each): tiny frames, negative
+    intensities (magnitude images are not negative), frames that never change (no motion to track)."""
+    images, warnings = sequence.images, []
+    height, width = images.shape[1:]
+    if min(height, width) < SMALL_SIDE:
+        warnings.append(f"frames of {height}x{width} pixels are very small for tag tracking; is this the "
+                        "whole image?")
+    if images.min() < 0:
+        warnings.append(f"negative intensities (down to {images.min():g}); tagging MRI magnitude images are "
+                        "not negative: is this a phase or difference image?")
+    if all(np.array_equal(frame, images[0]) for frame in images[1:]):
+        warnings.append(f"all {len(images)} frames are the same image: there is no motion to track")
+    return warnings
 
 
 def read_slices(path: str | Path, *, series: str | None = None) -> list[Sequence]:
@@ -530,6 +564,19 @@ def _dicom_affine(frame: _DicomFrame, slice_spacing: float) -> np.ndarray | None
     return np.diag([-1.0, -1.0, 1.0, 1.0]) @ lps
 
 
+def _check_unique_instances(frames: list[_DicomFrame]) -> None:
+    """Refuse a series that holds the same image twice (a copied file): it would be one frame twice."""
+    seen: dict[tuple, Path] = {}
+    for frame in frames:
+        uid = str(frame.dataset.get("SOPInstanceUID", "") or "")
+        if not uid:
+            continue
+        first = seen.setdefault((uid, frame.index), frame.path)
+        if first != frame.path:
+            raise InputError(f"holds the same DICOM image (SOPInstanceUID {uid}) as {first.name}; remove the "
+                             "copy", frame.path)
+
+
 def _read_dicom(files: list[Path], origin: Path, series: str | None) -> list[Sequence]:
     """DICOM files (single- or multi-frame, any names, any order) to one sequence per slice of the
     chosen series, frames ordered by trigger time, then instance number."""
@@ -553,6 +600,7 @@ def _read_dicom(files: list[Path], origin: Path, series: str | None) -> list[Seq
     for frame in frames:
         by_series.setdefault(frame.series_uid, []).append(frame)
     chosen = _select_series(by_series, series, origin)
+    _check_unique_instances(chosen)
     sizes = Counter(frame.size for frame in chosen)
     common = sizes.most_common(1)[0][0]
     for frame in chosen:

@@ -1,25 +1,57 @@
-"""Writing results: a result folder appears complete or not at all, and is never overwritten unless asked."""
+"""Writing results: a result folder appears complete or not at all, and is never overwritten unless asked.
+
+Every result folder holds a small marker file (``MARKER``); ``--force`` replaces only a folder that
+holds one (or the files of a result written before the marker existed), never a user's own folder.
+"""
 from __future__ import annotations
 
 import contextlib
 import csv
 import gzip
+import glob
 import json
 import os
 import shutil
+import signal
+import socket
 import tempfile
+import threading
 import zlib
 from pathlib import Path
-from typing import Iterator
+from typing import Iterable, Iterator
 
 import nibabel as nib
 import numpy as np
 
+from . import __version__
 from .errors import InputError
 from .io import Sequence
 
 LAGRANGIAN_NIFTI = "deformation_matrix_{axis}{unit}.nii.gz"  # the names the original DeepTag code wrote
 JACOBIAN_NIFTI = "jacobian_lagrangian.nii.gz"
+MARKER = ".deeptag"  # in every folder a deeptag command writes: what --force may replace
+VERSIONED_JSON = ("summary.json", "benchmark.json")  # results of earlier versions, recognised by their version key
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised as an interrupt so that the clean-up of partial results runs as on Ctrl-C."""
+
+
+def _raise_terminated(signum: int, frame: object) -> None:
+    raise Terminated()
+
+
+@contextlib.contextmanager
+def terminate_as_interrupt() -> Iterator[None]:
+    """Within the block, SIGTERM raises ``Terminated`` (a ``KeyboardInterrupt``) in the main thread."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGTERM, _raise_terminated)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def _umask() -> int:
@@ -28,33 +60,133 @@ def _umask() -> int:
     return current
 
 
+def is_deeptag_output(folder: Path) -> bool:
+    """Whether ``folder`` was written by a deeptag command: it holds the marker, or (results of versions
+    before the marker) a ``summary.json``/``benchmark.json`` with a ``deeptag_version``."""
+    if (folder / MARKER).is_file():
+        return True
+    for name in VERSIONED_JSON:
+        try:
+            data = json.loads((folder / name).read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, ValueError):
+            continue
+        if isinstance(data, dict) and "deeptag_version" in data:
+            return True
+    return False
+
+
+def _is_within(path: Path, folder: Path) -> bool:
+    return path == folder or folder in path.parents
+
+
+def protected_reason(out: Path, inputs: Iterable[str | Path] = ()) -> str | None:
+    """Why ``out`` must never be replaced (the working folder or one above it, the home folder, a
+    folder holding an input), or None."""
+    target = out.resolve()
+    if _is_within(Path.cwd().resolve(), target):
+        return "is the current folder or one above it"
+    if target == Path.home().resolve():
+        return "is the home folder"
+    for path in inputs:
+        if _is_within(Path(path).resolve(), target):
+            return f"holds the input {path}"
+    return None
+
+
+def check_output_folder(out: str | Path, force: bool = False, inputs: Iterable[str | Path] = ()) -> None:
+    """Refuse an ``out`` that cannot be written: a file, a protected folder, an existing folder without
+    ``force``, or (with ``force``) an existing folder that no deeptag command wrote. Changes nothing."""
+    out = Path(out)
+    if out.is_symlink():
+        raise InputError("is a symbolic link; give a new folder name for the results", out)
+    if out.exists() and not out.is_dir():
+        raise InputError("is a file, not a folder; give a new folder name for the results", out)
+    if not out.exists():
+        return
+    reason = protected_reason(out, inputs)
+    if reason:
+        raise InputError(f"{reason}; give a new folder name for the results", out)
+    if not force:
+        raise InputError("the output folder exists already; pass --force to replace it", out)
+    if any(out.iterdir()) and not is_deeptag_output(out):
+        raise InputError("exists and was not written by deeptag; --force replaces only deeptag results: "
+                         "give a new folder name", out)
+
+
+def _process_alive(marker: Path) -> bool:
+    """Whether the run that wrote ``marker`` may still be running (it is, unless we know otherwise)."""
+    try:
+        data = json.loads(marker.read_text(encoding="utf-8"))
+        pid, host = int(data["pid"]), data["host"]
+    except (OSError, UnicodeDecodeError, ValueError, KeyError, TypeError):
+        return False  # no marker: a partial folder of a run killed before it wrote one
+    if host != socket.gethostname():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:
+        return True
+    return True
+
+
+def remove_stale_partials(out: Path) -> list[Path]:
+    """Remove the hidden ``.NAME.*.partial`` folders beside ``out`` left by killed earlier runs (their
+    process is gone); returns those removed."""
+    parent = out.absolute().parent
+    removed = []
+    for path in parent.glob(f".{glob.escape(out.name)}.*.partial"):
+        if path.is_dir() and not path.is_symlink() and not _process_alive(path / MARKER):
+            shutil.rmtree(path, ignore_errors=True)
+            removed.append(path)
+    return removed
+
+
+def write_marker(folder: Path) -> None:
+    """The marker that says deeptag wrote ``folder`` (and, while it is partial, which process does)."""
+    write_json(folder / MARKER, {"deeptag_version": __version__, "pid": os.getpid(), "host": socket.gethostname()})
+
+
 @contextlib.contextmanager
-def result_directory(out: str | Path, force: bool = False) -> Iterator[Path]:
+def result_directory(out: str | Path, force: bool = False, inputs: Iterable[str | Path] = ()) -> Iterator[Path]:
     """Yield a temporary folder beside ``out`` and move it to ``out`` when the block succeeds.
 
-    An existing ``out`` is refused unless ``force``; on any error the temporary folder is removed,
-    so no partial result is ever left behind.
+    ``out`` is checked first (``check_output_folder``: never a file, the working or home folder, a
+    folder holding one of ``inputs``, or an existing folder that deeptag did not write). On any error,
+    Ctrl-C or SIGTERM the temporary folder is removed, so no partial result is ever left behind; those
+    of earlier killed runs are removed here.
     """
     out = Path(out)
-    if out.exists() and not force:
-        raise InputError("the output folder exists already; pass --force to replace it", out)
-    if out.exists() and not out.is_dir():
-        raise InputError("the output path exists and is not a folder", out)
+    check_output_folder(out, force, inputs)
     parent = out.absolute().parent
     try:
         parent.mkdir(parents=True, exist_ok=True)
+        remove_stale_partials(out)
         tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".partial", dir=parent))
-        tmp.chmod(0o777 & ~_umask())  # mkdtemp makes it private; a result folder gets the usual mode
     except OSError as error:
         raise InputError(f"cannot create the output folder ({error.strerror})", out) from None
     try:
-        yield tmp
-        if out.exists():
-            shutil.rmtree(out)
-        tmp.rename(out)
+        with terminate_as_interrupt():
+            tmp.chmod(0o777 & ~_umask())  # mkdtemp makes it private; a result folder gets the usual mode
+            write_marker(tmp)
+            yield tmp
+            _replace(tmp, out)
     finally:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _replace(tmp: Path, out: Path) -> None:
+    """Move ``tmp`` to ``out``; an earlier ``out`` (checked by ``check_output_folder``) is moved aside
+    first and removed after, so that one of the two is always whole."""
+    if not out.exists():
+        tmp.rename(out)
+        return
+    old = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".old", dir=out.absolute().parent))
+    out.rename(old / "result")
+    tmp.rename(out)
+    shutil.rmtree(old, ignore_errors=True)
 
 
 def write_json(path: Path, data: dict) -> None:

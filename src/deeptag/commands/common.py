@@ -53,9 +53,31 @@ def device_description(device: torch.device) -> str:
 
 
 def model_from_args(args: argparse.Namespace) -> tuple[DeepTagNet, str]:
+    if args.threads is not None and args.threads < 1:
+        raise InputError(f"--threads must be a number of CPU threads >= 1, got {args.threads}")
     if args.threads:
         torch.set_num_threads(args.threads)
-    return load_model(args.model)
+    return load_model(model_spec(args.model))
+
+
+def model_spec(spec: str | None) -> str | None:
+    """``--model`` as ``load_model`` takes it: 'bundled' is the package's model (as for train --init);
+    ``official:`` must name a file of the authors' weights, not a deeptag checkpoint."""
+    from ..checkpoint import OFFICIAL_PREFIX, read_checkpoint
+
+    if spec is None or spec == "bundled":
+        return None
+    if spec.startswith(OFFICIAL_PREFIX):
+        path = spec[len(OFFICIAL_PREFIX):]
+        if not path:
+            raise InputError(f"--model {OFFICIAL_PREFIX} needs the path of the authors' weights, "
+                             f"e.g. {OFFICIAL_PREFIX}deeptag_official_weights.pth")
+        try:
+            read_checkpoint(path)
+        except InputError:
+            return spec  # not a deeptag checkpoint: load_official checks it
+        raise InputError(f"is a deeptag checkpoint, not the authors' weights; pass --model {path}", path)
+    return spec
 
 
 def add_adapt_argument(parser: argparse.ArgumentParser) -> None:

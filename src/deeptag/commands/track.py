@@ -17,6 +17,7 @@ from .common import (adapt_from_args, add_adapt_argument, add_model_arguments, d
 from .strain import add_myocardium_arguments, myocardium_options
 
 FIELDS_FILE = "fields.npz"
+NUMBER_LIST = r"^-\d*\.?\d+([eE][-+]?\d+)?(,\s*-?\d*\.?\d*([eE][-+]?\d+)?)*$"  # -10,-10,100,100
 INPUT_HELP = ("the input: a DICOM folder (or file), .nii/.nii.gz (2D+t, or 3D+t with --slice), .npz with "
               "'images' (T, H, W), a multi-page .tif/.gif, or a folder of PNG/JPEG frames")
 
@@ -47,6 +48,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def add_input_arguments(parser: argparse.ArgumentParser, allow_all_slices: bool = False) -> None:
     """``--series``, ``--slice`` and ``--roi``: which frames of an input to track, and where."""
+    accept_negative_numbers(parser)
     parser.add_argument("--series", help="the SeriesInstanceUID (or series number) to take from a DICOM "
                                          "folder that holds several series")
     parser.add_argument("--slice", dest="slice_index", metavar="K",
@@ -56,6 +58,14 @@ def add_input_arguments(parser: argparse.ArgumentParser, allow_all_slices: bool 
     parser.add_argument("--roi", help="region of interest x0,y0,x1,y1 in pixels (x1, y1 exclusive), or 'auto' "
                                       "to find the moving heart (full frame when unsure); default: the box stored in an .npz "
                                       "('roi', as simulated sequences carry), else the full frame")
+
+
+def accept_negative_numbers(parser: argparse.ArgumentParser) -> None:
+    """Let option values such as ``--roi -10,-10,100,100`` start with a minus sign (argparse takes them
+    for options otherwise), so that they get their own clear error or are accepted."""
+    import re
+
+    parser._negative_number_matcher = re.compile(NUMBER_LIST)  # argparse's hook; it has no public one
 
 
 def parse_slice(text: str | None, allow_all: bool = False) -> int | str | None:
@@ -119,7 +129,7 @@ def summarise(result: TrackResult, sequence: Sequence, model_name: str, intensit
               device: str) -> dict:
     return {
         "deeptag_version": __version__,
-        "input": str(sequence.source),
+        "input": str(Path(sequence.source).absolute()),
         "format": sequence.metadata.get("format", "npz"),
         "series": sequence.metadata.get("series_uid"),
         "slice": sequence.metadata.get("slice_index"),
@@ -145,6 +155,11 @@ def summarise(result: TrackResult, sequence: Sequence, model_name: str, intensit
 
 
 def run(args: argparse.Namespace) -> int:
+    """Check every argument and input, then track each sequence into a result folder that appears
+    whole (with its report when asked) or not at all."""
+    from ..myocardium import define_myocardium
+    from ..outputs import check_output_folder
+
     adapt = adapt_from_args(args)
     device = device_from_args(args)
     inputs = read_inputs(args)
@@ -154,10 +169,17 @@ def run(args: argparse.Namespace) -> int:
     if points is not None and len(inputs) > 1:
         raise InputError("--points needs one slice (--slice K); --slice all tracks every slice", args.points)
     mappings = [input_mapping(sequence, args.roi, points, args.points) for _, sequence in inputs]
+    myocardium = myocardium_options(args)
+    protect = [path for path in (args.sequence, args.points) if path is not None]
+    for _, sequence in inputs:
+        warn_about(sequence)
+        if myocardium is not None:
+            define_myocardium(sequence.images.shape[1:], **myocardium)  # a bad ring fails before any work
+    check_output_folder(args.out, args.force, protect)
     model, model_name = model_from_args(args)
     described = describe_model(model_name, adapt)
     done = []
-    with result_directory(args.out, args.force) as folder:
+    with result_directory(args.out, args.force, protect) as folder:
         for (name, sequence), mapping in zip(inputs, mappings):
             (folder / name).mkdir(exist_ok=True)
             result = track_sequence(sequence, model, points, mapping=mapping, intensity=args.intensity,
@@ -165,12 +187,22 @@ def run(args: argparse.Namespace) -> int:
             write_result(folder / name, result, sequence,
                          summarise(result, sequence, described, args.intensity, args.roi, device_description(device)))
             done.append(f"tracked {sequence.num_frames} frames in {result.seconds['total']:.2f} s -> {args.out / name}")
-    print("\n".join(done))
-    if args.report:
-        from ..report import write_report  # Matplotlib: imported only when asked for
-        for name, _ in inputs:
-            folder = args.out / name
-            count = write_report(folder, folder / "report.html", myocardium=myocardium_options(args),
-                                 pictures_dir=folder / "pictures", force=True)
-            print(f"report with {count} pictures -> {folder / 'report.html'} (pictures in {folder / 'pictures'})")
+            if args.report:
+                from ..report import write_report  # Matplotlib: imported only when asked for
+                count = write_report(folder / name, folder / name / "report.html", myocardium=myocardium,
+                                     pictures_dir=folder / name / "pictures", force=True)
+                done.append(f"report with {count} pictures -> {args.out / name / 'report.html'} "
+                            f"(pictures in {args.out / name / 'pictures'})")
+    if not getattr(args, "quiet", False):
+        print("\n".join(done))
     return 0
+
+
+def warn_about(sequence: Sequence) -> None:
+    """One line on stderr for each thing about ``sequence`` that is accepted but likely wrong."""
+    import sys
+
+    from ..io import input_warnings
+
+    for warning in input_warnings(sequence):
+        print(f"deeptag: warning: {sequence.source}: {warning}", file=sys.stderr)
