@@ -1,4 +1,4 @@
-# The two commands a new user needs; both set everything up on a fresh machine.
+# The commands a new user needs; each sets up what it needs on a fresh machine.
 #   make demo   installs deeptag and tracks the example sequence shipped with the package
 #   make test   installs deeptag with its test tools and runs the test suite
 #   make docs   installs the documentation tools and builds the site into site/ (warnings are errors)
