@@ -96,6 +96,8 @@ def whole_process(args: argparse.Namespace, work: Path, points: Path) -> dict:
     landmarks = np.load(SEQUENCE)["landmarks"]
     configs = {
         "reference (authors' kind of script)": [sys.executable, __file__, "--reference"],
+        # the same with one thread, PyTorch's default cut to what a shared machine leaves it
+        "reference, OMP_NUM_THREADS=1": ["env", "OMP_NUM_THREADS=1", sys.executable, __file__, "--reference"],
         "deeptag track --adapt 0 (published weights)": DEEPTAG + [
             "track", str(SEQUENCE), "--points", str(points), "--model", f"official:{WEIGHTS}", "--adapt", "0",
             "--out", str(work / "adapt0"), "--force"],
@@ -109,7 +111,7 @@ def whole_process(args: argparse.Namespace, work: Path, points: Path) -> dict:
         for name, command in configs.items():
             result = run_process(command)
             runs[name].append(result)
-            if name.startswith("reference"):
+            if "reference" in name:
                 tracks[name] = json.loads(result["stdout"].strip().splitlines()[-1])
             else:
                 tracks[name] = np.load(work / ("adapt0" if "adapt 0" in name else "adapted") / "tracks.npy")
@@ -128,7 +130,7 @@ def whole_process(args: argparse.Namespace, work: Path, points: Path) -> dict:
         rows.append({"config": name, "seconds_median": seconds, "seconds_all": [r["seconds"] for r in runs[name]],
                      "ratio_to_reference": seconds / base, "peak_mib": peak, "mean_landmark_px": error})
         print(f"{name:<50}{seconds:9.2f}{seconds / base:8.2f}{peak:10.0f}{error:13.3f}")
-    same = float(np.max(np.abs(np.asarray(tracks[names[0]]) - tracks[names[1]])))
+    same = float(np.max(np.abs(np.asarray(tracks[names[0]]) - tracks[names[2]])))
     print(f"tracks of the reference and of track --adapt 0 differ by at most {same:.4f} px")
     return {"rows": rows, "reference_vs_adapt0_max_px": same}
 
@@ -245,26 +247,29 @@ def threads_under_load(args: argparse.Namespace, work: Path, points: Path) -> li
     if args.threads_steps:
         settings.append((f"adapted, {args.threads_steps} steps", ["--adapt", str(args.threads_steps)]))
     print(f"\nthreads (whole process, median of {args.repeats}; 'fields'/'adapt' are track's own seconds)")
-    print(f"{'':<28}{'load':<12}{'threads':>8}{'seconds':>9}{'adapt s':>9}{'fields s':>9}")
+    print(f"{'':<28}{'load':<12}{'threads':>12}{'seconds':>9}{'adapt s':>9}{'fields s':>9}")
     for load in ("as is", "+busy core"):
         busy = busy_loop() if load != "as is" else None
         try:
             time.sleep(0.5 if busy else 0)
             for label, extra in settings:
-                for threads in (1, 2):
+                for threads in (1, 2, None):  # None: deeptag's default (deeptag.threads)
                     out = work / f"threads_{threads}"
                     command = DEEPTAG + ["track", str(SEQUENCE), "--points", str(points), "--out", str(out),
-                                         "--force", "--threads", str(threads)] + extra
-                    results, parts = [], []
+                                         "--force"] + (["--threads", str(threads)] if threads else []) + extra
+                    results, parts, chosen = [], [], []
                     for _ in range(args.repeats):
                         results.append(run_process(command))
-                        parts.append(json.loads((out / "summary.json").read_text())["seconds"])
+                            summary = json.loads((out / "summary.json").read_text())
+                        parts.append(summary["seconds"])
+                        chosen.append(summary["device"].rsplit(", ", 1)[-1].split()[0])
                     seconds = statistics.median(r["seconds"] for r in results)
                     adapt = statistics.median(p["adapt"] for p in parts)
                     fields = statistics.median(p["fields"] for p in parts)
-                    rows.append({"setting": label, "load": load, "threads": threads, "seconds_median": seconds,
+                    shown = threads or "default:" + "/".join(chosen)
+                    rows.append({"setting": label, "load": load, "threads": shown, "seconds_median": seconds,
                                  "adapt_s": adapt, "fields_s": fields})
-                    print(f"{label:<28}{load:<12}{threads:>8}{seconds:9.2f}{adapt:9.2f}{fields:9.2f}", flush=True)
+                    print(f"{label:<28}{load:<12}{shown:>12}{seconds:9.2f}{adapt:9.2f}{fields:9.2f}", flush=True)
         finally:
             if busy:
                 busy.kill()

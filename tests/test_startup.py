@@ -92,3 +92,28 @@ def test_requested_command():
     assert requested_command(["-h", "strain"]) == "strain"
     assert requested_command(["tarck"]) is None
     assert requested_command([]) is None
+
+
+def test_default_threads_leave_out_busy_cores(monkeypatch):
+    from deeptag import threads
+
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    monkeypatch.setattr(threads, "usable_cores", lambda: 4)
+    monkeypatch.setattr(threads.os, "cpu_count", lambda: 4)
+    for busy, expected in ((0.0, 4), (1.0, 3), (3.0, 1), (9.0, 1), (None, 4)):
+        monkeypatch.setattr(threads, "busy_cores", lambda busy=busy: busy)
+        assert threads.default_threads() == expected
+    monkeypatch.setattr(threads.os, "cpu_count", lambda: 64)  # 4 of a 64-core machine: its share of the load
+    monkeypatch.setattr(threads, "busy_cores", lambda: 32.0)
+    assert threads.default_threads() == 2
+    monkeypatch.setenv("OMP_NUM_THREADS", "3")
+    assert threads.default_threads() == 3
+
+
+def test_busy_cores_reads_this_machine():
+    from deeptag import threads
+
+    busy = threads.busy_cores()
+    assert busy is None or busy >= 0
+    assert 1 <= threads.default_threads() <= max(threads.usable_cores(), int(__import__("os").environ.get(
+        "OMP_NUM_THREADS", "0") or 0))

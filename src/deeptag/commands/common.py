@@ -11,6 +11,7 @@ from ..checkpoint import load_model
 from ..errors import InputError
 from ..model import DeepTagNet
 from ..preprocess import INTENSITY_MODES
+from ..threads import default_threads
 
 
 def add_model_arguments(parser: argparse.ArgumentParser) -> None:
@@ -21,7 +22,10 @@ def add_model_arguments(parser: argparse.ArgumentParser) -> None:
                         help="intensity normalisation: 'median' divides each frame by twice its median "
                              "(section 4.1), 'none' keeps it, 'auto' (default) keeps frames already in "
                              "[0, 1] and normalises others")
-    parser.add_argument("--threads", type=int, default=None, help="CPU threads for PyTorch")
+    parser.add_argument("--threads", type=int, default=None,
+                        help="CPU threads for PyTorch (default: the cores that other processes are not busy on when "
+                             "the command starts, at least 1; PyTorch's own default of one per core runs several "
+                             "times slower when another process holds a core)")
     parser.add_argument("--device", default="cpu",
                         help="where the network and the adaptation run: cpu (default), cuda or cuda:K (a GPU "
                              "adapts a 192-grid sequence in seconds instead of minutes)")
@@ -55,8 +59,8 @@ def device_description(device: torch.device) -> str:
 def model_from_args(args: argparse.Namespace) -> tuple[DeepTagNet, str]:
     if args.threads is not None and args.threads < 1:
         raise InputError(f"--threads must be a number of CPU threads >= 1, got {args.threads}")
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    if getattr(args, "device", "cpu") == "cpu" or args.threads:  # a GPU run keeps PyTorch's default for its little CPU work
+        torch.set_num_threads(args.threads or default_threads())
     return load_model(model_spec(args.model))
 
 
