@@ -20,7 +20,7 @@ import numpy as np
 from . import __version__, viz
 from .errors import InputError
 from .io import Sequence, read_sequence
-from .outputs import result_directory
+from .outputs import check_output_folder, result_directory
 from .myocardium import define_myocardium
 from .strain import QUANTITIES, StrainResult, compute_strain, region_label, strain_summary
 
@@ -346,13 +346,31 @@ def render_html(result: ResultFolder, pictures: list[Picture], strain: StrainTab
             f"<title>{html.escape(title)}</title><style>{STYLE}</style></head><body>\n{body}\n</body></html>\n")
 
 
+def is_deeptag_report(path: Path) -> bool:
+    """Whether the file ``path`` is an HTML report that deeptag wrote (its title says so)."""
+    try:
+        with open(path, "rb") as handle:
+            head = handle.read(4096)
+    except OSError:
+        return False
+    return head.startswith(b"<!DOCTYPE html>") and b"<title>deeptag report" in head
+
+
+def check_report_path(path: Path, force: bool) -> None:
+    """Refuse a report path that is a folder, or an existing file unless ``force`` and deeptag wrote it."""
+    if path.is_dir():
+        raise InputError("the report path is a folder; give a file name ending in .html", path)
+    if path.exists() and not force:
+        raise InputError("the report file exists already; pass --force to replace it", path)
+    if path.exists() and not is_deeptag_report(path):
+        raise InputError("exists and is not a deeptag report; --force replaces only deeptag reports: give a "
+                         "new file name", path)
+
+
 def write_text_atomically(path: str | Path, text: str, force: bool = False) -> None:
     """Write ``text`` to ``path`` through a temporary file beside it, so it appears whole or not at all."""
     path = Path(path)
-    if path.exists() and not force:
-        raise InputError("the report file exists already; pass --force to replace it", path)
-    if path.is_dir():
-        raise InputError("the report path is a folder; give a file name ending in .html", path)
+    check_report_path(path, force)
     try:
         path.absolute().parent.mkdir(parents=True, exist_ok=True)
         handle, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".partial", dir=path.absolute().parent)
@@ -380,9 +398,9 @@ def write_report(result_dir: str | Path, out: str | Path, sequence: str | Path |
     number of pictures.
     """
     result_dir, out = Path(result_dir), Path(out)
-    for path in (out, pictures_dir):  # checked before the pictures, which take a while
-        if path is not None and Path(path).exists() and not force:
-            raise InputError("exists already; pass --force to replace it", path)
+    check_report_path(out, force)  # both checked before the pictures, which take a while
+    if pictures_dir is not None:
+        check_output_folder(pictures_dir, force, [p for p in (result_dir, out, sequence) if p is not None])
     result = read_result_folder(result_dir, sequence)
     if myocardium is not None:
         wall = define_myocardium(result.shape, **myocardium)

@@ -391,10 +391,13 @@ class Trainer:
         started = time.perf_counter() - state.seconds
         log = open(self.out / "log.jsonl", "a", encoding="utf-8") if self.rank == 0 else None
         skipped_in_a_row = 0
+        step_done, random_state = True, None
         try:
             while state.step < config.steps:
+                step_done, random_state = False, (self.generator.get_state(), torch.get_rng_state())
                 terms = self.train_step()
                 state.step += 1
+                step_done = True
                 skipped_in_a_row = skipped_in_a_row + 1 if "skipped" in terms else 0
                 state.seconds = time.perf_counter() - started
                 bar.update(1)
@@ -417,6 +420,13 @@ class Trainer:
                                      "weights were left as they were: start a new run with a lower --lr", self.out)
                 if out_of_time:
                     break
+        except KeyboardInterrupt:  # Ctrl-C (or SIGTERM, raised as one by the command): keep every finished step
+            if self.rank == 0 and state.step > 0:
+                if not step_done:  # the step cut short is drawn again on resume, from the same random state
+                    self.generator.set_state(random_state[0])
+                    torch.set_rng_state(random_state[1])
+                self.save("last.pt")
+            raise
         finally:
             bar.close()
             if log:

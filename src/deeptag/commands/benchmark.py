@@ -203,7 +203,8 @@ def run(args: argparse.Namespace) -> int:
     networks, sources = load_networks([n for n in methods if METHODS[n].learned and n not in to_train], models)
     train_config = TrainConfig(steps=args.train_steps, learning_rate=args.lr, crop=args.crop, window=args.window,
                                validate_every=args.validate_every, seed=args.train_seed)
-    with result_directory(args.out, args.force) as folder:
+    protect = [*args.data, *(args.train_data or []), *([args.train_out] if args.train_out else [])]
+    with result_directory(args.out, args.force, protect) as folder:
         for name in to_train:
             say(f"training {name} ({args.train_steps} steps)")
             run_folder = (args.train_out or folder / "models") / name

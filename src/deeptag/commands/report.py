@@ -37,11 +37,22 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from ..myocardium import parse_numbers
     from ..report import GridOptions, write_report
-    if args.grid_spacing is not None and not args.grid_spacing > 0:
-        raise InputError(f"--grid-spacing must be positive, got {args.grid_spacing:g}")
+
+    check_numbers(args)
     offset = parse_numbers(args.grid_offset, 2, "--grid-offset (x,y)") if args.grid_offset else None
     out = args.out or args.result / "report.html"
     count = write_report(args.result, out, args.sequence, myocardium_options(args),
                          GridOptions(args.grid_spacing, offset, args.grid_angle), args.fps, args.pictures, args.force)
     print(f"report with {count} pictures -> {out}")
     return 0
+
+
+def check_numbers(args: argparse.Namespace) -> None:
+    """``--fps`` and ``--grid-spacing`` are finite and positive, ``--grid-angle`` finite."""
+    import math
+
+    for option, value in (("--fps", args.fps), ("--grid-spacing", args.grid_spacing)):
+        if value is not None and not (math.isfinite(value) and value > 0):
+            raise InputError(f"{option} must be a positive number, got {value:g}")
+    if args.grid_angle is not None and not math.isfinite(args.grid_angle):
+        raise InputError(f"--grid-angle must be a number of degrees, got {args.grid_angle:g}")

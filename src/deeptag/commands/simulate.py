@@ -29,6 +29,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(run=run)
 
 
+MAX_FRAMES = 200  # a cardiac cycle has 16-25 tagged frames; more would only exhaust memory
+
+
 def write_one(index: int, folder: Path, first_seed: int, size: int, frames: int | None) -> int:
     """Simulate and write sequence ``index`` (seed ``first_seed + index``); returns its frame count."""
     sequence = simulate_sequence(first_seed + index, size=size, frames=frames)
@@ -37,18 +40,20 @@ def write_one(index: int, folder: Path, first_seed: int, size: int, frames: int 
 
 
 def run(args: argparse.Namespace) -> int:
+    from ..io import MAX_SIDE
+
     if args.n < 1:
         raise InputError(f"--n must be at least 1, got {args.n}")
-    if args.size < 32:
-        raise InputError(f"--size must be at least 32 pixels, got {args.size}")
-    if args.frames is not None and args.frames < 2:
-        raise InputError(f"--frames must be at least 2, got {args.frames}")
+    if not 32 <= args.size <= MAX_SIDE:
+        raise InputError(f"--size must be between 32 and {MAX_SIDE} pixels (as track's inputs), got {args.size}")
+    if args.frames is not None and not 2 <= args.frames <= MAX_FRAMES:
+        raise InputError(f"--frames must be between 2 and {MAX_FRAMES}, got {args.frames}")
     if args.seed < 0:
         raise InputError(f"--seed must not be negative, got {args.seed}")
     if args.jobs < 1:
         raise InputError(f"--jobs must be at least 1, got {args.jobs}")
     started = time.perf_counter()
-    with result_directory(args.out, force=args.force) as folder:
+    with result_directory(args.out, force=args.force) as folder:  # checks --out before any work
         write = partial(write_one, folder=folder, first_seed=args.seed, size=args.size, frames=args.frames)
         if args.jobs == 1:
             frame_counts = [write(i) for i in range(args.n)]

@@ -66,11 +66,22 @@ def run(args: argparse.Namespace) -> int:
     from ..outputs import result_directory
     from ..report import read_result_folder
     from ..strain import UNITS, compute_strain, region_label, write_strain
+    from ..errors import InputError
+    from ..outputs import check_output_folder
+
+    if not myocardium_given(args):
+        raise InputError("strain needs the myocardium at frame 0: give --lv CX,CY,R_ENDO,R_EPI, --mask FILE "
+                         "or --contours FILE")
+    out = args.out or args.result / "strain"
+    # the result folder itself is protected only from an --out of the user's (RESULT_DIR/strain lies in it)
+    inputs = [path for path in (args.result if args.out else None, args.sequence, args.mask, args.contours)
+              if path is not None]
+    check_output_folder(out, args.force, inputs)
     result = read_result_folder(args.result, args.sequence)
     myocardium = myocardium_from_args(args, result.shape)
+    warn_off_the_tracked_region(myocardium, result.fields["lagrangian"])
     strain = compute_strain(result.fields["lagrangian"], myocardium, result.spacing, result.frame_times_ms)
-    out = args.out or args.result / "strain"
-    with result_directory(out, args.force) as folder:
+    with result_directory(out, args.force, inputs) as folder:
         summary = write_strain(folder, strain)
     print(f"{myocardium.level} slice, {len(strain.points)} myocardium pixels, {strain.num_frames} frames -> {out}")
     when = "ms" if strain.frame_times_ms is not None else "frame"
@@ -85,3 +96,17 @@ def run(args: argparse.Namespace) -> int:
         label = region_label(region)
         print(f"{label:<20}" + "".join(f"{cell:>22}" for cell in cells))
     return 0
+
+
+def warn_off_the_tracked_region(myocardium: Myocardium, lagrangian) -> None:
+    """One line on stderr when part of the myocardium lies where nothing was tracked (outside the region
+    of interest): the ring or mask is likely off the heart."""
+    import sys
+
+    import numpy as np
+
+    outside = ~np.isfinite(lagrangian[0]).all(axis=0) & myocardium.mask
+    if outside.any():
+        print(f"deeptag: warning: {int(outside.sum())} of {int(myocardium.mask.sum())} myocardium pixels lie "
+              "outside the tracked region (their strain is unknown): is the myocardium on the heart?",
+              file=sys.stderr)

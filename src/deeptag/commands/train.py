@@ -57,8 +57,79 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    check_arguments(args)
+    check_run_folder(args.out, args.resume, args.data)
+    import sys
+
+    from ..outputs import terminate_as_interrupt
+
+    created = not args.out.exists()
+    try:
+        with terminate_as_interrupt():  # SIGTERM saves a checkpoint as Ctrl-C does
+            return train(args)
+    except KeyboardInterrupt:
+        if (args.out / "last.pt").exists():
+            print(f"deeptag: checkpoint saved in {args.out / 'last.pt'}; --resume continues the run", file=sys.stderr)
+        remove_failed_run(args.out, created)
+        raise
+    except BaseException:
+        remove_failed_run(args.out, created)
+        raise
+
+
+def check_arguments(args: argparse.Namespace) -> None:
+    """Refuse, before anything is written, the settings with which training cannot work."""
+    import math
+
     if args.average is not None and not 0 <= args.average < 1:
         raise InputError(f"--average is a decay between 0 and 1 (e.g. 0.999), got {args.average}")
+    at_least = {"--steps": (args.steps, 1), "--supervised-steps": (args.supervised_steps, 0),
+                "--sequences-per-step": (args.sequences_per_step, 1), "--window": (args.window, 2),
+                "--validate-every": (args.validate_every, 1), "--checkpoint-every": (args.checkpoint_every, 1),
+                "--seed": (args.seed, 0), "--threads": (args.threads, 1), "--crop": (args.crop, 32)}
+    for option, (value, low) in at_least.items():
+        if value is not None and value < low:
+            raise InputError(f"{option} must be at least {low}, got {value}"
+                             + (" (a pair of frames is the least the loss compares)" if option == "--window" else ""))
+    for option, value in (("--lr", args.lr), ("--velocity-scale", args.velocity_scale),
+                          ("--max-minutes", args.max_minutes)):
+        if value is not None and not (math.isfinite(value) and value > 0):
+            raise InputError(f"{option} must be a positive number, got {value}")
+    if args.image_size < 32 or args.image_size % 16:
+        raise InputError(f"--image-size must be a multiple of 16 of at least 32 (the network halves the grid "
+                         f"four times), got {args.image_size}")
+    if args.crop is not None and (args.crop % 16 or args.crop > args.image_size):
+        raise InputError(f"--crop must be a multiple of 16 no larger than --image-size {args.image_size}, "
+                         f"got {args.crop}")
+
+
+def check_run_folder(out: Path, resume: bool, inputs: list[Path]) -> None:
+    """``--out`` is a new (or empty) folder, or with ``--resume`` a run folder; never a file, the working
+    or home folder, or a folder that holds an input or other files."""
+    from ..outputs import protected_reason
+
+    if out.exists() and not out.is_dir():
+        raise InputError("is a file, not a folder; give a new run folder", out)
+    if resume or not out.exists() or not any(out.iterdir()):
+        return
+    reason = protected_reason(out, inputs)
+    if reason:
+        raise InputError(f"{reason}; give a new run folder", out)
+    if not (out / "last.pt").exists():
+        raise InputError("exists and holds files of no deeptag run; give a new run folder", out)
+
+
+def remove_failed_run(out: Path, created: bool) -> None:
+    """Remove the run folder that this run created when it failed before its first checkpoint (it
+    would hold only a log); a folder with a checkpoint is kept so that the run can be resumed."""
+    import shutil
+
+    if created and out.is_dir() and not (out / "last.pt").exists():
+        shutil.rmtree(out, ignore_errors=True)
+
+
+def train(args: argparse.Namespace) -> int:
+    """Train as the arguments say and print where the model is."""
     if args.threads:
         torch.set_num_threads(args.threads)
     steps = TrainConfig().steps if args.steps is None else args.steps
