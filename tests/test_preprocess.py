@@ -23,14 +23,43 @@ def test_points_go_to_the_network_grid_and_back_exactly(mapping):
     rng = np.random.default_rng(0)
     points = np.stack([rng.uniform(x0, x1 - 1, 50), rng.uniform(y0, y1 - 1, 50)], axis=1)
     network = mapping.points_to_network(points)
-    assert float(network.min()) >= -1e-4 and float(network.max()) <= mapping.size - 1 + 1e-4
+    assert float(network.min()) >= -0.5 and float(network.max()) <= mapping.size - 0.5
     np.testing.assert_allclose(mapping.points_from_network(network), points, atol=1e-4)
 
 
-def test_region_corners_land_on_network_corners():
+def test_region_edges_land_on_network_edges():
+    """Pixel centres: the outer edges of the region's corner pixels are those of the network grid's."""
     mapping = GridMapping((10, 5, 50, 45), size=48)
-    corners = mapping.points_to_network(np.array([[10.0, 5.0], [49.0, 44.0]]))
+    edges = mapping.points_to_network(np.array([[9.5, 4.5], [49.5, 44.5]]))
+    np.testing.assert_allclose(edges.numpy(), [[-0.5, -0.5], [47.5, 47.5]], atol=1e-5)
+    corners = GridMapping((10, 5, 50, 45), size=48, align_corners=True).points_to_network(
+        np.array([[10.0, 5.0], [49.0, 44.0]]))  # the published weights' convention
     np.testing.assert_allclose(corners.numpy(), [[0, 0], [47, 47]], atol=1e-5)
+
+
+def blob(height, width, x, y, sigma=3.0):
+    rows, cols = np.mgrid[0:height, 0:width].astype(np.float64)
+    return np.exp(-((cols - x) ** 2 + (rows - y) ** 2) / (2 * sigma ** 2))
+
+
+def centroid(image):
+    rows, cols = np.mgrid[0:image.shape[0], 0:image.shape[1]].astype(np.float64)
+    return np.array([(cols * image).sum() / image.sum(), (rows * image).sum() / image.sum()])
+
+
+@pytest.mark.parametrize("roi, size", [((0, 0, 96, 96), 48), ((8, 4, 80, 76), 48), ((10, 6, 34, 30), 48)],
+                         ids=["halve", "shrink-1.5", "enlarge-2"])
+@pytest.mark.parametrize("x, y", [(40.3, 37.8), (45.75, 41.2)])
+def test_resampled_frames_and_mapped_points_agree(roi, size, x, y):
+    """A blob at a known sub-pixel position: its centre found on the network grid and mapped back with
+    the points' map lands where it was drawn (the old corner-aligned map was up to 0.5 (w/S - 1) off)."""
+    x0, y0, x1, y1 = roi
+    x, y = min(x, (x0 + x1) / 2 + 3), min(y, (y0 + y1) / 2 + 3)  # well inside every region
+    frame = blob(100, 100, x, y, sigma=3.0 if x1 - x0 > 30 else 1.5)
+    mapping = GridMapping(roi, size=size)
+    on_network = mapping.images_to_network(frame[None].astype(np.float32))[0, 0].double().numpy()
+    found = mapping.points_from_network(torch.as_tensor(centroid(on_network))[None])[0]
+    np.testing.assert_allclose(found, [x, y], atol=0.02)
 
 
 @pytest.mark.parametrize("mapping", MAPPINGS, ids=["full", "square-roi", "oblong-roi"])
@@ -46,10 +75,12 @@ def test_an_affine_field_maps_back_to_the_same_motion_in_input_pixels(mapping):
     x0, y0, x1, y1 = mapping.roi
     sy, sx = mapping.scale
     rows, cols = np.mgrid[y0:y1, x0:x1].astype(float)
-    net_coords = np.stack([(rows - y0) * sy, (cols - x0) * sx])
+    net_coords = np.stack([(rows - y0 + 0.5) * sy - 0.5, (cols - x0 + 0.5) * sx - 0.5])  # pixel centres
     expected = np.einsum("ij,jhw->ihw", a.numpy(), net_coords) + b.numpy()[:, None, None]
     expected /= np.array([sy, sx])[:, None, None]
-    np.testing.assert_allclose(out[:, y0:y1, x0:x1], expected, atol=1e-4)
+    on_grid = ((net_coords >= 0) & (net_coords <= size - 1)).all(axis=0)  # beyond: the border's value
+    np.testing.assert_allclose(out[:, y0:y1, x0:x1][:, on_grid], expected[:, on_grid], atol=1e-4)
+    assert np.isfinite(out[:, y0:y1, x0:x1]).all()
     outside = np.ones((height, width), bool)
     outside[y0:y1, x0:x1] = False
     assert np.isnan(out[:, outside]).all()
@@ -66,7 +97,7 @@ def test_jacobian_of_a_uniform_stretch_is_the_same_on_both_grids(mapping):
     np.testing.assert_allclose(jacobian[y0 + 1:y1 - 1, x0 + 1:x1 - 1], 1.21, atol=1e-4)
     input_field = mapping.field_from_network(net_field, 64, 80)
     direct = fields.jacobian_determinant(torch.as_tensor(input_field[:, :, y0:y1, x0:x1]))[0].numpy()
-    np.testing.assert_allclose(direct[1:-1, 1:-1], 1.21, atol=1e-4)
+    np.testing.assert_allclose(direct[2:-2, 2:-2], 1.21, atol=1e-4)  # the outer half network pixel: border values
 
 
 def test_roi_text_and_checks():

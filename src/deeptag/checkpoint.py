@@ -58,11 +58,12 @@ def _config_from_dict(values: dict) -> ModelConfig:
 
 
 def load_official(path: str | Path) -> DeepTagNet:
-    """The authors' published state dict in the project's network (their sampling: uniform noise)."""
+    """The authors' published state dict in the project's network (their sampling: uniform noise; their
+    tracks' corner-aligned coordinates)."""
     path = Path(path)
     state = _read(path)
     state = {k: v for k, v in state.items() if not k.endswith(_IGNORED_OFFICIAL_KEYS)}
-    model = DeepTagNet(ModelConfig(noise="uniform"))
+    model = DeepTagNet(ModelConfig(noise="uniform", align_corners=True))
     try:
         model.load_state_dict(state)
     except RuntimeError as error:

@@ -31,6 +31,9 @@ class ModelConfig:
     realistic motion sooner); the published model uses 1. The log-variance head is that of the latent.
     ``probabilistic``: False makes the latent its mean in training too (no sampling), as in the
     deterministic VoxelMorph baselines; ``integration_steps = 0`` makes the velocity the displacement.
+    ``intensity`` is the normalisation the network was trained with (``preprocess.prepare_intensity``),
+    which tracking applies; ``align_corners`` the coordinate convention of its grid
+    (``preprocess.GridMapping``): pixel centres for the project's models, corners for the published weights.
     """
 
     image_size: int = 192
@@ -38,6 +41,8 @@ class ModelConfig:
     noise: str = "normal"
     velocity_scale: float = 1.0
     probabilistic: bool = True
+    intensity: str = "sequence"
+    align_corners: bool = False
 
     def to_dict(self) -> dict:
         return asdict(self)

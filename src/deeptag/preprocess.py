@@ -1,9 +1,10 @@
 """Pre-processing of section 4.1 and its exact inverse.
 
 A region of interest of the input frames is resampled to the square network grid, and every result
-(points, fields, Jacobian maps) is mapped back to the input's pixel grid. Coordinates follow the
-``align_corners`` convention: the centres of the corner pixels of the region map onto the corner pixels
-of the network grid, so ``x_net = (x - x0) * (S - 1) / (w - 1)``.
+(points, fields, Jacobian maps) is mapped back to the input's pixel grid with the same map that
+resampled the frames (pixel centres: ``x_net = (x - x0 + 0.5) * S / w - 0.5``), so image content and
+coordinates agree (``GridMapping``). Intensities are normalised so that the same scan gives the same
+result whatever scale or type it was stored in (``prepare_intensity``).
 
 Region of interest: the full frame by default; a box given by the user; or ``"auto"``, found around
 the heart by ``find_heart_roi`` (the frames' motion energy, smoothed, thresholded at half its peak,
@@ -45,30 +46,55 @@ def normalise_intensity(images: np.ndarray) -> np.ndarray:
     return out
 
 
-INTENSITY_MODES = ("auto", "median", "none")
+SATURATED_FRACTION = 0.015  # the middle of the simulator's display range (0.005-0.025; docs/simulator.md)
 
 
-def prepare_intensity(images: np.ndarray, mode: str = "auto") -> np.ndarray:
-    """Intensities as the network expects them, in [0, 1].
+def normalise_sequence(images: np.ndarray, saturated_fraction: float = SATURATED_FRACTION) -> np.ndarray:
+    """Divide the whole sequence by its ``1 - saturated_fraction`` quantile and clip to [0, 1].
 
-    ``"median"`` applies section 4.1's normalisation; ``"none"`` keeps the values; ``"auto"`` keeps
-    frames that already lie in [0, 1] (exports that were normalised for display, or by an earlier run)
-    and normalises anything else, such as raw scanner intensities.
+    The brightest ``saturated_fraction`` of the pixels saturates at 1, as in tagged sequences exported
+    for display and in the simulator's sequences, so the network sees the same range whatever the scale
+    or type the file was stored in; one factor for all frames keeps the fading of the tags over the cycle.
+    A sequence whose quantile is not positive is scaled by its maximum (all zero stays zero).
+    """
+    images = np.asarray(images, dtype=np.float32)
+    top = float(np.quantile(images, 1.0 - saturated_fraction))
+    if top <= 0:
+        top = float(images.max())
+    if top <= 0:
+        return np.zeros_like(images)
+    return np.clip(images / top, 0.0, 1.0)
+
+
+INTENSITY_MODES = ("sequence", "median", "none")
+
+
+def prepare_intensity(images: np.ndarray, mode: str = "sequence") -> np.ndarray:
+    """Intensities as the network expects them, in [0, 1], the same for any positive scale and type.
+
+    ``"sequence"`` (the project's models): ``normalise_sequence``; ``"median"``: section 4.1's per-frame
+    normalisation; ``"none"``: the frames as they are, which must then lie in [0, 1] already (frames
+    normalised by hand, or the published example exactly as the authors fed it).
     """
     if mode not in INTENSITY_MODES:
         raise ValueError(f"intensity mode must be one of {INTENSITY_MODES}, got {mode!r}")
-    already_unit = float(images.min()) >= 0.0 and float(images.max()) <= 1.0
-    if mode == "none" or (mode == "auto" and already_unit):
+    if mode == "none":
+        low, high = float(np.min(images)), float(np.max(images))
+        if low < 0.0 or high > 1.0:
+            raise InputError(f"--intensity none needs frames in [0, 1], these span [{low:g}, {high:g}]; "
+                             "leave --intensity out to normalise them")
         return np.asarray(images, dtype=np.float32)
-    return normalise_intensity(images)
+    return normalise_intensity(images) if mode == "median" else normalise_sequence(images)
 
 
-def resampling_matrix(n_in: int, n_out: int) -> np.ndarray:
+def resampling_matrix(n_in: int, n_out: int, align_corners: bool = False) -> np.ndarray:
     """(n_out, n_in) weights that resample one image axis.
 
     Shrinking averages the input pixels over each output pixel's footprint, weighted by overlap
-    (exact area interpolation, as OpenCV's INTER_AREA; the published model was fed this way).
-    Enlarging interpolates linearly between pixel centres with the corners aligned.
+    (exact area interpolation, as OpenCV's INTER_AREA; the published model was fed this way): output
+    pixel i covers input pixels [i n_in / n_out, (i + 1) n_in / n_out), so pixel centres map as
+    ``(x + 0.5) n_out / n_in - 0.5``. Enlarging interpolates linearly at those centres (clamped at the
+    border), or, with ``align_corners``, between pixel centres with the corner pixels aligned.
     """
     weights = np.zeros((n_out, n_in))
     if n_out <= n_in:
@@ -78,7 +104,10 @@ def resampling_matrix(n_in: int, n_out: int) -> np.ndarray:
             for j in range(int(np.floor(start)), min(int(np.ceil(stop)), n_in)):
                 weights[i, j] = min(stop, j + 1) - max(start, j)
     else:
-        positions = np.arange(n_out) * (n_in - 1) / (n_out - 1)
+        if align_corners:
+            positions = np.arange(n_out) * (n_in - 1) / (n_out - 1)
+        else:
+            positions = np.clip((np.arange(n_out) + 0.5) * n_in / n_out - 0.5, 0, n_in - 1)
         lower = np.minimum(np.floor(positions).astype(int), n_in - 2)
         frac = positions - lower
         weights[np.arange(n_out), lower] = 1 - frac
@@ -90,11 +119,16 @@ def resampling_matrix(n_in: int, n_out: int) -> np.ndarray:
 class GridMapping:
     """The map between a region of the input frames and the network grid.
 
-    ``roi`` = (x0, y0, x1, y1): columns x0..x1-1 and rows y0..y1-1 of the input frames.
+    ``roi`` = (x0, y0, x1, y1): columns x0..x1-1 and rows y0..y1-1 of the input frames. Coordinates map
+    as the frames are resampled (``resampling_matrix``): pixel centres, ``x_net = (x - x0 + 0.5) S / w
+    - 0.5``. ``align_corners`` maps the centres of the region's corner pixels onto the network grid's,
+    ``x_net = (x - x0) (S - 1) / (w - 1)``: the convention the authors' published tracks were made with
+    (their frames were area-averaged all the same), kept for their weights only.
     """
 
     roi: tuple[int, int, int, int]
     size: int = NETWORK_SIZE
+    align_corners: bool = False
 
     @classmethod
     def full_frame(cls, height: int, width: int, size: int = NETWORK_SIZE) -> "GridMapping":
@@ -110,30 +144,50 @@ class GridMapping:
     def scale(self) -> tuple[float, float]:
         """Network pixels per input pixel, along (rows, columns)."""
         x0, y0, x1, y1 = self.roi
-        return (self.size - 1) / (y1 - y0 - 1), (self.size - 1) / (x1 - x0 - 1)
+        if self.align_corners:
+            return (self.size - 1) / (y1 - y0 - 1), (self.size - 1) / (x1 - x0 - 1)
+        return self.size / (y1 - y0), self.size / (x1 - x0)
+
+    @property
+    def _offsets(self) -> tuple[float, float]:
+        """``o`` in ``x_net = (x - o) * scale`` along (rows, columns)."""
+        x0, y0, _, _ = self.roi
+        if self.align_corners:
+            return float(y0), float(x0)
+        sy, sx = self.scale
+        return y0 - 0.5 + 0.5 / sy, x0 - 0.5 + 0.5 / sx
 
     def images_to_network(self, images: np.ndarray) -> torch.Tensor:
         """(T, H, W) input frames to (T, 1, S, S) network frames (see ``resampling_matrix``)."""
         x0, y0, x1, y1 = self.roi
         crop = torch.as_tensor(np.ascontiguousarray(images[:, y0:y1, x0:x1]), dtype=torch.float32)
-        rows = torch.as_tensor(resampling_matrix(y1 - y0, self.size), dtype=torch.float32)
-        cols = torch.as_tensor(resampling_matrix(x1 - x0, self.size), dtype=torch.float32)
+        rows = torch.as_tensor(resampling_matrix(y1 - y0, self.size, self.align_corners), dtype=torch.float32)
+        cols = torch.as_tensor(resampling_matrix(x1 - x0, self.size, self.align_corners), dtype=torch.float32)
         return (rows @ crop @ cols.T)[:, None]
 
     def points_to_network(self, points: np.ndarray | torch.Tensor) -> torch.Tensor:
         """(..., 2) input points as (x, y) to network-grid points."""
-        x0, y0, _, _ = self.roi
+        oy, ox = self._offsets
         sy, sx = self.scale
         points = torch.as_tensor(points, dtype=torch.float32)
-        offset = torch.tensor([x0, y0], dtype=torch.float32)
-        return (points - offset) * torch.tensor([sx, sy])
+        return (points - torch.tensor([ox, oy], dtype=torch.float32)) * torch.tensor([sx, sy])
 
     def points_from_network(self, points: torch.Tensor) -> np.ndarray:
         """(..., 2) network-grid points as (x, y) back to input pixels."""
-        x0, y0, _, _ = self.roi
+        oy, ox = self._offsets
         sy, sx = self.scale
-        out = points / torch.tensor([sx, sy], dtype=points.dtype) + torch.tensor([x0, y0], dtype=points.dtype)
+        out = points / torch.tensor([sx, sy], dtype=points.dtype) + torch.tensor([ox, oy], dtype=points.dtype)
         return out.cpu().numpy()
+
+    def _input_pixels_on_network(self, count: int, dtype: torch.dtype) -> torch.Tensor:
+        """(count, 2, h, w) network positions (row, column) of the region's input pixels; those of the
+        outer half network pixel, beyond the grid's corner centres, take the nearest border value."""
+        x0, y0, x1, y1 = self.roi
+        oy, ox = self._offsets
+        sy, sx = self.scale
+        rows = ((torch.arange(y0, y1, dtype=dtype) - oy) * sy).clamp(0, self.size - 1)
+        cols = ((torch.arange(x0, x1, dtype=dtype) - ox) * sx).clamp(0, self.size - 1)
+        return torch.stack(torch.meshgrid(rows, cols, indexing="ij"))[None].expand(count, -1, -1, -1)
 
     def field_from_network(self, field: torch.Tensor, height: int, width: int) -> np.ndarray:
         """(N, 2, S, S) displacements in network pixels to (N, 2, H, W) in input pixels.
@@ -143,10 +197,7 @@ class GridMapping:
         """
         x0, y0, x1, y1 = self.roi
         sy, sx = self.scale
-        rows = (torch.arange(y0, y1, dtype=field.dtype) - y0) * sy
-        cols = (torch.arange(x0, x1, dtype=field.dtype) - x0) * sx
-        coords = torch.stack(torch.meshgrid(rows, cols, indexing="ij"))[None].expand(field.shape[0], -1, -1, -1)
-        values = fields.sample(field, coords)
+        values = fields.sample(field, self._input_pixels_on_network(field.shape[0], field.dtype))
         values = values / torch.tensor([sy, sx], dtype=field.dtype)[None, :, None, None]
         out = np.full((field.shape[0], 2, height, width), np.nan, dtype=np.float32)
         out[:, :, y0:y1, x0:x1] = values.cpu().numpy()
@@ -159,10 +210,7 @@ class GridMapping:
         A Jacobian determinant needs no rescaling: the axis scales cancel in ``det(S^-1 J S)``.
         """
         x0, y0, x1, y1 = self.roi
-        sy, sx = self.scale
-        rows = (torch.arange(y0, y1, dtype=values.dtype) - y0) * sy
-        cols = (torch.arange(x0, x1, dtype=values.dtype) - x0) * sx
-        coords = torch.stack(torch.meshgrid(rows, cols, indexing="ij"))[None].expand(values.shape[0], -1, -1, -1)
+        coords = self._input_pixels_on_network(values.shape[0], values.dtype)
         sampled = fields.sample(values[:, None], coords)[:, 0]
         out = np.full((values.shape[0], height, width), np.nan, dtype=np.float32)
         out[:, y0:y1, x0:x1] = sampled.cpu().numpy()

@@ -38,7 +38,7 @@ class TrackResult:
     network: dict[str, torch.Tensor] = field(default_factory=dict, repr=False)
 
 
-def network_frames(sequence: Sequence, mapping: GridMapping, intensity: str = "auto") -> torch.Tensor:
+def network_frames(sequence: Sequence, mapping: GridMapping, intensity: str = "sequence") -> torch.Tensor:
     """The frames of ``sequence`` as the network sees them, (T, 1, S, S)."""
     return mapping.images_to_network(prepare_intensity(sequence.images, intensity))
 
@@ -53,18 +53,20 @@ def predict_fields(model: DeepTagNet, frames: torch.Tensor) -> dict[str, torch.T
 
 
 def track_sequence(sequence: Sequence, model: DeepTagNet, points: np.ndarray | None = None,
-                   mapping: GridMapping | None = None, intensity: str = "auto",
+                   mapping: GridMapping | None = None, intensity: str | None = None,
                    adapt: AdaptConfig | None = None, device: str | torch.device = "cpu") -> TrackResult:
     """Track ``sequence`` with ``model``; ``points`` (K, 2) as (x, y) in frame 0 of the input grid.
 
     With ``adapt``, the network's fields are first refined on the sequence itself (``adapt.py``).
-    The model is moved to ``device``, where the network and point tracking run.
+    The model is moved to ``device``, where the network and point tracking run. ``intensity`` None
+    normalises as the model was trained (``ModelConfig.intensity``).
     """
     height, width = sequence.images.shape[1:]
-    # the heart's box stored with the sequence, else the full frame; the network's grid size is the
-    # model's: a model trained on a coarser grid tracks on that grid
+    # the heart's box stored with the sequence, else the full frame; the network's grid size and
+    # coordinate convention are the model's: a model trained on a coarser grid tracks on that grid
     mapping = replace(mapping or GridMapping.box_or_full_frame(sequence.roi, height, width),
-                      size=model.config.image_size)
+                      size=model.config.image_size, align_corners=model.config.align_corners)
+    intensity = intensity or model.config.intensity
     started = time.perf_counter()
     model = model.to(device)
     frames = network_frames(sequence, mapping, intensity).to(device)

@@ -16,6 +16,7 @@ import random
 import time
 from collections import Counter
 from dataclasses import asdict, dataclass
+from dataclasses import fields as dataclass_fields
 from pathlib import Path
 
 import numpy as np
@@ -74,7 +75,6 @@ class TrainConfig:
     translation: float = 0.08
     scaling: float = 0.1
     noise: float = 0.03
-    intensity: str = "auto"
     average: float | None = None
 
 
@@ -87,21 +87,22 @@ class TrainState:
     seconds: float = 0.0
 
 
-def load_frames(path: Path, frames: int, intensity: str, size: int = NETWORK_SIZE) -> torch.Tensor:
+def load_frames(path: Path, frames: int, model_config: ModelConfig) -> torch.Tensor:
     """One sequence on the network grid, (frames, 1, S, S), padded by repeating its last frame; the
     heart's box stored with the sequence (``roi``, as simulated sequences carry) is what is resampled,
-    else the whole frame (section 4.1 crops the heart before resampling)."""
+    else the whole frame (section 4.1 crops the heart before resampling); normalised and resampled as the
+    model's configuration says, as ``track`` does."""
     sequence = read_sequence(path)
-    mapping = GridMapping.box_or_full_frame(sequence.roi, *sequence.images.shape[1:], size=size)
-    tensor = mapping.images_to_network(prepare_intensity(sequence.images, intensity))
+    mapping = GridMapping(sequence.roi or (0, 0, sequence.images.shape[2], sequence.images.shape[1]),
+                          model_config.image_size, model_config.align_corners)
+    tensor = mapping.images_to_network(prepare_intensity(sequence.images, model_config.intensity))
     if len(tensor) > frames:
         tensor = tensor[:frames]
     padding = tensor[-1:].expand(frames - len(tensor), -1, -1, -1)
     return torch.cat([tensor, padding])
 
 
-def true_motion_error(model: DeepTagNet, path: Path, intensity: str,
-                      device: str | torch.device = "cpu") -> float | None:
+def true_motion_error(model: DeepTagNet, path: Path, device: str | torch.device = "cpu") -> float | None:
     """End-point error (px) of the model's Lagrangian fields inside the moving myocardium, for a file
     that carries its true motion (simulated: ``gt_lagrangian`` and ``myocardium_mask``), tracked as
     ``track`` does; None for real data. Logged beside the validation loss, which (its KL term most of
@@ -110,8 +111,15 @@ def true_motion_error(model: DeepTagNet, path: Path, intensity: str,
         if not {"gt_lagrangian", "myocardium_mask"} <= set(data.files):
             return None
         truth, mask = data["gt_lagrangian"].astype(np.float32), data["myocardium_mask"].astype(bool)
-    result = track_sequence(read_sequence(path), model, intensity=intensity, device=device)
+    result = track_sequence(read_sequence(path), model, device=device)
     return myocardium_epe(result.lagrangian, truth, mask)
+
+
+def known_fields(config_class: type, values: dict) -> dict:
+    """The entries of a saved configuration that ``config_class`` still has (a run saved by an earlier
+    version resumes with today's defaults for anything added since)."""
+    names = {field.name for field in dataclass_fields(config_class)}
+    return {key: value for key, value in values.items() if key in names}
 
 
 def add_noise(frames: torch.Tensor, level: float, generator: torch.Generator) -> torch.Tensor:
@@ -262,9 +270,9 @@ class Trainer:
             saved = read_checkpoint(last)
             if set(budget or {}) - set(RESUMABLE_BUDGET):
                 raise ValueError(f"a resumed run can only change {', '.join(RESUMABLE_BUDGET)}, not {sorted(budget)}")
-            train_config = TrainConfig(**{**saved["train_config"], **(budget or {})})
-            loss_config = LossConfig(**saved["loss_config"])
-            model_config = ModelConfig(**saved["model_config"])
+            train_config = TrainConfig(**known_fields(TrainConfig, {**saved["train_config"], **(budget or {})}))
+            loss_config = LossConfig(**known_fields(LossConfig, saved["loss_config"]))
+            model_config = ModelConfig(**known_fields(ModelConfig, saved["model_config"]))
         elif last.exists():
             raise InputError("the run folder holds a run already; pass --resume to continue it", out)
         self.config = train_config or TrainConfig()
@@ -302,7 +310,7 @@ class Trainer:
                 trim_log(out / "log.jsonl", self.state.step)
 
     def sequence(self, path: Path) -> torch.Tensor:
-        return load_frames(path, self.config.frames, self.config.intensity, self.model.config.image_size)
+        return load_frames(path, self.config.frames, self.model.config)
 
     def next_files(self) -> list[Path]:
         """This process's share of the sequences for the next step (seeded, different per rank)."""
@@ -357,7 +365,7 @@ class Trainer:
         files = self.validation_files or self.train_files[:1]
         losses = [float(self.loss(model, self.sequence(p).to(self.device))[0]) for p in files]
         record = {"validation": float(np.mean(losses))}
-        errors = [true_motion_error(model, p, self.config.intensity, self.device) for p in files]
+        errors = [true_motion_error(model, p, self.device) for p in files]
         errors = [e for e in errors if e is not None]
         if errors:
             record["validation_epe_px"] = float(np.mean(errors))

@@ -17,6 +17,7 @@ integrated. A trained network tracks a sequence in one of two ways:
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 
 import numpy as np
 import torch
@@ -40,7 +41,7 @@ def _reference_lagrangian(model: DeepTagNet, frames: torch.Tensor) -> torch.Tens
 
 
 def track_network(model: DeepTagNet, images: np.ndarray, points: np.ndarray, pairs: str = "consecutive",
-                  intensity: str = "auto", device: str | torch.device = "cpu",
+                  intensity: str | None = None, device: str | torch.device = "cpu",
                   adapt: AdaptConfig | None = None, roi: tuple[int, int, int, int] | None = None) -> BaselineResult:
     """Track ``points`` (K, 2) as (x, y) at frame 0 through ``images`` (T, H, W) with a trained network.
 
@@ -60,9 +61,10 @@ def track_network(model: DeepTagNet, images: np.ndarray, points: np.ndarray, pai
         return BaselineResult(tracks=result.tracks.astype(np.float64), lagrangian=result.lagrangian,
                               inf_fields=result.inf_forward, seconds=time.perf_counter() - started)
     height, width = images.shape[1:]
-    mapping = GridMapping.box_or_full_frame(roi, height, width, size=model.config.image_size)  # the model's grid
+    mapping = replace(GridMapping.box_or_full_frame(roi, height, width), size=model.config.image_size,
+                      align_corners=model.config.align_corners)  # the model's grid and convention
     model = model.to(device).eval()
-    frames = mapping.images_to_network(prepare_intensity(images, intensity)).to(device)
+    frames = mapping.images_to_network(prepare_intensity(images, intensity or model.config.intensity)).to(device)
     if adapt is not None and adapt.steps > 0:
         model, _ = adapt_model(model, frames, adapt)
     with torch.inference_mode():

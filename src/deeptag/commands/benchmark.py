@@ -72,8 +72,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto",
                         help="where the networks run (auto: a GPU when there is one); HARP and TV-L1 use the CPU")
     parser.add_argument("--threads", type=int, help="CPU threads for PyTorch")
-    parser.add_argument("--intensity", choices=INTENSITY_MODES, default="auto",
-                        help="intensity normalisation of the networks' input (as in deeptag track)")
+    parser.add_argument("--intensity", choices=INTENSITY_MODES, default=None,
+                        help="intensity normalisation of the networks' input (as in deeptag track; default: each "
+                             "model's own)")
     parser.add_argument("--out", type=Path, required=True, help="result folder (must not exist, unless --force)")
     parser.add_argument("--force", action="store_true", help="replace an existing result folder")
     parser.add_argument("--quiet", action="store_true", help="no progress output")
@@ -128,7 +129,7 @@ def stored_loss_config(spec: str) -> dict | None:
     return None if spec.startswith(OFFICIAL_PREFIX) else read_checkpoint(spec).get("loss_config")
 
 
-def network_tracker(method: Method, model: torch.nn.Module, intensity: str, device: torch.device,
+def network_tracker(method: Method, model: torch.nn.Module, intensity: str | None, device: torch.device,
                     adapt_steps: int = 0):
     """``track_network`` for ``method``; with ``adapt_steps``, each sequence's fields are first refined
     with the method's own loss (the paper's Eq. 12 for the DeepTag row)."""

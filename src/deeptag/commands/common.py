@@ -18,10 +18,11 @@ def add_model_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", default=None,
                         help="a deeptag checkpoint, or official:PATH for the authors' published weights "
                              "(default: the model bundled with the package)")
-    parser.add_argument("--intensity", choices=INTENSITY_MODES, default="auto",
-                        help="intensity normalisation: 'median' divides each frame by twice its median "
-                             "(section 4.1), 'none' keeps it, 'auto' (default) keeps frames already in "
-                             "[0, 1] and normalises others")
+    parser.add_argument("--intensity", choices=INTENSITY_MODES, default=None,
+                        help="intensity normalisation (default: the one the model was trained with, 'sequence' for "
+                             "the bundled model and the published weights): 'sequence' divides the whole sequence "
+                             "so that its brightest 1.5 %% of pixels saturate, 'median' divides each frame by twice "
+                             "its median (section 4.1), 'none' keeps frames that are in [0, 1] already")
     parser.add_argument("--threads", type=int, default=None,
                         help="CPU threads for PyTorch (default: the cores that other processes are not busy on when "
                              "the command starts, at least 1; PyTorch's own default of one per core runs several "

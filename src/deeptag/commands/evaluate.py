@@ -30,7 +30,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(run=run)
 
 
-def evaluate_sequence(sequence, model, intensity: str = "auto", mapping: GridMapping | None = None,
+def evaluate_sequence(sequence, model, intensity: str | None = None, mapping: GridMapping | None = None,
                       adapt: AdaptConfig | None = None, device: str | torch.device = "cpu") -> dict:
     """Landmark errors (pixels, and mm with the spacing), Jacobian counts and time for one sequence,
     tracked in ``mapping``'s region of interest (default: as ``track_sequence`` chooses), after test-time
