@@ -53,7 +53,7 @@ class AdaptConfig:
     (no motion: 3.34 px).
 
     The coarse level (0.7), the smoothness times 0.4 and the 7x7 window were chosen later on validation
-    seeds with ``adapt_settings.py``: the figures are in the README ("Test-time adaptation").
+    seeds with ``adapt_settings.py``: the figures are in docs/results/settings.md.
     """
 
     steps: int = 150

@@ -297,7 +297,7 @@ def heart_box(mask: np.ndarray, fill: float = HEART_FILL) -> tuple[int, int, int
     as large on the network grid as in the paper's pre-processed scans: in a whole simulated frame the
     myocardium spans about a fifth of the side, so the 96 grid held only a few pixels across the wall
     (peak E_cc error of adapted tracking: 1.90 percentage points on the whole frame, 1.39 in this box;
-    README, "Strain").
+    docs/results/index.md, "Strain").
     """
     rows, cols = np.nonzero(mask)
     if rows.size == 0:

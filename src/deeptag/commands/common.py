@@ -87,7 +87,7 @@ def model_spec(spec: str | None) -> str | None:
 
 def add_adapt_argument(parser: argparse.ArgumentParser) -> None:
     """``--adapt STEPS``: test-time adaptation, on by default (the bundled network alone misreads line
-    tags and is coarser on the real sequence: see the README's figures); ``--adapt 0`` runs the network
+    tags and is coarser on the real sequence: docs/results/index.md); ``--adapt 0`` runs the network
     alone (the paper's method)."""
     steps = AdaptConfig().steps
     parser.add_argument("--adapt", type=int, nargs="?", const=steps, default=steps, metavar="STEPS",
