@@ -146,7 +146,7 @@ def kill_first_busy_worker(address: str, killed: list, stop: threading.Event) ->
             busy = [worker for worker, keys in client.processing().items()
                     if any(str(key).startswith("track_slice") for key in keys)]
             if busy:
-                time.sleep(0.5)  # into the task
+                time.sleep(0.1)  # into the task
                 os.kill(pids[busy[0]], signal.SIGKILL)
                 killed.append(pids[busy[0]])
                 return
@@ -159,7 +159,7 @@ def test_a_worker_killed_mid_run_loses_and_duplicates_nothing(tmp_path, scans, c
     killer.start()
     out = tmp_path / "batch"
     try:
-        code = main(["batch", *map(str, scans["npz"]), str(scans["stack"]), "--out", str(out), "--adapt", "3",
+        code = main(["batch", *map(str, scans["npz"]), str(scans["stack"]), "--out", str(out), "--adapt", "0",
                      "--quiet", "--scheduler", cluster.scheduler_address])
     finally:
         stop.set()

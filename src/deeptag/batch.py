@@ -233,9 +233,8 @@ def track_slice(job: SliceJob, options: Options, model) -> dict:
     try:
         outcome = _track_and_write(job, options, model, started)
     except Exception as error:  # a failing slice must never stop the batch; its row says why
-        reason = str(error) if isinstance(error, InputError) else f"{type(error).__name__}: {error}"
-        outcome = {"row": base_row(job) | {"status": "failed", "error": reason}, "segments": []}
-    outcome["row"]["seconds"] = round(time.perf_counter() - started, 3)
+        outcome = {"row": base_row(job) | {"status": "failed", "error": failure_reason(error),
+                                           "seconds": round(time.perf_counter() - started, 3)}, "segments": []}
     return outcome
 
 
@@ -266,7 +265,7 @@ def _track_and_write(job: SliceJob, options: Options, model, started: float) -> 
         write_result(folder, result, sequence, summarise(result, sequence, options.model_name,
                                                          options.intensity, scan.roi, device_description(device)))
         segments = _write_strain(folder, result, sequence, myocardium, row) if myocardium else []
-        row["seconds"] = round(time.perf_counter() - started, 3)
+        row["seconds"] = round(time.perf_counter() - started, 3)  # as the table records it, also on resuming
         write_json(folder / ROW_FILE, {"row": row, "segments": segments})
     return {"row": row, "segments": segments}
 
@@ -325,7 +324,12 @@ def safe_list_slices(scan: Scan) -> list[tuple[str | None, int]] | str:
     try:
         return list_slices(scan)
     except Exception as error:
-        return str(error) if isinstance(error, InputError) else f"{type(error).__name__}: {error}"
+        return failure_reason(error)
+
+
+def failure_reason(error: Exception) -> str:
+    """What a failed row says: an input error's message, else the exception's type and message."""
+    return str(error) if isinstance(error, InputError) else f"{type(error).__name__}: {error}"
 
 
 class Progress:
@@ -402,7 +406,8 @@ class BatchRun:
             try:
                 value = future.result()
             except Exception as error:  # the task's worker died too often (KilledWorker) or similar
-                value = f"{type(error).__name__}: {error}"
+                value = failure_reason(error)
+            future.release()  # read: the cluster need not keep (nor recompute) it
             if future.key in self.listing:
                 self.listed(*self.listing.pop(future.key), value)
             else:
