@@ -17,6 +17,7 @@ import pytest
 
 from deeptag.cli import main
 from deeptag.phantom import save_simulated, simulate_sequence
+from io_helpers import POSITION, tagged_sequence, write_dicom_series
 
 distributed = pytest.importorskip("distributed")
 
@@ -106,6 +107,25 @@ def test_second_run_skips_finished_slices_and_retries_failed_ones(tmp_path, scan
     assert list(second["status"]) == ["ok", "ok"] and list(second["resumed"]) == [True, False]
     assert second["seconds"][0] == first["seconds"][0]
     assert (out / "good/slice_00/fields.npz").stat().st_mtime_ns == kept
+
+
+def test_a_dicom_study_gets_every_slice_of_every_series(tmp_path, cluster):
+    study, short_axis, long_axis = tmp_path / "study", "1.2.826.0.1.3680043.8.498.11", "1.2.826.0.1.3680043.8.498.12"
+    normal = np.array([-0.8, 0.0, -0.6])  # of io_helpers' oblique plane
+    for k in range(2):
+        write_dicom_series(study / "sax", tagged_sequence(seed=k), series_uid=short_axis, seed=k,
+                           position=tuple(np.array(POSITION) + 8 * k * normal))
+    write_dicom_series(study / "lax", tagged_sequence(seed=5), series_uid=long_axis, seed=5, description="4ch")
+    out = tmp_path / "batch"
+    assert batch(study, "--out", out, scheduler=cluster.scheduler_address) == 0
+    summary = pd.read_csv(out / "summary.csv")
+    assert list(summary["folder"]) == [f"study/{short_axis}/slice_00", f"study/{short_axis}/slice_01",
+                                       f"study/{long_axis}/slice_00"]
+    assert list(summary["series"]) == [short_axis, short_axis, long_axis] and (summary["status"] == "ok").all()
+    direct = tmp_path / "direct"
+    assert main(["track", str(study), "--series", long_axis, "--adapt", "0", "--out", str(direct)]) == 0
+    np.testing.assert_allclose(np.load(out / f"study/{long_axis}/slice_00/fields.npz")["lagrangian"],
+                               np.load(direct / "fields.npz")["lagrangian"], atol=1e-5, equal_nan=True)
 
 
 def test_a_corrupt_input_fails_alone(tmp_path, scans, cluster, capsys):

@@ -14,12 +14,16 @@ import sys
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
 from .errors import InputError
 from .outputs import write_json
+
+if TYPE_CHECKING:
+    from .adapt import AdaptConfig
 
 ROW_FILE = "batch.json"
 SUMMARY_COLUMNS = ["input", "series", "slice", "folder", "status", "resumed", "seconds", "error", "frames",
@@ -63,7 +67,7 @@ class Options:
 
     out: Path
     model_name: str
-    adapt: object = None
+    adapt: AdaptConfig | None = None
     intensity: str | None = None  # None: the model's own normalisation
     device: str = "cpu"
     threads: int = 1
@@ -174,16 +178,15 @@ def _stem(path: Path) -> str:
 
 
 def scan_names(paths: list[Path]) -> dict[Path, str]:
-    """A result folder name per input: its file name without suffix, or where two inputs share one,
-    its path below their common folder with '/' as '__'."""
+    """A result folder name per input: its name without suffix, or where two inputs share one, every
+    input's path below the folder common to all of them, with '/' as '__'."""
     unique = list(dict.fromkeys(paths))
     stems = [_stem(path) for path in unique]
     if len(set(stems)) == len(stems):
         return dict(zip(unique, stems))
     absolute = [path.absolute() for path in unique]
-    common = Path(os.path.commonpath(absolute)) if len(absolute) > 1 else absolute[0].parent
-    return {path: "__".join(full.relative_to(common).parts[:-1] + (_stem(full),))
-            for path, full in zip(unique, absolute)}
+    common = Path(os.path.commonpath([path.parent for path in absolute]))
+    return {path: "__".join(full.relative_to(common).parts) for path, full in zip(unique, absolute)}
 
 
 def dicom_series(path: Path) -> list[str]:
@@ -258,7 +261,8 @@ def _track_and_write(job: SliceJob, options: Options, model, started: float) -> 
     device = torch.device(options.device)
     result = track_sequence(sequence, model, points, mapping=mapping, intensity=options.intensity,
                             adapt=options.adapt, device=device)
-    row = base_row(job) | {"status": "ok", "error": None, "frames": sequence.num_frames,
+    row = base_row(job) | {"series": job.series or sequence.metadata.get("series_uid"), "status": "ok",
+                           "error": None, "frames": sequence.num_frames,
                            "nonpositive_jacobians": result.nonpositive_jacobians["lagrangian"],
                            "mean_uncertainty_px": round(float(np.nanmean(result.uncertainty)), 6)}
     with result_directory(options.out / job.folder, force=True) as folder:
@@ -290,13 +294,9 @@ def _write_strain(folder: Path, result, sequence, myocardium, row: dict) -> list
 
 
 def _peaks(region: dict) -> dict:
-    names = iter(peak_columns())
-    values = {}
-    for quantity in ("E_rr", "E_cc", "rotation"):
-        peak = region["peaks"][quantity]
-        values[next(names)] = peak["value"]
-        values[next(names)] = peak["frame"]
-    return values
+    """The ``peak_columns`` of a region of ``strain_summary``."""
+    from .strain import QUANTITIES
+    return dict(zip(peak_columns(), (region["peaks"][q][key] for q in QUANTITIES for key in ("value", "frame"))))
 
 
 def finished_rows(out: Path, job: SliceJob) -> dict | None:
@@ -306,7 +306,9 @@ def finished_rows(out: Path, job: SliceJob) -> dict | None:
     if not path.is_file():
         return None
     stored = json.loads(path.read_text(encoding="utf-8"))
-    stored["row"]["resumed"] = True
+    identity = base_row(job) | {"series": stored["row"]["series"]}  # the input as this run names it
+    stored["row"] |= identity | {"resumed": True}
+    stored["segments"] = [segment | identity for segment in stored["segments"]]
     return stored
 
 
