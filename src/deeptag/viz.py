@@ -297,6 +297,13 @@ def quiver_frames(images: np.ndarray, inf_forward: np.ndarray, lagrangian: np.nd
     return _animate(figure, update, len(images) - 1)
 
 
+def symmetric_limit(*maps: np.ndarray) -> float:
+    """The colour limit of signed maps: their largest finite magnitude (NaN marks where nothing was
+    tracked, outside the region of interest), at least 1e-6 so that the scale is never empty."""
+    finite = [np.abs(values[np.isfinite(values)]) for values in maps]
+    return float(max([1e-6] + [float(values.max()) for values in finite if values.size]))
+
+
 def field_map_frames(lagrangian: np.ndarray, spacing: tuple[float, float] | None = None) -> list[np.ndarray]:
     """The x and y components of the Lagrangian fields as maps (section 6.6.3), frames 1..T-1.
 
@@ -305,7 +312,7 @@ def field_map_frames(lagrangian: np.ndarray, spacing: tuple[float, float] | None
     unit = "mm" if spacing is not None else "px"
     scale = np.array([1.0, 1.0]) if spacing is None else np.asarray(spacing, dtype=float)
     maps = [lagrangian[:, 1] * scale[1], lagrangian[:, 0] * scale[0]]
-    limit = float(max(np.abs(maps[0]).max(), np.abs(maps[1]).max(), 1e-6))
+    limit = symmetric_limit(*maps)
     figure = new_figure(2, extra_width=0.8)
     artists = []
     for position, (name, values) in enumerate(zip(("x", "y"), maps), start=1):
