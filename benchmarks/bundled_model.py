@@ -9,7 +9,7 @@
 3. The training cost read from the run's log, when a run folder is given.
 
     python benchmarks/bundled_model.py [--model PATH] [--sequences 20] [--adapt-steps 150] [--device cuda]
-                                       [--no-baselines] [--run RUN_DIR ...]
+                                       [--no-baselines] [--no-real] [--run RUN_DIR ...] [--json FILE]
 """
 from __future__ import annotations
 
@@ -73,6 +73,8 @@ def main() -> None:
     parser.add_argument("--device", default="cpu", help="where the network runs: cpu (default) or cuda")
     parser.add_argument("--no-baselines", action="store_true",
                         help="leave out TV-L1 and no motion, which do not depend on the model")
+    parser.add_argument("--no-real", action="store_true", help="leave out the real sequence")
+    parser.add_argument("--json", type=Path, help="also write the mean figures to this file")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     model, name = load_model(args.model)
@@ -101,7 +103,8 @@ def main() -> None:
             print(f"  {chosen.sum()} sequences tagged with {pattern}: " + ", ".join(
                 f"{method} {np.asarray(errors[method])[chosen].mean():.3f}" for method in table))
 
-    if REAL.is_file():
+    means = {"simulated": {method: float(np.mean(errors[method])) for method in table}, "real": {}}
+    if REAL.is_file() and not args.no_real:
         real = read_sequence(REAL)
         seen = " (its images, not its landmarks, trained the bundled model)" if args.model is None else ""
         print(f"\n2. {REAL.name}{seen}: mean landmark distance, frames 1-{real.num_frames - 1}:")
@@ -109,13 +112,16 @@ def main() -> None:
             started = time.perf_counter()
             _, tracks, _ = run(real, real.landmarks[0])
             summary = landmark_summary(tracks, real.landmarks)
+            means["real"][method] = summary["mean_px"]
             print(f"  {method:>22}: {summary['mean_px']:.3f} px (RMS {summary['rms_px']:.3f}), "
                   f"{time.perf_counter() - started:.1f} s")
         print("  (published model: 1.86 px; TV-L1 2.09 px; no motion 5.70 px, from ../shared/real/README.md)")
-    else:
+    elif not args.no_real:
         print(f"\n2. {REAL} not found: real-sequence figures skipped")
     for run in args.run:
         print("\n3. " + training_cost(run))
+    if args.json:
+        args.json.write_text(json.dumps(means, indent=2) + "\n")
 
 
 if __name__ == "__main__":
