@@ -90,17 +90,28 @@ def add_adapt_argument(parser: argparse.ArgumentParser) -> None:
     tags and is coarser on the real sequence: docs/results/index.md); ``--adapt 0`` runs the network
     alone (the paper's method)."""
     steps = AdaptConfig().steps
-    parser.add_argument("--adapt", type=int, nargs="?", const=steps, default=steps, metavar="STEPS",
+    parser.add_argument("--adapt", type=str, nargs="?", const=steps, default=steps, metavar="STEPS",
                         help="refine the network's fields on this sequence with STEPS steps of the unsupervised "
                              f"loss first (test-time adaptation; default {steps}, under a minute for 20 frames "
                              "on the bundled model's 192 grid, 2-core CPU); 0: the network alone, as in the paper")
 
 
 def adapt_from_args(args: argparse.Namespace) -> AdaptConfig | None:
-    """The adaptation ``--adapt`` asks for; None for 0 steps."""
-    if args.adapt < 0:
-        raise InputError(f"--adapt must be a number of steps >= 0, got {args.adapt}")
-    return AdaptConfig(steps=args.adapt) if args.adapt else None
+    """The adaptation ``--adapt`` asks for; None for 0 steps. A bare ``--adapt`` just before the input
+    (argparse hands it the input: ``track --adapt scan.npz``) means the default steps on that input."""
+    from pathlib import Path
+
+    steps = args.adapt
+    if isinstance(steps, str):
+        try:
+            steps = int(steps)
+        except ValueError:
+            if getattr(args, "sequence", False) is not None:
+                raise InputError(f"--adapt takes a number of steps, got '{steps}'") from None
+            args.sequence, steps = Path(steps), AdaptConfig().steps
+    if steps < 0:
+        raise InputError(f"--adapt must be a number of steps >= 0, got {steps}")
+    return AdaptConfig(steps=steps) if steps else None
 
 
 def describe_model(model_name: str, adapt: AdaptConfig | None) -> str:

@@ -21,8 +21,13 @@ from .track import add_input_arguments, input_mapping, parse_slice
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser("evaluate", help="landmark errors against expert landmarks",
                                    description="Track the frame-0 landmarks of a sequence and report the "
-                                               "distances to the expert landmarks of every later frame.")
-    parser.add_argument("sequence", type=Path, help="an .npz with 'images' (T, H, W) and 'landmarks' (T, K, 2)")
+                                               "distances to the expert landmarks of every later frame. The "
+                                               "input is an .npz with 'images' (T, H, W) and 'landmarks' "
+                                               "(T, K, 2) as (x, y) pixels, NaN where an expert gave none: "
+                                               "what 'deeptag simulate' writes; other formats carry no "
+                                               "landmarks.")
+    parser.add_argument("sequence", type=Path, nargs="?",
+                        help="an .npz with 'images' (T, H, W) and 'landmarks' (T, K, 2)")
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
     add_input_arguments(parser)
     add_model_arguments(parser)
@@ -50,8 +55,10 @@ def evaluate_sequence(sequence, model, intensity: str | None = None, mapping: Gr
 
 
 def run(args: argparse.Namespace) -> int:
+    adapt = adapt_from_args(args)  # first: a bare --adapt may have taken the input
+    if args.sequence is None:
+        raise InputError("give the SEQUENCE to evaluate (an .npz with 'images' and 'landmarks')")
     sequence = read_sequence(args.sequence, series=args.series, slice_index=parse_slice(args.slice_index))
-    adapt = adapt_from_args(args)
     device = device_from_args(args)
     mapping = None
     if sequence.landmarks is not None:

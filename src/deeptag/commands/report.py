@@ -31,6 +31,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                       help="angle in degrees, counter-clockwise as displayed (default 0)")
     parser.add_argument("--fps", type=float, default=4.0, help="animation frames per second (default 4)")
     parser.add_argument("--force", action="store_true", help="replace an existing report (and --pictures folder)")
+    parser.add_argument("--quiet", action="store_true", help="print nothing but warnings and errors")
     parser.set_defaults(run=run)
 
 
@@ -43,7 +44,8 @@ def run(args: argparse.Namespace) -> int:
     out = args.out or args.result / "report.html"
     count = write_report(args.result, out, args.sequence, myocardium_options(args),
                          GridOptions(args.grid_spacing, offset, args.grid_angle), args.fps, args.pictures, args.force)
-    print(f"report with {count} pictures -> {out}")
+    if not args.quiet:
+        print(f"report with {count} pictures -> {out}")
     return 0
 
 

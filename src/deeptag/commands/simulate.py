@@ -26,6 +26,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--jobs", type=int, default=1,
                         help="processes simulating side by side (default 1); the files do not depend on it")
     parser.add_argument("--force", action="store_true", help="replace an existing output folder")
+    parser.add_argument("--quiet", action="store_true", help="print nothing but warnings and errors")
     parser.set_defaults(run=run)
 
 
@@ -62,6 +63,7 @@ def run(args: argparse.Namespace) -> int:
             with ProcessPoolExecutor(min(args.jobs, args.n), mp_context=multiprocessing.get_context("spawn")) as pool:
                 frame_counts = list(pool.map(write, range(args.n)))
     seconds = time.perf_counter() - started
-    print(f"wrote {args.n} simulated sequence(s) ({args.size}x{args.size}, {min(frame_counts)}-{max(frame_counts)} "
-          f"frames, seeds {args.seed}-{args.seed + args.n - 1}) to {args.out} in {seconds:.1f} s")
+    if not args.quiet:
+        print(f"wrote {args.n} simulated sequence(s) ({args.size}x{args.size}, {min(frame_counts)}-{max(frame_counts)} "
+              f"frames, seeds {args.seed}-{args.seed + args.n - 1}) to {args.out} in {seconds:.1f} s")
     return 0

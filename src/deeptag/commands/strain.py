@@ -59,15 +59,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="the input sequence, for its frame times (default: the input named in summary.json)")
     parser.add_argument("--out", type=Path, help="output folder (default: RESULT_DIR/strain)")
     parser.add_argument("--force", action="store_true", help="replace an existing output folder")
+    parser.add_argument("--quiet", action="store_true", help="print nothing but warnings and errors")
     parser.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..outputs import result_directory
-    from ..report import read_result_folder
-    from ..strain import UNITS, compute_strain, region_label, write_strain
     from ..errors import InputError
-    from ..outputs import check_output_folder
+    from ..outputs import check_output_folder, result_directory
+    from ..report import read_result_folder
+    from ..strain import compute_strain, write_strain
 
     if not myocardium_given(args):
         raise InputError("strain needs the myocardium at frame 0: give --lv CX,CY,R_ENDO,R_EPI, --mask FILE "
@@ -83,6 +83,15 @@ def run(args: argparse.Namespace) -> int:
     strain = compute_strain(result.fields["lagrangian"], myocardium, result.spacing, result.frame_times_ms)
     with result_directory(out, args.force, inputs) as folder:
         summary = write_strain(folder, strain)
+    if not args.quiet:
+        print_peaks(myocardium, strain, summary, out)
+    return 0
+
+
+def print_peaks(myocardium: Myocardium, strain, summary: dict, out: Path) -> None:
+    """The peak values of every region, as a table on stdout."""
+    from ..strain import UNITS, region_label
+
     print(f"{myocardium.level} slice, {len(strain.points)} myocardium pixels, {strain.num_frames} frames -> {out}")
     when = "ms" if strain.frame_times_ms is not None else "frame"
     print(f"peak values (time in {when}):")
@@ -95,7 +104,6 @@ def run(args: argparse.Namespace) -> int:
             cells.append("n/a" if peak["value"] is None else f"{peak['value']:8.2f} at {at}")
         label = region_label(region)
         print(f"{label:<20}" + "".join(f"{cell:>22}" for cell in cells))
-    return 0
 
 
 def warn_off_the_tracked_region(myocardium: Myocardium, lagrangian) -> None:

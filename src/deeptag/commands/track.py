@@ -36,6 +36,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--points", type=Path, help="frame-0 points to track: .npy (K, 2) or CSV with columns x, y")
     parser.add_argument("--out", type=Path, required=True, help="result folder (must not exist, unless --force)")
     parser.add_argument("--force", action="store_true", help="replace an existing result folder")
+    parser.add_argument("--quiet", action="store_true", help="print nothing but warnings and errors")
     parser.add_argument("--report", action="store_true",
                         help="also write report.html and pictures/ (virtual tag grid, fields, landmarks; strain "
                              "when a myocardium is given)")
@@ -193,7 +194,7 @@ def run(args: argparse.Namespace) -> int:
                                      pictures_dir=folder / name / "pictures", force=True)
                 done.append(f"report with {count} pictures -> {args.out / name / 'report.html'} "
                             f"(pictures in {args.out / name / 'pictures'})")
-    if not getattr(args, "quiet", False):
+    if not args.quiet:
         print("\n".join(done))
     return 0
 
