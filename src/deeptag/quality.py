@@ -1,0 +1,147 @@
+"""Where tracking is wrong: a per-pixel, per-frame estimate of the tracking error, and scan-level checks.
+
+The VAE's standard deviation says little about where tracking fails (it is set by the prior, not by
+the image). This module measures, from what ``track`` already has on the network grid, signals that do:
+
+* ``inverse_consistency``: ``|u_f(p) + u_b(p + u_f(p))|`` of each INF pair, accumulated along the
+  Lagrangian path of each pixel back to frame 0 (``accumulate_along_path``);
+* ``ncc_residual``: ``1 - NCC^2`` of frame t against frame 0 warped by the Lagrangian field, in local
+  windows (``local_ncc_map``; where a point has locked onto the neighbouring tag the two disagree);
+* ``structure``: the eigenvalues of the local structure tensor of frame t: the smaller one is low where
+  the tags have faded or where only one set of tag lines shows (motion along a line is invisible);
+* the size of each inter-frame step against the tag period (steps near half a period are ambiguous).
+
+``error_map`` combines them into the predicted 90th percentile of the end-point error (pixels) by a
+linear quantile regression on their logarithms, fitted on simulated validation sequences (the
+coefficients below; docs/guide/quality.md says how they were fitted and how well they predict on test
+sequences). ``scan_checks`` looks at a sequence before tracking: no tag pattern, faded tags, the heart
+outside the region, frames out of order.
+"""
+from __future__ import annotations
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from . import fields
+from .losses import box_sums
+
+NCC_WINDOW = 9  # the training loss's window (losses.LossConfig.ncc_window)
+SMOOTHING = 9  # box size of the signals' spatial smoothing, network pixels
+EPS = 1e-3
+
+
+def local_ncc_map(image: torch.Tensor, other: torch.Tensor, window: int = NCC_WINDOW, eps: float = 1e-5) -> torch.Tensor:
+    """Squared local NCC of (B, 1, H, W) images per pixel, (B, 1, H, W): ``losses.local_ncc`` before its mean."""
+    size = window ** 2
+    sum_i, sum_j, sum_ii, sum_jj, sum_ij = box_sums(
+        torch.cat([image, other, image * image, other * other, image * other], dim=1), window).split(1, dim=1)
+    mean_i, mean_j = sum_i / size, sum_j / size
+    cross = sum_ij - mean_j * sum_i
+    var_i = torch.clamp(sum_ii - mean_i * sum_i, min=0.0)
+    var_j = torch.clamp(sum_jj - mean_j * sum_j, min=0.0)
+    return (cross * cross) / (var_i * var_j + eps)
+
+
+def box_mean(values: torch.Tensor, window: int = SMOOTHING) -> torch.Tensor:
+    """Mean of (B, H, W) maps over a ``window`` box, normalised at the border (no zero bias)."""
+    ones = torch.ones_like(values[:1, None])
+    return (box_sums(values[:, None], window) / box_sums(ones, window))[:, 0]
+
+
+def inverse_consistency(forward: torch.Tensor, backward: torch.Tensor) -> torch.Tensor:
+    """``|u_f(p) + u_b(p + u_f(p))|`` (N, H, W) of INF pairs (N, 2, H, W): zero for exact inverses.
+
+    ``forward[t]`` lives on frame t+1 and points into frame t, ``backward[t]`` lives on frame t and
+    points into frame t+1: going forth and back must return to ``p``.
+    """
+    loop = fields.compose(forward, backward)
+    return torch.linalg.vector_norm(loop, dim=1)
+
+
+def accumulate_along_path(values: torch.Tensor, forward: torch.Tensor, reduce: str = "sum") -> torch.Tensor:
+    """Per-pair maps (N, H, W) (``values[t]`` on frame t+1's grid) accumulated along each pixel's path
+    back to frame 0 through the INF fields (N, 2, H, W): ``A_0 = v_0``, ``A_t = v_t (+ or max) A_{t-1}(p + u_t(p))``,
+    as ``fields.lagrangian_fields`` composes the displacements. Returns (N, H, W)."""
+    current = values[:1]
+    out = [current]
+    for t in range(1, values.shape[0]):
+        earlier = fields.warp(current[:, None], forward[t:t + 1])[:, 0]
+        current = values[t:t + 1] + earlier if reduce == "sum" else torch.maximum(values[t:t + 1], earlier)
+        out.append(current)
+    return torch.cat(out)
+
+
+def ncc_residual(frames: torch.Tensor, lagrangian: torch.Tensor, window: int = NCC_WINDOW) -> torch.Tensor:
+    """``1 - NCC^2`` (N, H, W) of frame t+1 against frame 0 warped by ``lagrangian[t]``; frames (N+1, 1, H, W)."""
+    warped = fields.warp(frames[:1].expand(lagrangian.shape[0], -1, -1, -1), lagrangian)
+    return (1.0 - local_ncc_map(frames[1:], warped, window))[:, 0].clamp(0.0, 1.0)
+
+
+def structure_eigenvalues(frames: torch.Tensor, window: int = 2 * NCC_WINDOW + 1) -> tuple[torch.Tensor, torch.Tensor]:
+    """The smaller and larger eigenvalue (B, H, W) of the local structure tensor of frames (B, 1, H, W)."""
+    d_rows = torch.gradient(frames[:, 0], dim=-2)[0]
+    d_cols = torch.gradient(frames[:, 0], dim=-1)[0]
+    size = float(window ** 2)
+    j = box_sums(torch.stack([d_rows * d_rows, d_cols * d_cols, d_rows * d_cols], dim=1), window) / size
+    half_trace = 0.5 * (j[:, 0] + j[:, 1])
+    root = torch.sqrt(0.25 * (j[:, 0] - j[:, 1]) ** 2 + j[:, 2] ** 2)
+    return (half_trace - root).clamp(min=0.0), half_trace + root
+
+
+# The error model: log q90(error, network pixels) = INTERCEPT + sum_k COEFFICIENTS[k] * log(max(signal_k, FLOORS[k])),
+# a linear quantile regression fitted on 30 simulated validation sequences (seeds 50000-50029), network
+# alone; docs/guide/quality.md ("How the model was fitted") gives the command and its figures.
+SIGNALS = ("ncc_residual", "structure_min", "structure_max", "inverse_consistency", "displacement", "coherence_0")
+FLOORS = {"ncc_residual": 1e-3, "structure_min": 1e-6, "structure_max": 1e-6, "inverse_consistency": 1e-4,
+          "displacement": 0.05, "coherence_0": 1e-4}
+INTERCEPT = -0.1633
+COEFFICIENTS = {"ncc_residual": 0.3277, "structure_min": -0.3434, "structure_max": 0.0814,
+                "inverse_consistency": 0.257, "displacement": 0.2235, "coherence_0": -0.2509}
+QUANTILE = 0.9  # the estimate is the predicted 90th percentile of the end-point error
+
+
+def error_signals(frames: torch.Tensor, forward: torch.Tensor, backward: torch.Tensor,
+                  lagrangian: torch.Tensor) -> dict[str, torch.Tensor]:
+    """The signals of ``SIGNALS``, each (N, S, S) on the network grid, for frames (N+1, 1, S, S) and the
+    INF and Lagrangian fields (N, 2, S, S) in network pixels; map t belongs to frame t+1.
+
+    ``ncc_residual``: 1 - local NCC^2 of frame t+1 against frame 0 warped, box-smoothed;
+    ``structure_min``/``_max``: eigenvalues of the structure tensor of frame t+1 (faded tags, one set of
+    tag lines); ``inverse_consistency``: summed along the path back to frame 0; ``displacement``:
+    ``|L_t|`` (network pixels); ``coherence_0``: ``structure_min / structure_max`` of frame 0 at the
+    material point (near 0 where only one set of tag lines shows: motion along them is invisible).
+    """
+    smallest, largest = structure_eigenvalues(frames)
+    ratio = (smallest / (largest + 1e-12))[:1, None].expand(lagrangian.shape[0], -1, -1, -1)
+    return {
+        "ncc_residual": box_mean(ncc_residual(frames, lagrangian)),
+        "structure_min": smallest[1:],
+        "structure_max": largest[1:],
+        "inverse_consistency": accumulate_along_path(inverse_consistency(forward, backward), forward),
+        "displacement": torch.linalg.vector_norm(lagrangian, dim=1),
+        "coherence_0": fields.warp(ratio, lagrangian)[:, 0],
+    }
+
+
+def combine(signals: dict[str, torch.Tensor]) -> torch.Tensor:
+    """The predicted 90th percentile of the end-point error (network pixels) from ``error_signals``."""
+    log_error = torch.full_like(signals[SIGNALS[0]], INTERCEPT)
+    for name in SIGNALS:
+        log_error = log_error + COEFFICIENTS[name] * torch.log(signals[name].clamp(min=FLOORS[name]))
+    return torch.exp(log_error)
+
+
+def error_map(frames: torch.Tensor, network: dict[str, torch.Tensor]) -> torch.Tensor:
+    """(N, S, S) estimated error (predicted 90th percentile, network pixels) of the Lagrangian field of
+    each frame 1..N, from the network frames (N+1, 1, S, S) and ``TrackResult.network``."""
+    return combine(error_signals(frames, network["inf_forward"], network["inf_backward"], network["lagrangian"]))
+
+
+def error_map_on_input(frames: torch.Tensor, network: dict[str, torch.Tensor], mapping, height: int,
+                       width: int) -> np.ndarray:
+    """``error_map`` on the input grid (N, H, W) in input pixels (NaN outside the tracked region): sampled
+    as ``GridMapping.scalar_from_network`` and divided by the network pixels per input pixel."""
+    estimate = error_map(frames.to(network["lagrangian"].device, network["lagrangian"].dtype), network)
+    sy, sx = mapping.scale
+    return mapping.scalar_from_network(estimate.cpu(), height, width) / float(np.sqrt(sy * sx))
