@@ -260,7 +260,7 @@ def threads_under_load(args: argparse.Namespace, work: Path, points: Path) -> li
                     results, parts, chosen = [], [], []
                     for _ in range(args.repeats):
                         results.append(run_process(command))
-                            summary = json.loads((out / "summary.json").read_text())
+                        summary = json.loads((out / "summary.json").read_text())
                         parts.append(summary["seconds"])
                         chosen.append(summary["device"].rsplit(", ", 1)[-1].split()[0])
                     seconds = statistics.median(r["seconds"] for r in results)

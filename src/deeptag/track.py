@@ -43,13 +43,27 @@ def network_frames(sequence: Sequence, mapping: GridMapping, intensity: str = "s
     return mapping.images_to_network(prepare_intensity(sequence.images, intensity))
 
 
+PAIRS_PER_BATCH = 16  # pairs through the network at once: bounded memory for long sequences (issue 26)
+
+
+def predict_pairs(model: DeepTagNet, frames: torch.Tensor, pairs_per_batch: int | None = None
+                  ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Forward and backward INF fields and the latent's log-variance of all consecutive pairs of
+    ``frames``, ``pairs_per_batch`` pairs at a time (default ``PAIRS_PER_BATCH``): the network's
+    activations then need memory for one batch, not for every pair of a long sequence at once."""
+    size = pairs_per_batch or PAIRS_PER_BATCH
+    moving, fixed = frames[:-1], frames[1:]
+    parts = [model(moving[i:i + size], fixed[i:i + size], stochastic=False) for i in range(0, len(moving), size)]
+    return tuple(torch.cat([getattr(part, name) for part in parts]) for name in ("forward", "backward", "log_var"))
+
+
 def predict_fields(model: DeepTagNet, frames: torch.Tensor) -> dict[str, torch.Tensor]:
     """INF fields of all consecutive pairs of ``frames`` (T, 1, S, S) and their Lagrangian composition,
     on the network grid, deterministically, on the device of ``frames``."""
-    pairs = model(frames[:-1], frames[1:], stochastic=False)
-    return {"inf_forward": pairs.forward, "inf_backward": pairs.backward,
-            "lagrangian": fields.lagrangian_fields(pairs.forward),
-            "sigma": torch.exp(0.5 * pairs.log_var)}
+    forward, backward, log_var = predict_pairs(model, frames)
+    return {"inf_forward": forward, "inf_backward": backward,
+            "lagrangian": fields.lagrangian_fields(forward),
+            "sigma": torch.exp(0.5 * log_var)}
 
 
 def track_sequence(sequence: Sequence, model: DeepTagNet, points: np.ndarray | None = None,
