@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from deeptag.batch import dask_client
 from deeptag.cli import main
 from deeptag.phantom import save_simulated, simulate_sequence
 from io_helpers import POSITION, tagged_sequence, write_dicom_series
@@ -37,15 +38,15 @@ def scans(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def cluster():
-    """One local cluster of 2 single-threaded workers, shared through ``--scheduler``."""
-    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                                  dashboard_address=None) as local:
-        yield local
+    """The scheduler address of one local cluster of 2 workers as ``batch --workers 2`` starts it,
+    shared by the tests through ``--scheduler`` (each start costs seconds: workers import PyTorch)."""
+    with dask_client(None, 2) as client:
+        assert list(client.nthreads().values()) == [1, 1]
+        yield client.scheduler_info()["address"]
 
 
-def batch(*args, scheduler=None) -> int:
-    cluster_args = ["--scheduler", scheduler] if scheduler else ["--workers", "2"]
-    return main(["batch", *map(str, args), "--adapt", "0", "--quiet", *cluster_args])
+def batch(*args, scheduler: str) -> int:
+    return main(["batch", *map(str, args), "--adapt", "0", "--quiet", "--scheduler", scheduler])
 
 
 def ring(sim) -> str:
@@ -58,11 +59,11 @@ def read_csv_rows(path) -> list[dict]:
         return list(csv.DictReader(handle))
 
 
-def test_batch_tracks_every_slice_as_track_does(tmp_path, scans, capsys):
+def test_batch_tracks_every_slice_as_track_does(tmp_path, scans, cluster, capsys):
     manifest = tmp_path / "manifest.csv"
     manifest.write_text(f"input,lv\n{scans['npz'][1]},\"{ring(scans['sims'][1])}\"\n")
     out = tmp_path / "batch"
-    assert batch(scans["npz"][0], scans["stack"], manifest, "--out", out) == 0
+    assert batch(scans["npz"][0], scans["stack"], manifest, "--out", out, scheduler=cluster) == 0
     summary = pd.read_parquet(out / "summary.parquet")
     assert list(summary["folder"]) == ["sim_0/slice_00", "stack/slice_00", "stack/slice_01", "sim_1/slice_00"]
     assert list(summary["slice"]) == [0, 0, 1, 0] and (summary["status"] == "ok").all()
@@ -96,13 +97,13 @@ def test_second_run_skips_finished_slices_and_retries_failed_ones(tmp_path, scan
     late = inputs / "late.npz"
     late.write_bytes(b"not yet an npz file")
     out = tmp_path / "batch"
-    assert batch(good, late, "--out", out, scheduler=cluster.scheduler_address) == 1
+    assert batch(good, late, "--out", out, scheduler=cluster) == 1
     first = pd.read_csv(out / "summary.csv")
     assert list(first["status"]) == ["ok", "failed"] and not (out / "late").exists()
     assert "late.npz" in first["error"][1]
     kept = (out / "good/slice_00/fields.npz").stat().st_mtime_ns
     shutil.copy(scans["npz"][1], late)
-    assert batch(good, late, "--out", out, scheduler=cluster.scheduler_address) == 0
+    assert batch(good, late, "--out", out, scheduler=cluster) == 0
     second = pd.read_csv(out / "summary.csv")
     assert list(second["status"]) == ["ok", "ok"] and list(second["resumed"]) == [True, False]
     assert second["seconds"][0] == first["seconds"][0]
@@ -117,7 +118,7 @@ def test_a_dicom_study_gets_every_slice_of_every_series(tmp_path, cluster):
                            position=tuple(np.array(POSITION) + 8 * k * normal))
     write_dicom_series(study / "lax", tagged_sequence(seed=5), series_uid=long_axis, seed=5, description="4ch")
     out = tmp_path / "batch"
-    assert batch(study, "--out", out, scheduler=cluster.scheduler_address) == 0
+    assert batch(study, "--out", out, scheduler=cluster) == 0
     summary = pd.read_csv(out / "summary.csv")
     assert list(summary["folder"]) == [f"study/{short_axis}/slice_00", f"study/{short_axis}/slice_01",
                                        f"study/{long_axis}/slice_00"]
@@ -132,17 +133,25 @@ def test_a_corrupt_input_fails_alone(tmp_path, scans, cluster, capsys):
     corrupt = tmp_path / "corrupt.nii.gz"
     corrupt.write_bytes(scans["stack"].read_bytes()[:300])
     out = tmp_path / "batch"
-    assert batch(scans["npz"][0], corrupt, scans["npz"][2], "--out", out, scheduler=cluster.scheduler_address) == 1
+    assert batch(scans["npz"][0], corrupt, scans["npz"][2], "--out", out, scheduler=cluster) == 1
     summary = pd.read_parquet(out / "summary.parquet")
     assert list(summary["status"]) == ["ok", "failed", "ok"]
     assert str(corrupt) in summary["error"].iloc[1] and summary["error"].isna().tolist() == [True, False, True]
     assert f"failed: {corrupt}" in capsys.readouterr().err
 
 
+def test_report_writes_each_slices_report(tmp_path, scans, cluster):
+    out = tmp_path / "batch"
+    assert batch(scans["npz"][2], "--out", out, "--report", scheduler=cluster) == 0
+    assert "<html" in (out / "sim_2/slice_00/report.html").read_text()
+    assert any((out / "sim_2/slice_00/pictures").iterdir())
+
+
 @pytest.mark.parametrize("args, message", [
     (["--workers", "0"], "--workers must be at least 1"),
     (["--adapt", "-1"], "--adapt must be"),
     (["--slice", "x"], "--slice must be"),
+    (["--workers", "2", "--scheduler", "tcp://127.0.0.1:1"], "--workers sizes the local cluster"),
 ])
 def test_bad_arguments_exit_2_with_one_line(tmp_path, scans, capsys, args, message):
     assert main(["batch", str(scans["npz"][0]), "--out", str(tmp_path / "b"), *args]) == 2
@@ -175,12 +184,12 @@ def kill_first_busy_worker(address: str, killed: list, stop: threading.Event) ->
 
 def test_a_worker_killed_mid_run_loses_and_duplicates_nothing(tmp_path, scans, cluster):
     killed, stop = [], threading.Event()
-    killer = threading.Thread(target=kill_first_busy_worker, args=(cluster.scheduler_address, killed, stop))
+    killer = threading.Thread(target=kill_first_busy_worker, args=(cluster, killed, stop))
     killer.start()
     out = tmp_path / "batch"
     try:
         code = main(["batch", *map(str, scans["npz"]), str(scans["stack"]), "--out", str(out), "--adapt", "0",
-                     "--quiet", "--scheduler", cluster.scheduler_address])
+                     "--quiet", "--scheduler", cluster])
     finally:
         stop.set()
         killer.join()

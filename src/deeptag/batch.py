@@ -63,7 +63,8 @@ class SliceJob:
 @dataclass(frozen=True)
 class Options:
     """What every task shares: the batch's output folder, the model's name as results record it, the
-    adaptation (an ``AdaptConfig`` or None), intensity mode, device and PyTorch threads per task."""
+    adaptation (an ``AdaptConfig`` or None), intensity mode, device, PyTorch threads per task, and
+    whether each slice gets ``report.html`` and ``pictures/``."""
 
     out: Path
     model_name: str
@@ -71,6 +72,7 @@ class Options:
     intensity: str | None = None  # None: the model's own normalisation
     device: str = "cpu"
     threads: int = 1
+    report: bool = False
 
 
 def peak_columns() -> list[str]:
@@ -249,6 +251,7 @@ def _track_and_write(job: SliceJob, options: Options, model, started: float) -> 
     from .io import read_points, read_sequence
     from .myocardium import define_myocardium
     from .outputs import result_directory
+    from .report import write_report
     from .track import track_sequence
 
     torch.set_num_threads(options.threads)
@@ -269,6 +272,8 @@ def _track_and_write(job: SliceJob, options: Options, model, started: float) -> 
         write_result(folder, result, sequence, summarise(result, sequence, options.model_name,
                                                          options.intensity, scan.roi, device_description(device)))
         segments = _write_strain(folder, result, sequence, myocardium, row) if myocardium else []
+        if options.report:  # strain, where there is, from folder/strain
+            write_report(folder, folder / "report.html", pictures_dir=folder / "pictures", force=True)
         row["seconds"] = round(time.perf_counter() - started, 3)  # as the table records it, also on resuming
         write_json(folder / ROW_FILE, {"row": row, "segments": segments})
     return {"row": row, "segments": segments}

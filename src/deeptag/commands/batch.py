@@ -34,6 +34,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="run on a running Dask cluster instead, e.g. tcp://host:8786 (its workers must see "
                              "the inputs and --out at the same paths)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar (it only shows on a terminal)")
+    parser.add_argument("--report", action="store_true",
+                        help="also write report.html and pictures/ into each slice's folder (as 'deeptag track "
+                             "--report')")
     add_input_arguments(parser, allow_all_slices=True)
     add_model_arguments(parser)
     add_adapt_argument(parser)
@@ -52,7 +55,7 @@ def run(args: argparse.Namespace) -> int:
     scans = batch.collect_scans(args.inputs, default_scan(args))
     model, name = model_from_args(args)
     options = batch.Options(args.out.absolute(), describe_model(name, adapt), adapt, args.intensity, args.device,
-                            args.threads or 1)
+                            args.threads or 1, args.report)
     try:
         args.out.mkdir(parents=True, exist_ok=True)
     except OSError as error:
