@@ -585,8 +585,8 @@ COMMAND_CORPUS = [
                 "is the home folder"),
     # train
     CommandCase("train-image-size-17", train_case("--image-size", "17"), "--image-size must be a multiple of 16"),
-    CommandCase("train-lr-negative", train_case("--lr", "-1"), "--lr must be a positive number"),
-    CommandCase("train-lr-nan", train_case("--lr", "nan"), "--lr must be a positive number"),
+    CommandCase("train-lr-negative", train_case("--lr", "-1"), "--lr must be a learning rate >= 0, got -1"),
+    CommandCase("train-lr-nan", train_case("--lr", "nan"), "--lr must be a learning rate"),
     CommandCase("train-window-1", train_case("--window", "1"), "--window must be at least 2"),
     CommandCase("train-steps-0", train_case("--steps", "0"), "--steps must be at least 1"),
     CommandCase("train-crop-not-a-multiple-of-16", train_case("--crop", "40"), "--crop must be"),

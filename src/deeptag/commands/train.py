@@ -86,18 +86,19 @@ def check_arguments(args: argparse.Namespace) -> None:
     at_least = {"--steps": (args.steps, 1), "--supervised-steps": (args.supervised_steps, 0),
                 "--sequences-per-step": (args.sequences_per_step, 1), "--window": (args.window, 2),
                 "--validate-every": (args.validate_every, 1), "--checkpoint-every": (args.checkpoint_every, 1),
-                "--seed": (args.seed, 0), "--threads": (args.threads, 1), "--crop": (args.crop, 32)}
+                "--seed": (args.seed, 0), "--threads": (args.threads, 1), "--crop": (args.crop, 16)}
     for option, (value, low) in at_least.items():
         if value is not None and value < low:
             raise InputError(f"{option} must be at least {low}, got {value}"
                              + (" (a pair of frames is the least the loss compares)" if option == "--window" else ""))
-    for option, value in (("--lr", args.lr), ("--velocity-scale", args.velocity_scale),
-                          ("--max-minutes", args.max_minutes)):
+    if not (math.isfinite(args.lr) and args.lr >= 0):  # 0 keeps the weights, as a check of a pipeline
+        raise InputError(f"--lr must be a learning rate >= 0, got {args.lr}")
+    for option, value in (("--velocity-scale", args.velocity_scale), ("--max-minutes", args.max_minutes)):
         if value is not None and not (math.isfinite(value) and value > 0):
             raise InputError(f"{option} must be a positive number, got {value}")
-    if args.image_size < 32 or args.image_size % 16:
-        raise InputError(f"--image-size must be a multiple of 16 of at least 32 (the network halves the grid "
-                         f"four times), got {args.image_size}")
+    if args.image_size < 16 or args.image_size % 16:
+        raise InputError(f"--image-size must be a multiple of 16 (the network halves the grid four times), "
+                         f"got {args.image_size}")
     if args.crop is not None and (args.crop % 16 or args.crop > args.image_size):
         raise InputError(f"--crop must be a multiple of 16 no larger than --image-size {args.image_size}, "
                          f"got {args.crop}")
