@@ -9,7 +9,7 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 import torch
 
-from . import fields
+from . import fields, quality
 from .adapt import AdaptConfig, adapt_model
 from .io import Sequence
 from .model import DeepTagNet
@@ -22,8 +22,10 @@ class TrackResult:
 
     Fields are (T-1, 2, H, W) in input pixels, channel 0 along rows (y), channel 1 along columns (x):
     ``inf_forward[t]`` lives on frame t+1 and points into frame t, ``inf_backward[t]`` the inverse,
-    ``lagrangian[t]`` lives on frame t+1 and points into frame 0. ``uncertainty`` is the standard
-    deviation of the velocity latent (VAE posterior), (T-1, 2, H, W) in input pixels.
+    ``lagrangian[t]`` lives on frame t+1 and points into frame 0. ``uncertainty`` (T-1, H, W) is the
+    estimated end-point error of ``lagrangian`` in input pixels, its predicted 90th percentile
+    (``quality.error_map``); ``vae_sigma`` the standard deviation of the velocity latent (VAE
+    posterior), (T-1, 2, H, W) in input pixels, which hardly predicts the error.
     ``tracks`` (T, K, 2) as (x, y) when points were given.
     """
 
@@ -36,6 +38,7 @@ class TrackResult:
     mapping: GridMapping
     tracks: np.ndarray | None = None
     network: dict[str, torch.Tensor] = field(default_factory=dict, repr=False)
+    vae_sigma: np.ndarray | None = None
 
 
 def network_frames(sequence: Sequence, mapping: GridMapping, intensity: str = "sequence") -> torch.Tensor:
@@ -104,8 +107,10 @@ def track_sequence(sequence: Sequence, model: DeepTagNet, points: np.ndarray | N
         net = {name: value.cpu() for name, value in net.items()}
         back = {name: mapping.field_from_network(net[name], height, width)
                 for name in ("inf_forward", "inf_backward", "lagrangian", "sigma")}
+        mapped = time.perf_counter()
+        error = quality.error_map_on_input(frames.cpu(), net, mapping, height, width)  # issue 27
     finished = time.perf_counter()
     seconds = {"adapt": adapted - started, "fields": predicted - adapted, "points": tracked - predicted,
-               "to_input_grid": finished - tracked, "total": finished - started}
+               "to_input_grid": mapped - tracked, "error_map": finished - mapped, "total": finished - started}
     return TrackResult(back["inf_forward"], back["inf_backward"], back["lagrangian"],
-                       np.abs(back["sigma"]), nonpositive, seconds, mapping, tracks, net)
+                       error, nonpositive, seconds, mapping, tracks, net, vae_sigma=np.abs(back["sigma"]))
