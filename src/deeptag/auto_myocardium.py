@@ -316,3 +316,38 @@ def find_myocardium(images: np.ndarray, lagrangian: np.ndarray,
                        for r in (endo, epi))
     mask = contour_mask(endo_xy, epi_xy, images.shape[1:])
     return AutoMyocardium(mask, endo_xy, epi_xy, centre, measures)
+
+
+def draw(frame0: np.ndarray, found: AutoMyocardium, others: dict[str, tuple[np.ndarray, np.ndarray]] | None = None):
+    """A matplotlib Figure of frame 0 with the found endo- and epicardium (yellow) and any other
+    ``{name: (endo, epi)}`` contours (x, y) for comparison, cropped around the ring."""
+    from matplotlib.figure import Figure
+
+    figure = Figure(figsize=(4, 4), dpi=120)
+    axes = figure.add_axes((0, 0, 1, 1))
+    axes.imshow(frame0, cmap="gray")
+    styles = iter(("c--", "m:", "g-."))
+    for name, contours, style in [("automatic", (found.endo, found.epi), "y-"),
+                                  *[(n, c, next(styles)) for n, c in (others or {}).items()]]:
+        for k, contour in enumerate(contours):
+            closed = np.vstack([contour, contour[:1]])
+            axes.plot(closed[:, 0], closed[:, 1], style, lw=1.2, label=name if k == 0 else None)
+    reach = 1.6 * float(np.max(np.linalg.norm(found.epi - np.asarray(found.centre), axis=1)))
+    axes.set_xlim(found.centre[0] - reach, found.centre[0] + reach)
+    axes.set_ylim(found.centre[1] + reach, found.centre[1] - reach)
+    axes.legend(loc="lower left", fontsize=7)
+    axes.axis("off")
+    return figure
+
+
+def write_found(folder, found: AutoMyocardium, frame0: np.ndarray) -> None:
+    """``auto_myocardium.npz`` (mask, endo_xy_px, epi_xy_px, centre_xy_px, measures_json) and
+    ``auto_myocardium.png`` (frame 0 with the borders) into ``folder``."""
+    import json
+    from pathlib import Path
+
+    folder = Path(folder)
+    np.savez_compressed(folder / "auto_myocardium.npz", mask=found.mask, endo_xy_px=found.endo.astype(np.float32),
+                        epi_xy_px=found.epi.astype(np.float32), centre_xy_px=np.asarray(found.centre),
+                        measures_json=np.array(json.dumps(found.measures)))
+    draw(frame0, found).savefig(folder / "auto_myocardium.png")

@@ -55,6 +55,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                     "strain.csv, peaks.csv and strain_points.npz into RESULT_DIR/strain (or --out).")
     parser.add_argument("result", type=Path, metavar="RESULT_DIR", help="the --out folder of deeptag track")
     add_myocardium_arguments(parser)
+    parser.add_argument("--auto", action="store_true",
+                        help="find the frame-0 LV myocardium from the sequence and its tracked motion instead "
+                             "(the tag-free blood pool and the ring around it); writes auto_myocardium.npz and "
+                             ".png with the strain, and refuses with a message when no plausible ring is found")
     parser.add_argument("--sequence", type=Path,
                         help="the input sequence, for its frame times (default: the input named in summary.json)")
     parser.add_argument("--out", type=Path, help="output folder (default: RESULT_DIR/strain)")
@@ -69,20 +73,27 @@ def run(args: argparse.Namespace) -> int:
     from ..report import read_result_folder
     from ..strain import compute_strain, write_strain
 
-    if not myocardium_given(args):
-        raise InputError("strain needs the myocardium at frame 0: give --lv CX,CY,R_ENDO,R_EPI, --mask FILE "
-                         "or --contours FILE")
+    if args.auto and myocardium_given(args):
+        raise InputError("give either --auto or one of --lv, --mask, --contours, not both")
+    if not (args.auto or myocardium_given(args)):
+        raise InputError("strain needs the myocardium at frame 0: give --lv CX,CY,R_ENDO,R_EPI, --mask FILE, "
+                         "--contours FILE or --auto")
     out = args.out or args.result / "strain"
     # the result folder itself is protected only from an --out of the user's (RESULT_DIR/strain lies in it)
     inputs = [path for path in (args.result if args.out else None, args.sequence, args.mask, args.contours)
               if path is not None]
     check_output_folder(out, args.force, inputs)
     result = read_result_folder(args.result, args.sequence)
-    myocardium = myocardium_from_args(args, result.shape)
+    found = find_automatically(result, args) if args.auto else None
+    myocardium = found.myocardium(args.level, rv_angle(args.rv, found.centre)) if found else \
+        myocardium_from_args(args, result.shape)
     warn_off_the_tracked_region(myocardium, result.fields["lagrangian"])
     strain = compute_strain(result.fields["lagrangian"], myocardium, result.spacing, result.frame_times_ms)
     with result_directory(out, args.force, inputs) as folder:
         summary = write_strain(folder, strain)
+        if found is not None:
+            from ..auto_myocardium import write_found
+            write_found(folder, found, result.sequence.images[0])
     if not args.quiet:
         print_peaks(myocardium, strain, summary, out)
     return 0
@@ -104,6 +115,29 @@ def print_peaks(myocardium: Myocardium, strain, summary: dict, out: Path) -> Non
             cells.append("n/a" if peak["value"] is None else f"{peak['value']:8.2f} at {at}")
         label = region_label(region)
         print(f"{label:<20}" + "".join(f"{cell:>22}" for cell in cells))
+
+
+def find_automatically(result, args: argparse.Namespace):
+    """The automatic myocardium of a result folder (``deeptag.auto_myocardium``); an InputError when the
+    input sequence cannot be read or no plausible ring is found."""
+    from ..auto_myocardium import find_myocardium
+    from ..errors import InputError
+
+    if result.sequence is None:
+        raise InputError(f"--auto needs the input sequence but {result.sequence_problem}; give it with --sequence",
+                         result.path)
+    return find_myocardium(result.sequence.images, result.fields["lagrangian"], result.spacing)
+
+
+def rv_angle(rv: str | None, centre: tuple[float, float]) -> float:
+    """The anterior RV insertion's angle about ``centre`` from ``--rv X,Y``, else the default."""
+    import numpy as np
+
+    from ..myocardium import DEFAULT_RV_ANGLE_DEG, display_angle, parse_numbers
+
+    if not rv:
+        return DEFAULT_RV_ANGLE_DEG
+    return float(display_angle(np.array(parse_numbers(rv, 2, "--rv (x,y)")), centre))
 
 
 def warn_off_the_tracked_region(myocardium: Myocardium, lagrangian) -> None:
