@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import logging
 import os
 import sys
 import time
@@ -383,7 +384,7 @@ def dask_client(scheduler: str | None = None, workers: int | None = None):
             yield client
         return
     with LocalCluster(n_workers=workers or default_workers(), threads_per_worker=1, processes=True,
-                      dashboard_address=None) as cluster, Client(cluster) as client:
+                      dashboard_address=":0", silence_logs=logging.ERROR) as cluster, Client(cluster) as client:
         yield client
 
 
