@@ -135,11 +135,16 @@ def test_example_with_adaptation(tmp_path, model_file, capsys):
 def test_adaptation_is_on_by_default_and_zero_turns_it_off():
     from deeptag.adapt import AdaptConfig
     from deeptag.cli import build_parser
+    from deeptag.commands.common import adapt_from_args
+
+    def steps(command):
+        adapt = adapt_from_args(build_parser().parse_args(command))
+        return 0 if adapt is None else adapt.steps
 
     for command in (["track", "scan.npz", "--out", "r"], ["evaluate", "scan.npz"]):
-        assert build_parser().parse_args(command).adapt == AdaptConfig().steps
-        assert build_parser().parse_args(command + ["--adapt"]).adapt == AdaptConfig().steps
-        assert build_parser().parse_args(command + ["--adapt", "0"]).adapt == 0
+        assert steps(command) == AdaptConfig().steps
+        assert steps(command + ["--adapt"]) == AdaptConfig().steps
+        assert steps(command + ["--adapt", "0"]) == 0
 
 
 def test_track_with_report_writes_the_tag_grid_picture(tmp_path, sequence_file, model_file):

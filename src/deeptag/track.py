@@ -10,7 +10,7 @@ import numpy as np
 import torch
 
 from . import fields, quality
-from .adapt import AdaptConfig, adapt_model
+from .adapt import AdaptConfig, AdaptedFields, adapt_model
 from .io import Sequence
 from .model import DeepTagNet
 from .preprocess import GridMapping, prepare_intensity
@@ -53,8 +53,11 @@ def predict_pairs(model: DeepTagNet, frames: torch.Tensor, pairs_per_batch: int 
                   ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Forward and backward INF fields and the latent's log-variance of all consecutive pairs of
     ``frames``, ``pairs_per_batch`` pairs at a time (default ``PAIRS_PER_BATCH``): the network's
-    activations then need memory for one batch, not for every pair of a long sequence at once."""
+    activations then need memory for one batch, not for every pair of a long sequence at once. Adapted
+    fields (``adapt.AdaptedFields``) hold every pair of their sequence already and are called once."""
     size = pairs_per_batch or PAIRS_PER_BATCH
+    if isinstance(model, AdaptedFields):
+        size = len(frames) - 1
     moving, fixed = frames[:-1], frames[1:]
     parts = [model(moving[i:i + size], fixed[i:i + size], stochastic=False) for i in range(0, len(moving), size)]
     return tuple(torch.cat([getattr(part, name) for part in parts]) for name in ("forward", "backward", "log_var"))
