@@ -9,13 +9,14 @@ import shutil
 import signal
 import threading
 import time
+from pathlib import Path
 
 import nibabel as nib
 import numpy as np
 import pandas as pd
 import pytest
 
-from deeptag.batch import dask_client
+from deeptag.batch import Scan, collect_scans, dask_client
 from deeptag.cli import main
 from deeptag.phantom import save_simulated, simulate_sequence
 from io_helpers import POSITION, tagged_sequence, write_dicom_series
@@ -158,6 +159,19 @@ def test_bad_arguments_exit_2_with_one_line(tmp_path, scans, capsys, args, messa
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("deeptag: error: ") and message in err[0]
     assert not (tmp_path / "b").exists()
+
+
+def test_manifest_cells_override_the_command_line_settings(tmp_path):
+    (tmp_path / "scans").mkdir()
+    for name in ("a.npz", "b.npz"):
+        (tmp_path / "scans" / name).touch()
+    manifest = tmp_path / "m.csv"
+    manifest.write_text("input,slice,mask,rv,roi\nscans/a.npz,3,masks/a.nii.gz,,\nscans/b.npz,all,,\"5,6\",auto\n")
+    defaults = Scan(Path(), slice=1, roi="0,0,40,40", myocardium={"ring": "20,20,5,9", "level": "basal"})
+    a, b = collect_scans([manifest], defaults)
+    assert (a.path, a.name, a.slice, a.roi) == (tmp_path / "scans/a.npz", "a", 3, "0,0,40,40")
+    assert a.myocardium == {"mask": tmp_path / "masks/a.nii.gz", "level": "basal"}
+    assert (b.slice, b.roi, b.myocardium) == (None, "auto", {"ring": "20,20,5,9", "level": "basal", "rv": "5,6"})
 
 
 def test_a_bad_manifest_exits_2(tmp_path, scans, capsys):

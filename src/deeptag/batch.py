@@ -91,9 +91,9 @@ def _cell(row: dict, column: str) -> str | None:
     return value or None
 
 
-def read_manifest(path: Path) -> list[Scan]:
+def read_manifest(path: Path, defaults: Scan) -> list[Scan]:
     """The scans of a CSV manifest: column ``input`` (paths relative to the manifest's folder) and the
-    optional columns of ``MANIFEST_COLUMNS``; an empty cell means the batch's default."""
+    optional columns of ``MANIFEST_COLUMNS``; an empty cell takes the setting of ``defaults``."""
     try:
         with open(path, newline="", encoding="utf-8-sig") as handle:
             reader = csv.DictReader(handle)
@@ -110,13 +110,13 @@ def read_manifest(path: Path) -> list[Scan]:
         if _cell(row, "input") is None:
             raise InputError(f"line {number}: empty 'input'", path)
         try:
-            scans.append(_manifest_scan(row, path.parent))
+            scans.append(_manifest_scan(row, path.parent, defaults))
         except InputError as error:
             raise InputError(f"line {number}: {error}", path) from None
     return scans
 
 
-def _manifest_scan(row: dict, base: Path) -> Scan:
+def _manifest_scan(row: dict, base: Path, defaults: Scan) -> Scan:
     def resolve(column: str) -> Path | None:
         value = _cell(row, column)
         return None if value is None else base / value
@@ -128,9 +128,12 @@ def _manifest_scan(row: dict, base: Path) -> Scan:
             myocardium[column] = resolve(column)
     if "mask_label" in myocardium:
         myocardium["mask_label"] = _integer(myocardium["mask_label"], "mask_label")
-    slice_index = parse_slice(_cell(row, "slice"), allow_all=True)
-    return Scan(resolve("input"), series=_cell(row, "series"), slice=None if slice_index == "all" else slice_index,
-                roi=_cell(row, "roi"), points=resolve("points"), myocardium=myocardium)
+    slice_text = _cell(row, "slice")
+    slice_index = defaults.slice if slice_text is None else parse_slice(slice_text, allow_all=True)
+    return Scan(resolve("input"), series=_cell(row, "series") or defaults.series,
+                slice=None if slice_index == "all" else slice_index, roi=_cell(row, "roi") or defaults.roi,
+                points=resolve("points") or defaults.points,
+                myocardium=merged_myocardium(myocardium, defaults.myocardium))
 
 
 def _integer(text: str, column: str) -> int:
@@ -148,19 +151,11 @@ def collect_scans(inputs: list[Path], defaults: Scan) -> list[Scan]:
         if not path.exists():
             raise InputError("no such file or folder", path)
         if path.suffix.lower() == ".csv":
-            scans.extend(read_manifest(path))
+            scans.extend(read_manifest(path, defaults))
         else:
-            scans.append(Scan(path))
-    scans = [_with_defaults(scan, defaults) for scan in scans]
+            scans.append(replace(defaults, path=path))
     names = scan_names([scan.path for scan in scans])
     return [replace(scan, name=names[scan.path]) for scan in scans]
-
-
-def _with_defaults(scan: Scan, defaults: Scan) -> Scan:
-    return replace(scan, series=scan.series or defaults.series,
-                   slice=defaults.slice if scan.slice is None else scan.slice, roi=scan.roi or defaults.roi,
-                   points=scan.points or defaults.points,
-                   myocardium=merged_myocardium(scan.myocardium, defaults.myocardium))
 
 
 def merged_myocardium(own: dict, defaults: dict) -> dict:
