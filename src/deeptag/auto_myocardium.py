@@ -15,13 +15,15 @@ The method, in order:
    mean intensity ``I`` (Gaussian, sigma ``s / 2``) and mean tag energy ``E`` (RMS of the image less its
    smoothed self, same sigma), their ratio the tag modulation ``E / I`` (low in blood), and the mean
    intensity of the last third of the frames (tags faded, so tissue contrast shows).
-3. Candidate pools: the connected regions above Otsu's threshold of the score inside the tracked
-   region, holes filled (papillary muscles). The LV cavity is the plausible one (area, roundness) that
-   contracts most under the tracked motion.
-4. Endocardium: along ``RAYS`` rays from the pool's centre, where the score crosses half way between
-   the pool's level and the wall's; epicardium: the strongest change of the late-frame intensity
-   (tags gone, so tissue contrast shows) within the allowed wall thickness. Both radii are fitted by a
-   robust low-order Fourier series in angle (``ENDO_ORDER``, ``THICKNESS_ORDER``): the smoothness prior.
+3. Candidate pools: connected regions of low modulation at several quantile thresholds
+   (``THRESHOLD_LEVELS``) inside the tracked region, gaps under half a tag closed and holes filled
+   (papillary muscles), of plausible radius and solidity. The LV cavity: the largest one around the
+   region that the tracked motion shrinks most that still shrinks ``KEEP_CONTRACTION`` as much.
+4. Endocardium: along ``RAYS`` rays from the pool's centre, where the modulation crosses half way
+   between the pool's level and the wall's; epicardium: where the late intensity, systolic intensity
+   or modulation first departs by half its largest departure from the inner wall's level, within the
+   plausible thickness. Both are fitted by a robust low-order Fourier series in angle (``ENDO_ORDER``
+   for the radius, ``THICKNESS_ORDER`` for the thickness): the smoothness prior.
 5. Plausibility (``LIMITS_MM``): cavity radius, wall thickness, their ratio and roundness; outside
    them, no myocardium and a message that says which.
 
