@@ -428,19 +428,20 @@ class BatchRun:
         several = len({series for series, _ in listed}) > 1
         for series, k in listed:
             job = slice_job(scan, series, k, several)
-            stored = None if job.folder in self.folders else finished_rows(self.options.out, job)
             if job.folder in self.folders:
                 self.progress.add(1)
-                self.record(number, job, {"row": base_row(job) | {
-                    "status": "failed", "error": "the same slice as another row of the batch"}, "segments": []})
-            elif stored is not None:
+                self.finished(number, job, "the same slice as another row of the batch")
+                continue
+            self.folders.add(job.folder)
+            stored = finished_rows(self.options.out, job)
+            if stored is not None:
                 self.record(number, job, stored, "skipped")
             else:
                 self.progress.add(1)
                 self.submit(self.submitted, (number, job), track_slice, job, self.options, self.model)
-            self.folders.add(job.folder)
 
     def finished(self, number: int, job: SliceJob, value: dict | str) -> None:
+        """Record a slice's outcome: its task's rows, or the reason it failed."""
         if isinstance(value, str):
             value = {"row": base_row(job) | {"status": "failed", "error": value}, "segments": []}
         self.record(number, job, value)
@@ -467,8 +468,7 @@ def write_tables(out: Path, rows: list[dict], segments: list[dict]) -> None:
     peaks = peak_columns()
     for name, records, columns in (("summary", rows, SUMMARY_COLUMNS + peaks),
                                    ("segments", segments, SEGMENT_COLUMNS + peaks)):
-        table = pd.DataFrame.from_records(records, columns=columns)
-        table = _typed(table)
+        table = _typed(pd.DataFrame.from_records(records, columns=columns))
         for suffix, write in ((".csv", lambda p: table.to_csv(p, index=False)),
                               (".parquet", lambda p: table.to_parquet(p, index=False))):
             target = out / f"{name}{suffix}"
