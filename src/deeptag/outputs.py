@@ -194,15 +194,18 @@ def write_json(path: Path, data: dict) -> None:
 
 
 def write_tracks(folder: Path, tracks: np.ndarray, spacing: tuple[float, float] | None = None,
-                 frame_times: np.ndarray | None = None) -> None:
+                 frame_times: np.ndarray | None = None, errors: np.ndarray | None = None) -> None:
     """``tracks.npy`` (T, K, 2) as (x, y) pixels and ``tracks.csv`` with one row per frame and point,
-    in pixels, and in mm and with the frame time where they are known."""
+    in pixels, and in mm and with the frame time where they are known; ``errors`` (T, K), the estimated
+    tracking error in pixels (``quality.error_at_points``), as column ``error_px`` (empty where unknown)."""
     np.save(folder / "tracks.npy", tracks.astype(np.float32))
     header = ["frame", "point", "x_px", "y_px"]
     if spacing is not None:
         header += ["x_mm", "y_mm"]
     if frame_times is not None:
         header += ["time_ms"]
+    if errors is not None:
+        header += ["error_px"]
     with open(folder / "tracks.csv", "w", newline="", encoding="utf-8") as handle:
         writer = csv.writer(handle)
         writer.writerow(header)
@@ -213,6 +216,8 @@ def write_tracks(folder: Path, tracks: np.ndarray, spacing: tuple[float, float] 
                     row += [f"{x * spacing[1]:.4f}", f"{y * spacing[0]:.4f}"]
                 if frame_times is not None:
                     row += [f"{frame_times[t]:.3f}"]
+                if errors is not None:
+                    row += [f"{errors[t, k]:.3f}" if np.isfinite(errors[t, k]) else ""]
                 writer.writerow(row)
 
 

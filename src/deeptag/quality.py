@@ -244,3 +244,50 @@ def scan_checks(images: np.ndarray, roi: tuple[int, int, int, int], frame_times:
                 warnings.append(f"the moving heart (about {hx0},{hy0},{hx1},{hy1}) lies mostly outside the region "
                                 f"of interest {x0},{y0},{x1},{y1}: is the region on the heart?")
     return warnings
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Summaries and flags of the error map (docs/guide/quality.md, "Flags")
+
+FLAG_PX = 2.0  # a frame, a point or a segment is flagged where its estimate exceeds this (input pixels)
+
+
+def error_at_points(error: np.ndarray, positions: np.ndarray) -> np.ndarray:
+    """The estimate (T, K) at tracked points: ``error`` (T-1, H, W) of frames 1..T-1 sampled bilinearly at
+    ``positions`` (T, K, 2) as (x, y); 0 at frame 0 (the points are given there); NaN outside the region."""
+    positions = np.asarray(positions, dtype=np.float32)
+    values = torch.as_tensor(np.asarray(error, dtype=np.float32))[:, None]
+    coords = fields.points_to_coords(torch.as_tensor(positions[1:])).permute(0, 2, 1)[..., None]
+    sampled = fields.sample(values, coords)[:, 0, :, 0].numpy()
+    return np.concatenate([np.zeros((1, positions.shape[1]), dtype=np.float32), sampled])
+
+
+def moving_mask(mask: np.ndarray, lagrangian: np.ndarray) -> np.ndarray:
+    """(T-1, H, W): the pixels of frames 1..T-1 whose material point ``p + L_t(p)`` lies in the frame-0
+    ``mask`` (H, W) (bilinear, >= 0.5)."""
+    field = torch.as_tensor(np.nan_to_num(np.asarray(lagrangian, dtype=np.float32), nan=1e6))
+    image = torch.as_tensor(mask, dtype=torch.float32)[None, None].expand(len(field), -1, -1, -1)
+    return (fields.warp(image, field)[:, 0] >= 0.5).numpy()
+
+
+def summarise_error(error: np.ndarray, region: np.ndarray | None = None, threshold: float = FLAG_PX) -> dict:
+    """``summary.json``'s ``quality``: the estimate over ``region`` (T-1, H, W) bool (the myocardium as it
+    moves), or over the whole tracked region: its median, its largest per-frame median and that frame,
+    the frames whose median exceeds ``threshold`` (frame numbers from 0, as in tracks.csv)."""
+    finite = np.isfinite(error)
+    selected = finite if region is None else finite & region
+    per_frame = [float(np.median(frame[chosen])) if chosen.any() else None for frame, chosen in zip(error, selected)]
+    known = [(value, t + 1) for t, value in enumerate(per_frame) if value is not None]
+    values = error[selected]
+    worst = max(known) if known else (None, None)
+    return {
+        "estimate": "predicted 90th percentile of the end-point error of the Lagrangian field (quality.error_map)",
+        "units": "input pixels",
+        "over": "tracked region" if region is None else "myocardium",
+        "median_px": round(float(np.median(values)), 4) if values.size else None,
+        "worst_frame_median_px": None if worst[0] is None else round(worst[0], 4),
+        "worst_frame": worst[1],
+        "flag_threshold_px": threshold,
+        "frames_flagged": [t for value, t in known if value > threshold],
+        "per_frame_median_px": [0.0] + [None if v is None else round(v, 4) for v in per_frame],
+    }

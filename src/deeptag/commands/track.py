@@ -37,6 +37,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--out", type=Path, required=True, help="result folder (must not exist, unless --force)")
     parser.add_argument("--force", action="store_true", help="replace an existing result folder")
     parser.add_argument("--quiet", action="store_true", help="print nothing but warnings and errors")
+    parser.add_argument("--strict", action="store_true",
+                        help="stop with exit code 2 when a check before tracking fails (no tag pattern, tags fully "
+                             "faded, the heart outside the region, frames out of order); without it each is a warning")
     parser.add_argument("--report", action="store_true",
                         help="also write report.html and pictures/ (virtual tag grid, fields, landmarks; strain "
                              "when a myocardium is given)")
@@ -118,16 +121,19 @@ def write_result(folder: Path, result: TrackResult, sequence: Sequence, summary:
     """``fields.npz``, the Lagrangian fields and Jacobians as NIfTI, tracks as ``tracks.npy``/``.csv``,
     and ``summary.json``."""
     jacobian = lagrangian_jacobian(result, *sequence.images.shape[1:])
+    extra = {} if result.vae_sigma is None else {"vae_sigma": result.vae_sigma}
     np.savez(folder / FIELDS_FILE, inf_forward=result.inf_forward, inf_backward=result.inf_backward,
-             lagrangian=result.lagrangian, uncertainty=result.uncertainty, lagrangian_jacobian=jacobian)
+             lagrangian=result.lagrangian, uncertainty=result.uncertainty, lagrangian_jacobian=jacobian, **extra)
     summary["nifti"] = write_lagrangian_nifti(folder, result.lagrangian, jacobian, sequence)
     if result.tracks is not None:
-        write_tracks(folder, result.tracks, sequence.spacing, sequence.frame_times)
+        from ..quality import error_at_points  # issue 27: the estimate at each tracked point
+        write_tracks(folder, result.tracks, sequence.spacing, sequence.frame_times,
+                     errors=error_at_points(result.uncertainty, result.tracks))
     write_json(folder / "summary.json", summary)
 
 
 def summarise(result: TrackResult, sequence: Sequence, model_name: str, intensity: str, roi: str | None,
-              device: str) -> dict:
+              device: str, myocardium=None) -> dict:
     return {
         "deeptag_version": __version__,
         "input": str(Path(sequence.source).absolute()),
@@ -149,10 +155,22 @@ def summarise(result: TrackResult, sequence: Sequence, model_name: str, intensit
                    "inf_forward": "frame t+1 grid -> frame t", "inf_backward": "frame t grid -> frame t+1",
                    "lagrangian": "frame t+1 grid -> frame 0",
                    "lagrangian_jacobian": "determinant of the Jacobian of id + lagrangian",
-                   "uncertainty": "standard deviation of the velocity latent",
+                   "uncertainty": "estimated end-point error of lagrangian (predicted 90th percentile, input "
+                                  "pixels; docs/guide/quality.md), (T-1, H, W)",
+                   "vae_sigma": "standard deviation of the velocity latent (T-1, 2, H, W)",
                    "outside_roi": "NaN", "time_padding": "none: every output has the input's frames"},
         "tracked_points": None if result.tracks is None else int(result.tracks.shape[1]),
+        "quality": error_summary(result, myocardium),
     }
+
+
+def error_summary(result: TrackResult, myocardium=None) -> dict:
+    """``summary.json``'s ``quality``: the error estimate over the moving myocardium when one is given,
+    else over the tracked region (``quality.summarise_error``)."""
+    from ..quality import moving_mask, summarise_error
+
+    region = None if myocardium is None else moving_mask(myocardium.mask, result.lagrangian)
+    return summarise_error(result.uncertainty, region)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -172,10 +190,14 @@ def run(args: argparse.Namespace) -> int:
     mappings = [input_mapping(sequence, args.roi, points, args.points) for _, sequence in inputs]
     myocardium = myocardium_options(args)
     protect = [path for path in (args.sequence, args.points) if path is not None]
-    for _, sequence in inputs:
+    failed = 0
+    for (_, sequence), mapping in zip(inputs, mappings):
         warn_about(sequence)
+        failed += check_scan(sequence, mapping)
         if myocardium is not None:
             define_myocardium(sequence.images.shape[1:], **myocardium)  # a bad ring fails before any work
+    if failed and args.strict:
+        raise InputError(f"--strict: {failed} check(s) before tracking failed (the warnings above)")
     check_output_folder(args.out, args.force, protect)
     model, model_name = model_from_args(args)
     described = describe_model(model_name, adapt)
@@ -185,8 +207,10 @@ def run(args: argparse.Namespace) -> int:
             (folder / name).mkdir(exist_ok=True)
             result = track_sequence(sequence, model, points, mapping=mapping, intensity=args.intensity,
                                     adapt=adapt, device=device)
+            ring = None if myocardium is None else define_myocardium(sequence.images.shape[1:], **myocardium)
             write_result(folder / name, result, sequence,
-                         summarise(result, sequence, described, args.intensity, args.roi, device_description(device)))
+                         summarise(result, sequence, described, args.intensity, args.roi, device_description(device),
+                                   ring))
             done.append(f"tracked {sequence.num_frames} frames in {result.seconds['total']:.2f} s -> {args.out / name}")
             if args.report:
                 from ..report import write_report  # Matplotlib: imported only when asked for
@@ -207,3 +231,15 @@ def warn_about(sequence: Sequence) -> None:
 
     for warning in input_warnings(sequence):
         print(f"deeptag: warning: {sequence.source}: {warning}", file=sys.stderr)
+
+
+def check_scan(sequence: Sequence, mapping: GridMapping) -> int:
+    """The checks before tracking (``quality.scan_checks``), one warning line on stderr each; their count."""
+    import sys
+
+    from ..quality import scan_checks
+
+    found = scan_checks(sequence.images, mapping.roi, sequence.frame_times)
+    for warning in found:
+        print(f"deeptag: warning: {sequence.source}: {warning}", file=sys.stderr)
+    return len(found)
