@@ -11,7 +11,9 @@ import contextlib
 import csv
 import logging
 import os
+import signal
 import sys
+import threading
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -378,9 +380,24 @@ def dask_client(scheduler: str | None = None, workers: int | None = None):
         with client:
             yield client
         return
-    with LocalCluster(n_workers=workers or default_workers(), threads_per_worker=1, processes=True,
-                      dashboard_address=":0", silence_logs=logging.ERROR) as cluster, Client(cluster) as client:
+    with sigint_ignored():  # by the workers: Ctrl-C stops this process, which closes the cluster
+        cluster = LocalCluster(n_workers=workers or default_workers(), threads_per_worker=1, processes=True,
+                               dashboard_address=":0", silence_logs=logging.ERROR)
+    with cluster, Client(cluster) as client:
         yield client
+
+
+@contextlib.contextmanager
+def sigint_ignored():
+    """Processes started in this block ignore SIGINT (in the main thread; elsewhere it changes nothing)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 class BatchRun:
