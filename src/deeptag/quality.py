@@ -291,3 +291,18 @@ def summarise_error(error: np.ndarray, region: np.ndarray | None = None, thresho
         "frames_flagged": [t for value, t in known if value > threshold],
         "per_frame_median_px": [0.0] + [None if v is None else round(v, 4) for v in per_frame],
     }
+
+
+def region_estimates(strain, error: np.ndarray) -> dict[str, np.ndarray]:
+    """The estimate (T,) of each region of a ``strain.StrainResult`` (global, layers, AHA segments): the mean
+    of ``error`` (T-1, H, W) at its material points' tracked positions, per frame (0 at frame 0). A segment
+    is flagged at a frame where this exceeds ``FLAG_PX``."""
+    at_points = error_at_points(error, strain.positions)
+    out = {}
+    for region, _, _, selected in strain.regions():
+        chosen = at_points[:, selected]
+        finite = np.isfinite(chosen)
+        total = np.where(finite, chosen, 0.0).sum(axis=1)
+        count = finite.sum(axis=1)
+        out[region] = np.where(count > 0, total / np.maximum(count, 1), np.nan)
+    return out
