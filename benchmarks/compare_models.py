@@ -43,14 +43,14 @@ def main() -> None:
     for path in args.models:
         model, _ = load_model(None if path == "bundled" else path)
         started = time.perf_counter()
-        errors = np.array([myocardium_epe(track_sequence(s.as_sequence(f"seed {seed}"), model,
+        errors = np.array([myocardium_epe(track_sequence(s.as_sequence(f"seed {seed}"), model, adapt=None,
                                                          device=args.device).lagrangian,
                                           s.lagrangian, s.myocardium_mask) for seed, s in zip(seeds, simulated)])
         split = ", ".join(f"{pattern} {errors[patterns == pattern].mean():.3f}"
                           for pattern in ("grid", "lines") if (patterns == pattern).any())
         line = f"{path} (grid {model.config.image_size}): sims {errors.mean():.3f} ({split})"
         if real is not None:
-            tracks = track_sequence(real, model, real.landmarks[0], device=args.device).tracks
+            tracks = track_sequence(real, model, real.landmarks[0], adapt=None, device=args.device).tracks
             line += f"; real {landmark_summary(tracks, real.landmarks)['mean_px']:.3f}"
         print(f"{line}  [{time.perf_counter() - started:.0f} s]", flush=True)
 

@@ -69,7 +69,7 @@ def main() -> None:
         image_terms, errors = [], []
         for seed, simulated in zip(seeds, validation):
             sequence = simulated.as_sequence(f"seed {seed}")
-            result = track_sequence(sequence, model)
+            result = track_sequence(sequence, model, adapt=None)
             errors.append(myocardium_epe(result.lagrangian, simulated.lagrangian, simulated.myocardium_mask))
             with torch.no_grad():
                 _, terms = paper(model, network_frames(sequence, result.mapping))
@@ -77,7 +77,7 @@ def main() -> None:
         line = (f"kl_mean_weight {weight:g}: image terms {np.mean(image_terms):.4f}, "
                 f"EPE {np.mean(errors):.3f} px")
         if real is not None:
-            tracks = track_sequence(real, model, real.landmarks[0]).tracks
+            tracks = track_sequence(real, model, real.landmarks[0], adapt=None).tracks
             line += f", real {landmark_summary(tracks, real.landmarks)['mean_px']:.3f} px"
         print(line, flush=True)
 

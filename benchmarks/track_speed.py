@@ -36,13 +36,13 @@ def measure(device: str, threads: int, repeats: int, frames: int, size: int, gri
     baseline_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     if device == "cuda":
         torch.cuda.reset_peak_memory_stats()
-    track_sequence(sequence, model, points, device=device)  # warm-up
+    track_sequence(sequence, model, points, adapt=None, device=device)  # warm-up
     times = []
     for _ in range(repeats):
         if device == "cuda":
             torch.cuda.synchronize()
         start = time.perf_counter()
-        result = track_sequence(sequence, model, points, device=device)
+        result = track_sequence(sequence, model, points, adapt=None, device=device)
         if device == "cuda":
             torch.cuda.synchronize()
         times.append(time.perf_counter() - start)

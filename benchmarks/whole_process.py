@@ -148,7 +148,7 @@ def output_costs(points: Path, work: Path) -> list[dict]:
 
     sequence = read_sequence(SEQUENCE)
     model, name = load_model(f"official:{WEIGHTS}")
-    result = track_sequence(sequence, model, np.load(points))
+    result = track_sequence(sequence, model, np.load(points), adapt=None)
     costs: list[tuple[str, float]] = []
 
     def timed(function, label):

@@ -32,7 +32,7 @@ def test_adaptation_recovers_motion_an_untrained_network_misses():
     model = DeepTagNet(ModelConfig(image_size=SIZE)).eval()
     before = {k: v.clone() for k, v in model.state_dict().items()}
     sequence = shifted_tags()
-    plain = track_sequence(sequence, model)
+    plain = track_sequence(sequence, model, adapt=None)
     adapted = track_sequence(sequence, model, adapt=AdaptConfig(steps=60, blurred_fraction=0.2))
     assert centre_error(adapted.lagrangian) < 0.25 * centre_error(plain.lagrangian)
     assert centre_error(adapted.lagrangian) < 0.3

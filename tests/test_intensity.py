@@ -80,7 +80,7 @@ def scans(tmp_path_factory) -> dict[str, Path]:
 
 
 def tracks_of(path: Path, model) -> np.ndarray:
-    return track_sequence(read_sequence(path), model, POINTS).tracks
+    return track_sequence(read_sequence(path), model, POINTS, adapt=None).tracks
 
 
 @pytest.mark.parametrize("model_kind", ["project", "published"])
@@ -117,9 +117,9 @@ def test_a_checkpoint_carries_its_normalisation_and_track_applies_it(tmp_path, s
     loaded, _ = load_model(path)
     assert loaded.config.intensity == "median"
     sequence = read_sequence(scans["uint16 x4000 DICOM"])
-    applied = track_sequence(sequence, loaded).network
-    explicit = track_sequence(sequence, loaded, intensity="median").network
-    other = track_sequence(sequence, loaded, intensity="sequence").network
+    applied = track_sequence(sequence, loaded, adapt=None).network
+    explicit = track_sequence(sequence, loaded, intensity="median", adapt=None).network
+    other = track_sequence(sequence, loaded, intensity="sequence", adapt=None).network
     assert np.array_equal(applied["inf_forward"].numpy(), explicit["inf_forward"].numpy())
     assert not np.array_equal(applied["inf_forward"].numpy(), other["inf_forward"].numpy())
 
@@ -135,7 +135,7 @@ def test_the_real_scan_tracks_the_same_at_any_scale_and_as_uint16():
 
     def tracks(images):
         real.images = images
-        return track_sequence(real, model, real.landmarks[0]).tracks
+        return track_sequence(real, model, real.landmarks[0], adapt=None).tracks
 
     reference = tracks(stored)
     np.testing.assert_allclose(tracks(stored * 0.5), reference, atol=1e-3, rtol=0)

@@ -161,7 +161,7 @@ def test_a_model_tracks_on_its_own_grid_size(tmp_path, sequence_file):
     from deeptag.model import DeepTagNet, ModelConfig
     from deeptag.track import track_sequence
     model = DeepTagNet(ModelConfig(image_size=64)).eval()
-    result = track_sequence(read_sequence(sequence_file), model, np.array([[20.0, 20.0]]))
+    result = track_sequence(read_sequence(sequence_file), model, np.array([[20.0, 20.0]]), adapt=None)
     assert result.mapping.size == 64 and result.network["lagrangian"].shape[-2:] == (64, 64)
     assert result.lagrangian.shape == (4, 2, 48, 48) and result.tracks.shape == (5, 1, 2)
 
@@ -177,3 +177,21 @@ def test_the_heart_box_stored_with_a_sequence_is_tracked_unless_a_roi_is_given(t
     out = tmp_path / "given"
     assert main(["track", "--adapt", "0", str(path), "--model", str(model_file), "--roi", "0,0,48,48", "--out", str(out)]) == 0
     assert json.loads((out / "summary.json").read_text())["network_roi_xyxy"] == [0, 0, 48, 48]
+
+
+def test_the_python_api_with_default_arguments_does_what_the_command_does(tmp_path, sequence_file):
+    """``track_sequence(sequence, model)`` adapts as ``deeptag track`` does without --adapt (and a
+    network that predicts no motion, adapted, moves): the same Lagrangian fields."""
+    from deeptag.checkpoint import load_model, save_checkpoint
+    from deeptag.io import read_sequence
+    from deeptag.model import DeepTagNet, ModelConfig
+    from deeptag.track import track_sequence
+    path = tmp_path / "small.pt"
+    save_checkpoint(path, DeepTagNet(ModelConfig(image_size=32)))
+    assert main(["track", str(sequence_file), "--model", str(path), "--out", str(tmp_path / "out")]) == 0
+    model, _ = load_model(path)
+    api = track_sequence(read_sequence(sequence_file), model).lagrangian
+    alone = track_sequence(read_sequence(sequence_file), model, adapt=None).lagrangian
+    written = np.load(tmp_path / "out" / "fields.npz")["lagrangian"]
+    np.testing.assert_allclose(api, written, atol=1e-4)
+    assert np.nanmax(np.abs(api - alone)) > 0.05

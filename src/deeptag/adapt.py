@@ -29,7 +29,7 @@ from .model import DeepTagNet, PairFields
 SETTINGS_GRID = 96  # the network grid that blur_sigma and control_spacing are given on
 
 
-@dataclass
+@dataclass(frozen=True)
 class AdaptConfig:
     """``steps`` of Adam at ``learning_rate`` (in network pixels of velocity per step, roughly); the
     first ``blurred_fraction`` of them on frames blurred with ``blur_sigma``; the first

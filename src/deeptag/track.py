@@ -46,6 +46,7 @@ def network_frames(sequence: Sequence, mapping: GridMapping, intensity: str = "s
     return mapping.images_to_network(prepare_intensity(sequence.images, intensity))
 
 
+DEFAULT_ADAPTATION = AdaptConfig()  # what deeptag track does without --adapt
 PAIRS_PER_BATCH = 16  # pairs through the network at once: bounded memory for long sequences (issue 26)
 
 
@@ -74,10 +75,11 @@ def predict_fields(model: DeepTagNet, frames: torch.Tensor) -> dict[str, torch.T
 
 def track_sequence(sequence: Sequence, model: DeepTagNet, points: np.ndarray | None = None,
                    mapping: GridMapping | None = None, intensity: str | None = None,
-                   adapt: AdaptConfig | None = None, device: str | torch.device = "cpu") -> TrackResult:
+                   adapt: AdaptConfig | None = DEFAULT_ADAPTATION, device: str | torch.device = "cpu") -> TrackResult:
     """Track ``sequence`` with ``model``; ``points`` (K, 2) as (x, y) in frame 0 of the input grid.
 
-    With ``adapt``, the network's fields are first refined on the sequence itself (``adapt.py``).
+    The network's fields are first refined on the sequence itself (``adapt.py``), as ``deeptag track``
+    does by default; ``adapt=None`` gives the network alone (the paper's method).
     The model is moved to ``device``, where the network and point tracking run. ``intensity`` None
     normalises as the model was trained (``ModelConfig.intensity``).
     """

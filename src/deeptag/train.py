@@ -111,7 +111,7 @@ def true_motion_error(model: DeepTagNet, path: Path, device: str | torch.device 
         if not {"gt_lagrangian", "myocardium_mask"} <= set(data.files):
             return None
         truth, mask = data["gt_lagrangian"].astype(np.float32), data["myocardium_mask"].astype(bool)
-    result = track_sequence(read_sequence(path), model, device=device)
+    result = track_sequence(read_sequence(path), model, adapt=None, device=device)
     return myocardium_epe(result.lagrangian, truth, mask)
 
 
