@@ -37,7 +37,7 @@ IMAGE_TERMS = ("sim_forward", "sim_backward", "global")
 def train(sims: Path, run: Path, weight: float, steps: int) -> Path:
     """One run with this KL mean weight (resumed when a killed one left its last checkpoint)."""
     if (run / "last.pt").is_file():
-        trainer = Trainer([sims], run, resume=True)
+        trainer = Trainer([sims], run, resume=True, budget={"steps": steps})
     else:
         trainer = Trainer([sims], run, TrainConfig(steps=steps, window=12, validate_every=steps, seed=0),
                           ModelConfig(image_size=96), LossConfig(kl_mean_weight=weight))
