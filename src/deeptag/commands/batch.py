@@ -56,14 +56,18 @@ def run(args: argparse.Namespace) -> int:
     model, name = model_from_args(args)
     options = batch.Options(args.out.absolute(), describe_model(name, adapt), adapt, args.intensity, args.device,
                             args.threads or 1, args.report)
-    try:
-        args.out.mkdir(parents=True, exist_ok=True)
-    except OSError as error:
-        raise InputError(f"cannot create the output folder ({error.strerror})", args.out) from None
     with batch.dask_client(args.scheduler, args.workers) as client:
+        make_folder(args.out)
         rows, segments = batch.run_batch(client, scans, options, model, quiet=args.quiet)
     batch.write_tables(args.out, rows, segments)
     return report(rows, args.out)
+
+
+def make_folder(out: Path) -> None:
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise InputError(f"cannot create the output folder ({error.strerror})", out) from None
 
 
 def check_cluster_arguments(args: argparse.Namespace) -> None:
