@@ -71,6 +71,7 @@ class StrainResult:
     myocardium: Myocardium
     frame_times_ms: np.ndarray | None = None
     spacing: tuple[float, float] | None = None
+    error_px: dict[str, np.ndarray] | None = None  # per region (T,): the tracking error estimate (quality.py)
 
     @property
     def num_frames(self) -> int:
@@ -215,8 +216,14 @@ def strain_summary(result: StrainResult) -> dict:
                 rate = result.rate(curve)
                 curves[f"{quantity}_rate"] = [_number(v) for v in rate]
                 peaks[f"{quantity}_rate"] = result.peak(rate)
-        regions.append({"region": region, "name": name, "kind": kind, "points": int(selected.sum()),
-                        "curves": curves, "peaks": peaks})
+        entry = {"region": region, "name": name, "kind": kind, "points": int(selected.sum()),
+                 "curves": curves, "peaks": peaks}
+        if result.error_px is not None and region in result.error_px:  # issue 27: where not to trust it
+            from .quality import FLAG_PX
+            estimate = result.error_px[region]
+            curves["error_px"] = [_number(v) for v in estimate]
+            entry["unreliable_frames"] = [int(t) for t in np.flatnonzero(np.nan_to_num(estimate) > FLAG_PX)]
+        regions.append(entry)
     segments = [{"number": s.number, "name": s.name, "start_deg": s.start_deg, "end_deg": s.end_deg}
                 for s in result.myocardium.segments()]
     return {
@@ -228,7 +235,16 @@ def strain_summary(result: StrainResult) -> dict:
         "frames": list(range(result.num_frames)),
         "time_ms": None if result.frame_times_ms is None else [float(t) for t in result.frame_times_ms],
         "regions": regions,
+        **({} if result.error_px is None else {"quality": _quality_note()}),
     }
+
+
+def _quality_note() -> dict:
+    """What ``error_px`` and ``unreliable_frames`` of the regions mean (docs/guide/quality.md)."""
+    from .quality import FLAG_PX
+    return {"error_px": "mean over the region's points of the estimated tracking error (predicted 90th "
+                        "percentile of the end-point error, input pixels) at their tracked positions",
+            "unreliable_frames": f"frames where error_px exceeds {FLAG_PX:g} px", "flag_threshold_px": FLAG_PX}
 
 
 def region_kind(region: dict) -> str:
@@ -252,13 +268,20 @@ def write_strain(folder: Path, result: StrainResult) -> dict:
                         "E_rr_rate": f"E_rr_rate_{rate}", "E_cc_rate": f"E_cc_rate_{rate}"}
     with open(folder / "strain.csv", "w", newline="", encoding="utf-8") as handle:
         writer = csv.writer(handle)
-        writer.writerow(["frame", "time_ms", "region", "name", *quantity_columns.values()])
+        flagged = result.error_px is not None
+        writer.writerow(["frame", "time_ms", "region", "name", *quantity_columns.values()]
+                        + (["error_px", "unreliable"] if flagged else []))
         for region in summary["regions"]:
             for t in range(result.num_frames):
                 time = "" if summary["time_ms"] is None else f"{summary['time_ms'][t]:.3f}"
                 values = [region["curves"][q][t] for q in quantity_columns]
+                quality = []
+                if flagged:
+                    estimate = region["curves"].get("error_px", [None] * result.num_frames)[t]
+                    quality = ["" if estimate is None else f"{estimate:.3f}",
+                               int(t in region.get("unreliable_frames", []))]
                 writer.writerow([t, time, region["region"], region["name"],
-                                 *["" if v is None else f"{v:.4f}" for v in values]])
+                                 *["" if v is None else f"{v:.4f}" for v in values], *quality])
     with open(folder / "peaks.csv", "w", newline="", encoding="utf-8") as handle:
         writer = csv.writer(handle)
         writer.writerow(["region", "name", "quantity", "peak", "unit", "frame", "time_ms"])

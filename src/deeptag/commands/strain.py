@@ -89,6 +89,9 @@ def run(args: argparse.Namespace) -> int:
         myocardium_from_args(args, result.shape)
     warn_off_the_tracked_region(myocardium, result.fields["lagrangian"])
     strain = compute_strain(result.fields["lagrangian"], myocardium, result.spacing, result.frame_times_ms)
+    if result.fields.get("uncertainty") is not None and result.fields["uncertainty"].ndim == 3:  # issue 27
+        from ..quality import region_estimates
+        strain.error_px = region_estimates(strain, result.fields["uncertainty"])
     with result_directory(out, args.force, inputs) as folder:
         summary = write_strain(folder, strain)
         if found is not None:
@@ -115,6 +118,11 @@ def print_peaks(myocardium: Myocardium, strain, summary: dict, out: Path) -> Non
             cells.append("n/a" if peak["value"] is None else f"{peak['value']:8.2f} at {at}")
         label = region_label(region)
         print(f"{label:<20}" + "".join(f"{cell:>22}" for cell in cells))
+    unreliable = [f"{region_label(r)} ({len(r['unreliable_frames'])} frames from {r['unreliable_frames'][0]})"
+                  for r in summary["regions"] if r.get("unreliable_frames") and r["kind"] == "segment"]
+    if unreliable:
+        from ..quality import FLAG_PX
+        print(f"unreliable (tracking error estimate above {FLAG_PX:g} px): " + "; ".join(unreliable))
 
 
 def find_automatically(result, args: argparse.Namespace):
