@@ -328,15 +328,17 @@ def device_description(device: torch.device) -> str:
 
 
 def train_method(method: Method, inputs: list[Path], out: Path, config: TrainConfig,
-                 velocity_scale: float = 1.0, progress: bool = True, image_size: int | None = None) -> Path:
-    """Train ``method``'s network from scratch with its configuration in the run folder ``out``, or
-    resume the run already there (with its saved settings); returns its best checkpoint. ``image_size``
-    sets the network grid (default: the configuration's, the paper's 192)."""
+                 velocity_scale: float = 1.0, progress: bool = True, image_size: int | None = None,
+                 device: str | torch.device = "cpu") -> Path:
+    """Train ``method``'s network from scratch with its configuration in the run folder ``out`` on
+    ``device``, or resume the run already there (with its saved settings); returns its best checkpoint.
+    ``image_size`` sets the network grid (default: the configuration's, the paper's 192)."""
     if method.configs is None:
         raise ValueError(f"{method.name} is not trained by the benchmark")
     model_config, loss_config = method.configs
     model_config = replace(model_config, velocity_scale=velocity_scale,
                            image_size=image_size or model_config.image_size)
-    trainer = Trainer(inputs, out, config, model_config, loss_config, resume=(out / "last.pt").is_file())
+    trainer = Trainer(inputs, out, config, model_config, loss_config, resume=(out / "last.pt").is_file(),
+                      device=device)
     trainer.run(progress=progress)
     return out / "best.pt"

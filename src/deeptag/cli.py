@@ -17,6 +17,19 @@ from .commands import COMMANDS, SUMMARIES, load
 from .errors import InputError
 
 
+class DefaultsHelpFormatter(argparse.HelpFormatter):
+    """Help that shows each option's default: "(default: X)" is added to an option that takes a value
+    and has a default, unless its help text already says what the default is."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        if "default" in text or not action.option_strings or action.required or action.nargs == 0:
+            return text
+        if action.default is None or action.default == [] or action.default is argparse.SUPPRESS:
+            return text
+        return f"{text} (default: %(default)s)"
+
+
 def build_parser(commands: Iterable[str] | None = None) -> argparse.ArgumentParser:
     """The parser; ``commands`` are registered with all their arguments (default: every command), the
     others only by name and one-line help (enough for ``deeptag --help``), without importing them."""
@@ -29,6 +42,8 @@ def build_parser(commands: Iterable[str] | None = None) -> argparse.ArgumentPars
             load(name).register(subparsers)
         else:
             subparsers.add_parser(name, help=SUMMARIES[name])
+    for subparser in subparsers.choices.values():
+        subparser.formatter_class = DefaultsHelpFormatter
     return parser
 
 

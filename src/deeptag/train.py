@@ -244,6 +244,13 @@ def logged_step(line: str) -> float:
         return math.inf
 
 
+def process_device(device: torch.device, rank: int) -> torch.device:
+    """``device`` for the process of ``rank``: a bare 'cuda' is that process's own GPU."""
+    if device.type == "cuda" and device.index is None:
+        return torch.device(f"cuda:{rank % torch.cuda.device_count()}")
+    return device
+
+
 def distributed() -> tuple[int, int]:
     """(rank, world size); starts the process group when run under torchrun."""
     world = int(os.environ.get("WORLD_SIZE", "1"))
@@ -257,12 +264,14 @@ class Trainer:
 
     def __init__(self, inputs: list[Path], out: Path, train_config: TrainConfig | None = None,
                  model_config: ModelConfig | None = None, loss_config: LossConfig | None = None,
-                 init: Path | None = None, resume: bool = False, budget: dict | None = None) -> None:
+                 init: Path | None = None, resume: bool = False, budget: dict | None = None,
+                 device: str | torch.device = "cpu") -> None:
         """``budget`` (``steps``, ``max_minutes``; with ``resume`` only) replaces the saved run's, so a run
-        that stopped at its budget can go on; ``max_minutes`` counts the run's whole training time."""
+        that stopped at its budget can go on; ``max_minutes`` counts the run's whole training time.
+        ``device``: cpu, cuda:K, or cuda for each process's own GPU (its rank modulo the GPUs)."""
         self.out = out
         self.rank, self.world = distributed()
-        self.device = torch.device(f"cuda:{self.rank % torch.cuda.device_count()}" if torch.cuda.is_available() else "cpu")
+        self.device = process_device(torch.device(device), self.rank)
         last = out / "last.pt"
         if resume:
             if not last.is_file():

@@ -21,6 +21,7 @@ SUMMARIES = {
     "batch": "track every slice of many scans (resumable, on Dask) into one table",
 }
 COMMANDS = tuple(SUMMARIES)
+QUIET_HELP = "no progress bar or messages: print nothing but warnings, errors and the results asked for"
 
 
 def load(name: str) -> ModuleType:

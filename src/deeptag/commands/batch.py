@@ -32,7 +32,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                              "fewer if memory is short of 2 GiB per worker)")
     parser.add_argument("--scheduler", metavar="ADDRESS",
                         help="run on a running Dask cluster instead, e.g. tcp://host:8786 (its workers must see "
-                             "the inputs and --out at the same paths)")
+                             "the inputs and --out at the same paths; default: a local cluster)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar (it only shows on a terminal)")
     parser.add_argument("--report", action="store_true",
                         help="also write report.html and pictures/ into each slice's folder (as 'deeptag track "

@@ -23,6 +23,8 @@ from ..model import ModelConfig
 from ..outputs import result_directory, write_json
 from ..preprocess import INTENSITY_MODES
 from ..train import TrainConfig, expand_inputs
+from . import QUIET_HELP
+from .common import add_device_argument, device_from_args
 
 GROUPS = {"all": list(METHODS), "table1": [n for n, m in METHODS.items() if m.table == 1],
           "table2": [n for n, m in METHODS.items() if m.table == 2]}
@@ -50,16 +52,20 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                              f"deeptag=CHECKPOINT or deeptag={OFFICIAL_PREFIX}PATH for the DeepTag row "
                              "(default: the model bundled with the package)")
     parser.add_argument("--train-data", type=Path, nargs="+",
-                        help="sequences (or folders) to train the networks that have no --models entry")
+                        help="sequences (or folders) to train the networks that have no --models entry "
+                             "(default: none; then every network needs one)")
     parser.add_argument("--train-out", type=Path,
                         help="keep the networks trained here in this folder, one run folder per method, and "
                              "resume the runs found there (default: models/ inside the result folder)")
     parser.add_argument("--train-steps", type=int, default=defaults.steps, help="training steps of every network")
-    parser.add_argument("--crop", type=int, help="train on random square crops of this size (faster on a CPU)")
-    parser.add_argument("--window", type=int, help="train on runs of this many consecutive frames")
+    parser.add_argument("--crop", type=int, help="train on random square crops of this size (faster on a CPU; "
+                                                 "default: the whole network grid)")
+    parser.add_argument("--window", type=int, help="train on runs of this many consecutive frames "
+                                                   "(default: the whole sequence, padded to 25 frames)")
     parser.add_argument("--lr", type=float, default=defaults.learning_rate, help="Adam learning rate (paper: 5e-4)")
-    parser.add_argument("--validate-every", type=int, default=defaults.validate_every)
-    parser.add_argument("--train-seed", type=int, default=defaults.seed)
+    parser.add_argument("--validate-every", type=int, default=defaults.validate_every,
+                        help="steps between validations of the networks trained here")
+    parser.add_argument("--train-seed", type=int, default=defaults.seed, help="seed of the training runs")
     parser.add_argument("--velocity-scale", type=float, default=1.0,
                         help="multiplier of the velocity head of every network trained here")
     parser.add_argument("--image-size", type=int, default=ModelConfig().image_size,
@@ -69,15 +75,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                              "network's own loss before tracking (test-time adaptation, as track --adapt; "
                              "timed as part of the method)")
     parser.add_argument("--phase-bins", type=int, default=10, help="bins of the cardiac cycle in the figures")
-    parser.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto",
-                        help="where the networks run (auto: a GPU when there is one); HARP and TV-L1 use the CPU")
-    parser.add_argument("--threads", type=int, help="CPU threads for PyTorch")
+    add_device_argument(parser)
+    parser.add_argument("--threads", type=int, help="CPU threads for PyTorch (default: PyTorch's, one per core)")
     parser.add_argument("--intensity", choices=INTENSITY_MODES, default=None,
                         help="intensity normalisation of the networks' input (as in deeptag track; default: each "
                              "model's own)")
     parser.add_argument("--out", type=Path, required=True, help="result folder (must not exist, unless --force)")
     parser.add_argument("--force", action="store_true", help="replace an existing result folder")
-    parser.add_argument("--quiet", action="store_true", help="no progress output")
+    parser.add_argument("--quiet", action="store_true", help=QUIET_HELP)
     parser.set_defaults(run=run)
 
 
@@ -139,12 +144,6 @@ def network_tracker(method: Method, model: torch.nn.Module, intensity: str | Non
                              adapt=adapt)
 
 
-def choose_device(choice: str) -> torch.device:
-    if choice == "cuda" and not torch.cuda.is_available():
-        raise InputError("--device cuda: PyTorch sees no GPU here")
-    return torch.device("cuda" if choice == "cuda" or (choice == "auto" and torch.cuda.is_available()) else "cpu")
-
-
 def write_tables(folder: Path, runs, methods: list[str], bins: int, unit: str) -> list[str]:
     """Tables (Markdown, CSV) and figures (PNG, with their data as CSV) for each table that has rows;
     returns the Markdown of the tables written."""
@@ -187,6 +186,7 @@ def method_record(name: str, source: dict) -> dict:
 
 
 def run(args: argparse.Namespace) -> int:
+    device = device_from_args(args)
     if args.threads:
         torch.set_num_threads(args.threads)
     if args.adapt < 0:
@@ -198,7 +198,6 @@ def run(args: argparse.Namespace) -> int:
     to_train = check_training_needs(methods, models, args.train_data)
     train_inputs = expand_inputs(args.train_data) if to_train else []
     cases: list[Case] = [load_case(path) for path in expand_inputs(args.data)]
-    device = choose_device(args.device)
     say = (lambda text: None) if args.quiet else print
     # checkpoints given are read before any training, so that a wrong path fails at once
     networks, sources = load_networks([n for n in methods if METHODS[n].learned and n not in to_train], models)
@@ -211,7 +210,7 @@ def run(args: argparse.Namespace) -> int:
             run_folder = (args.train_out or folder / "models") / name
             models[name] = str(train_method(METHODS[name], train_inputs, run_folder, train_config,
                                             args.velocity_scale, progress=not args.quiet,
-                                            image_size=args.image_size))
+                                            image_size=args.image_size, device=device))
             trained, trained_source = load_networks([name], models)
             networks.update(trained)
             shown = str(run_folder / "best.pt") if args.train_out else f"models/{name}/best.pt"

@@ -27,9 +27,16 @@ def add_model_arguments(parser: argparse.ArgumentParser) -> None:
                         help="CPU threads for PyTorch (default: the cores that other processes are not busy on when "
                              "the command starts, at least 1; PyTorch's own default of one per core runs several "
                              "times slower when another process holds a core)")
-    parser.add_argument("--device", default="cpu",
-                        help="where the network and the adaptation run: cpu (default), cuda or cuda:K (a GPU "
-                             "adapts a 192-grid sequence in seconds instead of minutes)")
+    add_device_argument(parser)
+
+
+DEVICE_HELP = ("where the networks run: cpu, cuda (the first GPU; each process's own under torchrun) or cuda:K "
+               "(GPU K); a GPU adapts a 192-grid sequence in seconds instead of minutes")
+
+
+def add_device_argument(parser: argparse.ArgumentParser) -> None:
+    """``--device``, the same on every command that runs a network; ``device_from_args`` checks it."""
+    parser.add_argument("--device", default="cpu", help=DEVICE_HELP)
 
 
 def device_from_args(args: argparse.Namespace) -> torch.device:

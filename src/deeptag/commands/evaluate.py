@@ -13,6 +13,7 @@ from ..io import read_sequence
 from ..metrics import landmark_summary
 from ..preprocess import GridMapping
 from ..track import track_sequence
+from . import QUIET_HELP
 from .common import (adapt_from_args, add_adapt_argument, add_model_arguments, describe_model, device_from_args,
                      model_from_args)
 from .track import add_input_arguments, input_mapping, parse_slice
@@ -29,6 +30,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("sequence", type=Path, nargs="?",
                         help="an .npz with 'images' (T, H, W) and 'landmarks' (T, K, 2)")
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
+    parser.add_argument("--quiet", action="store_true", help=QUIET_HELP)
     add_input_arguments(parser)
     add_model_arguments(parser)
     add_adapt_argument(parser)

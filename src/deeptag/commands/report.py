@@ -21,7 +21,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="the input sequence (default: the input named in summary.json)")
     parser.add_argument("--out", type=Path, help="the HTML file (default: RESULT_DIR/report.html)")
     parser.add_argument("--pictures", type=Path,
-                        help="also write every picture into this new folder (GIF and PNG frames, PNG stills)")
+                        help="also write every picture into this new folder (GIF and PNG frames, PNG stills; "
+                             "default: none, the HTML holds them all)")
     grid = parser.add_argument_group("virtual tag grid (default: aligned with the tags of frame 0, found "
                                      "from the image's spectrum; any of these options draws it as given)")
     grid.add_argument("--grid-spacing", type=float,

@@ -15,12 +15,14 @@ def add_myocardium_arguments(parser: argparse.ArgumentParser) -> None:
     """The frame-0 myocardium options shared by ``strain`` and ``report``."""
     group = parser.add_argument_group("myocardium at frame 0, in pixels (x = column, y = row); give one of "
                                       "--lv, --mask, --contours")
-    group.add_argument("--lv", metavar="CX,CY,R_ENDO,R_EPI", help="a ring about the LV centre")
-    group.add_argument("--mask", type=Path, help="a mask of the myocardium: .nii/.nii.gz, .png or .npz ('mask')")
-    group.add_argument("--mask-label", type=int, help="the myocardium's label when --mask is a label map")
+    group.add_argument("--lv", metavar="CX,CY,R_ENDO,R_EPI", help="a ring about the LV centre (default: none)")
+    group.add_argument("--mask", type=Path,
+                       help="a mask of the myocardium: .nii/.nii.gz, .png or .npz ('mask') (default: none)")
+    group.add_argument("--mask-label", type=int, help="the myocardium's label when --mask is a label map "
+                                                      "(default: none; the mask must then be binary)")
     group.add_argument("--contours", type=Path,
                        help='endo- and epicardial contours: JSON {"endo": [[x, y], ...], "epi": [...]} or a '
-                            "CSV with columns contour (endo|epi), x, y")
+                            "CSV with columns contour (endo|epi), x, y (default: none)")
     group.add_argument("--rv", metavar="X,Y",
                        help="the anterior right-ventricular insertion point; it separates the anterior "
                             "segment from the septum (default: 120 deg counter-clockwise from +x as "

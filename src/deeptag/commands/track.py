@@ -33,7 +33,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("sequence", type=Path, nargs="?", help=INPUT_HELP)
     parser.add_argument("--example", action="store_true",
                         help="track the simulated example sequence shipped with deeptag (and its landmarks)")
-    parser.add_argument("--points", type=Path, help="frame-0 points to track: .npy (K, 2) or CSV with columns x, y")
+    parser.add_argument("--points", type=Path,
+                        help="frame-0 points to track: .npy (K, 2) or CSV with columns x, y (default: none; with "
+                             "--example, its landmarks)")
     parser.add_argument("--out", type=Path, required=True, help="result folder (must not exist, unless --force)")
     parser.add_argument("--force", action="store_true", help="replace an existing result folder")
     parser.add_argument("--quiet", action="store_true", help="print nothing but warnings and errors")
@@ -54,11 +56,12 @@ def add_input_arguments(parser: argparse.ArgumentParser, allow_all_slices: bool 
     """``--series``, ``--slice`` and ``--roi``: which frames of an input to track, and where."""
     accept_negative_numbers(parser)
     parser.add_argument("--series", help="the SeriesInstanceUID (or series number) to take from a DICOM "
-                                         "folder that holds several series")
+                                         "folder that holds several series (default: the only one)")
     parser.add_argument("--slice", dest="slice_index", metavar="K",
                         help="slice K (from 0) of a 3D+t input (NIfTI stack, multi-slice DICOM series)"
                              + (", or 'all' for every slice in turn, one result sub-folder slice_KK each"
-                                if allow_all_slices else ""))
+                                if allow_all_slices else "")
+                             + " (default: the only one)")
     parser.add_argument("--roi", help="region of interest x0,y0,x1,y1 in pixels (x1, y1 exclusive), or 'auto' "
                                       "to find the moving heart (full frame when unsure); default: the box stored in an .npz "
                                       "('roi', as simulated sequences carry), else the full frame")

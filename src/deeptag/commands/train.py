@@ -12,6 +12,8 @@ from ..errors import InputError
 from ..losses import ABLATIONS, VM_CONFIGS
 from ..model import ModelConfig
 from ..train import Trainer, TrainConfig
+from . import QUIET_HELP
+from .common import add_device_argument, device_from_args
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -19,31 +21,40 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser("train", help="train a model on your own unlabelled sequences",
                                    description="Unsupervised training with the loss of Eq. 12. Runs unchanged "
                                                "under torchrun --nproc_per_node=K for several processes.")
-    parser.add_argument("data", type=Path, nargs="+", help="sequences, or folders of .npz sequences")
+    parser.add_argument("data", type=Path, nargs="+",
+                        help="sequences in any format 'deeptag track' reads (a DICOM folder or file, NIfTI, .npz, "
+                             "TIFF/GIF, a folder of PNG/JPEG frames), or folders of .npz sequences")
     parser.add_argument("--oversample", nargs=2, action="append", default=[], metavar=("FILE", "K"),
                         help="also train on this sequence, drawn K times as often as one of the others and "
-                             "never held out for validation (e.g. your few real scans among many simulated)")
+                             "never held out for validation (e.g. your few real scans among many simulated; "
+                             "default: none)")
     parser.add_argument("--out", type=Path, required=True, help="run folder: checkpoints, log.jsonl")
     parser.add_argument("--resume", action="store_true",
                         help="continue the run in --out from its last.pt with its saved settings; --steps and "
                              "--max-minutes, when given, replace its budget (the minutes count the whole run)")
     parser.add_argument("--init", type=initial_weights,
                         help="start from the weights of this deeptag checkpoint, or 'bundled' for the model "
-                             "shipped with deeptag (to fine-tune it on your own scans)")
+                             "shipped with deeptag (to fine-tune it on your own scans; default: random weights)")
     parser.add_argument("--steps", type=int, help=f"optimiser steps (default {defaults.steps})")
     parser.add_argument("--supervised-steps", type=int, default=0,
                         help="first fit the true fields of simulated sequences for this many steps (a warm start)")
     parser.add_argument("--lr", type=float, default=defaults.learning_rate, help="Adam learning rate (paper: 5e-4)")
-    parser.add_argument("--sequences-per-step", type=int, default=defaults.sequences_per_step)
-    parser.add_argument("--crop", type=int, help="train on random square crops of this size (faster on a CPU)")
-    parser.add_argument("--window", type=int, help="train on runs of this many consecutive frames")
-    parser.add_argument("--validate-every", type=int, default=defaults.validate_every)
-    parser.add_argument("--checkpoint-every", type=int, default=defaults.checkpoint_every)
-    parser.add_argument("--max-minutes", type=float, help="stop (with a checkpoint) after this much training time")
-    parser.add_argument("--seed", type=int, default=defaults.seed)
+    parser.add_argument("--sequences-per-step", type=int, default=defaults.sequences_per_step,
+                        help="sequences in each optimiser step")
+    parser.add_argument("--crop", type=int, help="train on random square crops of this size (faster on a CPU; "
+                                                 "default: the whole network grid)")
+    parser.add_argument("--window", type=int, help="train on runs of this many consecutive frames "
+                                                   f"(default: the whole sequence, padded to {defaults.frames} frames)")
+    parser.add_argument("--validate-every", type=int, default=defaults.validate_every,
+                        help="steps between validations (the best validation loss is saved as best.pt)")
+    parser.add_argument("--checkpoint-every", type=int, default=defaults.checkpoint_every,
+                        help="steps between checkpoints (last.pt)")
+    parser.add_argument("--max-minutes", type=float,
+                        help="stop (with a checkpoint) after this much training time (default: no time limit)")
+    parser.add_argument("--seed", type=int, default=defaults.seed, help="seed of the data order, split and weights")
     parser.add_argument("--average", type=float, metavar="DECAY",
                         help="keep an exponential moving average of the weights with this decay (e.g. 0.999) "
-                             "and save it as the model; steadier than the last step's weights")
+                             "and save it as the model; steadier than the last step's weights (default: none)")
     parser.add_argument("--velocity-scale", type=float, default=ModelConfig().velocity_scale,
                         help="multiplier of the velocity head's output (larger: faster start)")
     parser.add_argument("--image-size", type=int, default=ModelConfig().image_size,
@@ -51,13 +62,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--loss", choices=sorted(ABLATIONS) + sorted(VM_CONFIGS), default="full",
                         help="the loss configuration: the paper's full model, an ablation A1-A6, or a "
                              "VoxelMorph baseline (its network configuration comes with it)")
-    parser.add_argument("--threads", type=int, help="CPU threads for PyTorch")
-    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    parser.add_argument("--threads", type=int, help="CPU threads for PyTorch (default: PyTorch's, one per core)")
+    add_device_argument(parser)
+    parser.add_argument("--quiet", action="store_true", help=QUIET_HELP)
     parser.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
     check_arguments(args)
+    device_from_args(args)
     check_run_folder(args.out, args.resume, args.data)
     import sys
 
@@ -148,7 +161,7 @@ def train(args: argparse.Namespace) -> int:
     budget = {name: value for name, value in (("steps", args.steps), ("max_minutes", args.max_minutes))
               if value is not None} if args.resume else None
     trainer = Trainer(args.data + oversampled(args.oversample), args.out, config, model_config, loss_config,
-                      init=args.init, resume=args.resume, budget=budget)
+                      init=args.init, resume=args.resume, budget=budget, device=args.device)
     state = trainer.run(progress=not args.quiet)
     if trainer.rank == 0:
         print(f"trained {state.step} steps in {state.seconds / 60:.1f} min; best validation loss "
