@@ -215,3 +215,15 @@ def test_strain_flags_the_segment_whose_estimate_is_high(tmp_path):
     flagged = {(row["region"], row["frame"]) for row in rows if row["unreliable"] == "1"}
     assert flagged == {(str(strain.segment[0]), "3")}
     assert json.loads((tmp_path / "strain.json").read_text())["quality"]["flag_threshold_px"] == quality.FLAG_PX
+
+
+def test_the_report_draws_the_error_map_of_each_frame():
+    from deeptag import viz
+
+    images = tagged_frames(count=4, size=32)
+    error = np.full((3, 32, 32), 1.0, dtype=np.float32)
+    error[1, 8:16, 8:16] = 4.0
+    error[:, :, :2] = np.nan
+    pictures = viz.uncertainty_frames(images, error)
+    assert len(pictures) == 3
+    assert not np.array_equal(pictures[0], pictures[1])  # the flagged square and its contour show in frame 2

@@ -221,7 +221,13 @@ def make_pictures(result: ResultFolder, strain: StrainTables | None = None,
     ]
     uncertainty = fields.get("uncertainty")
     # a model without one writes none or zeros; NaN lies outside the tracked region of interest
-    if uncertainty is not None and uncertainty.shape == fields["lagrangian"].shape and \
+    if uncertainty is not None and uncertainty.ndim == 3 and np.isfinite(uncertainty).any():  # issue 27
+        pictures.append(Picture("error_map", "Where tracking may be wrong",
+                                "The estimated tracking error of each pixel (predicted 90th percentile of the "
+                                "end-point error, pixels; docs/guide/quality.md) over frames 1..T-1; the contour "
+                                "marks where it exceeds 2 px: do not trust the motion or strain there.",
+                                viz.uncertainty_frames(images, uncertainty)))
+    elif uncertainty is not None and uncertainty.shape == fields["lagrangian"].shape and \
             np.isfinite(uncertainty).any() and np.nanmax(uncertainty) > 0:
         pictures.append(Picture("uncertainty", "Uncertainty",
                                 "The model's standard deviation of the velocity (its two components combined): "
@@ -270,6 +276,9 @@ def strain_tables_html(summary: dict) -> str:
     when = "time (ms)" if summary["time_ms"] is not None else "frame"
     quantities = list(QUANTITIES) + [f"{q}_rate" for q in ("E_rr", "E_cc")]
     header = ["region"] + [f"peak {q} ({units[q]}) / {when}" for q in quantities]
+    flagged = any("unreliable_frames" in region for region in summary["regions"])  # issue 27
+    if flagged:
+        header.append("unreliable frames (error estimate > 2 px)")
     rows = []
     for region in summary["regions"]:
         cells = [html.escape(f"{region_label(region)} ({region['points']} px)")]
@@ -277,6 +286,9 @@ def strain_tables_html(summary: dict) -> str:
             peak = region["peaks"][quantity]
             at = peak["time_ms"] if peak["time_ms"] is not None else peak["frame"]
             cells.append("&ndash;" if peak["value"] is None else f"{peak['value']:.2f} / {at:g}")
+        if flagged:
+            frames = region.get("unreliable_frames") or []
+            cells.append(f"<b style='color:#b00'>{len(frames)}: {frames[0]}&ndash;{frames[-1]}</b>" if frames else "none")
         rows.append(cells)
     peaks = _table(header, rows)
     overall = summary["regions"][0]["curves"]
@@ -404,8 +416,11 @@ def write_report(result_dir: str | Path, out: str | Path, sequence: str | Path |
     result = read_result_folder(result_dir, sequence)
     if myocardium is not None:
         wall = define_myocardium(result.shape, **myocardium)
-        strain = StrainTables.from_result(compute_strain(result.fields["lagrangian"], wall, result.spacing,
-                                                         result.frame_times_ms))
+        computed = compute_strain(result.fields["lagrangian"], wall, result.spacing, result.frame_times_ms)
+        if result.fields.get("uncertainty") is not None and result.fields["uncertainty"].ndim == 3:  # issue 27
+            from .quality import region_estimates
+            computed.error_px = region_estimates(computed, result.fields["uncertainty"])
+        strain = StrainTables.from_result(computed)
         strain_source = "computed for this report"
     else:
         strain = read_strain_folder(result_dir / "strain")

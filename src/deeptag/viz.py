@@ -364,22 +364,35 @@ def registration_frames(images: np.ndarray, inf_forward: np.ndarray, inf_backwar
     return _animate(figure, update, len(lagrangian))
 
 
-def uncertainty_frames(images: np.ndarray, uncertainty: np.ndarray) -> list[np.ndarray]:
-    """The model's uncertainty, the norm of the two standard deviations (T-1, 2, H, W), over frames 1..T-1
-    (NaN outside the tracked region: left transparent)."""
-    magnitude = np.hypot(uncertainty[:, 0], uncertainty[:, 1])
+def uncertainty_frames(images: np.ndarray, uncertainty: np.ndarray, flag_px: float = 2.0) -> list[np.ndarray]:
+    """The model's uncertainty over frames 1..T-1 (NaN outside the tracked region: left transparent):
+    the error estimate (T-1, H, W) in pixels, its contour at ``flag_px`` drawn, or the norm of the
+    VAE's two standard deviations (T-1, 2, H, W) of older result folders."""
+    estimate = uncertainty.ndim == 3
+    magnitude = uncertainty if estimate else np.hypot(uncertainty[:, 0], uncertainty[:, 1])
     limits = _display_range(images)
     figure = new_figure(1, extra_width=0.6)
-    axes, artist = _image_axes(figure, 1, 1, "uncertainty (std of the velocity, px)", images[1], limits)
-    overlay = axes.imshow(magnitude[0], cmap="magma", alpha=0.6, vmin=0.0, vmax=float(max(np.nanmax(magnitude), 1e-6)))
+    label = "estimated tracking error (px)" if estimate else "uncertainty (std of the velocity, px)"
+    axes, artist = _image_axes(figure, 1, 1, label, images[1], limits)
+    top = float(np.nanpercentile(magnitude, 99)) if estimate else float(np.nanmax(magnitude))
+    overlay = axes.imshow(magnitude[0], cmap="magma", alpha=0.6, vmin=0.0, vmax=max(top, 1e-6))
     _fit(figure)
     figure.colorbar(overlay, ax=axes, fraction=0.045, pad=0.02)
     title = figure.suptitle("", fontsize=10, y=0.995)
+
+    contours = []
 
     def update(index: int) -> None:
         artist.set_data(images[index + 1])
         overlay.set_data(magnitude[index])
         title.set_text(f"frame {index + 1}")
+        if estimate:
+            for old in contours:
+                old.remove()
+            contours.clear()
+            if np.nanmax(magnitude[index]) > flag_px:
+                contours.append(axes.contour(np.nan_to_num(magnitude[index]), levels=[flag_px], colors="cyan",
+                                             linewidths=0.8))
 
     return _animate(figure, update, len(magnitude))
 
