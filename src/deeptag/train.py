@@ -107,6 +107,8 @@ def true_motion_error(model: DeepTagNet, path: Path, device: str | torch.device 
     that carries its true motion (simulated: ``gt_lagrangian`` and ``myocardium_mask``), tracked as
     ``track`` does; None for real data. Logged beside the validation loss, which (its KL term most of
     all) can stay flat while the tracked motion still improves."""
+    if not is_npz(path):
+        return None
     with np.load(path, allow_pickle=False) as data:
         if not {"gt_lagrangian", "myocardium_mask"} <= set(data.files):
             return None
@@ -161,6 +163,8 @@ def load_ground_truth(path: Path, frames: int, size: int = NETWORK_SIZE) -> torc
     """The simulator's true Lagrangian fields of frames 1.. on the network grid, (frames - 1, 2, S, S)
     in network pixels, padded like the frames; None when the file holds none (real data). Cropped to
     the stored ``roi`` first, as ``load_frames`` crops the images."""
+    if not is_npz(path):
+        return None
     with np.load(path, allow_pickle=False) as data:
         if "gt_lagrangian" not in data.files:
             return None
@@ -171,6 +175,11 @@ def load_ground_truth(path: Path, frames: int, size: int = NETWORK_SIZE) -> torc
         truth = fields_to_grid(torch.as_tensor(truth, dtype=torch.float32), size)
     padding = truth[-1:].expand(frames - 1 - len(truth), -1, -1, -1)
     return torch.cat([truth, padding])
+
+
+def is_npz(path: Path) -> bool:
+    """Whether ``path`` is an ``.npz`` file, the only format that can carry the simulator's true motion."""
+    return path.suffix.lower() == ".npz" and path.is_file()
 
 
 def fields_to_grid(displacements: torch.Tensor, size: int) -> torch.Tensor:
@@ -207,19 +216,27 @@ def split_files(files: list[Path], fraction: float, seed: int) -> tuple[list[Pat
 
 
 def expand_inputs(paths: list[Path]) -> list[Path]:
-    """Training inputs: files as given, and the ``.npz`` files inside folders given."""
+    """Training sequences: files as given (any format ``read_sequence`` reads), the ``.npz`` files inside
+    a folder that holds some, and any other folder (a DICOM series, a folder of frames) as one sequence.
+    Each sequence given by name is read once here, so that one that cannot be read is refused before
+    training starts rather than at the first step that draws it."""
     files: list[Path] = []
     for path in paths:
-        if path.is_dir():
-            found = sorted(path.glob("*.npz"))
-            if not found:
-                raise InputError("the folder holds no .npz sequences", path)
-            files.extend(found)
-        elif path.exists():
-            files.append(path)
-        else:
-            raise InputError("no such file or folder", path)
+        found = sorted(path.glob("*.npz")) if path.is_dir() else []
+        if not found:
+            check_sequence(path)
+        files.extend(found or [path])
     return files
+
+
+def check_sequence(path: Path) -> None:
+    """Refuse a training input that ``read_sequence`` cannot read; a folder is named as the culprit."""
+    try:
+        read_sequence(path)
+    except InputError as error:
+        if not path.is_dir():
+            raise
+        raise InputError(f"holds no .npz sequences and is no sequence in another format ({error})", path) from None
 
 
 def trim_log(log: Path, last_step: int) -> None:
