@@ -18,6 +18,7 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass, field, replace
+from typing import Callable
 
 import torch
 import torch.nn.functional as F
@@ -127,10 +128,12 @@ def half_size(size: torch.Size) -> torch.Size:
     return torch.Size(side // 2 for side in size)
 
 
-def adapt_model(model: DeepTagNet, frames: torch.Tensor, config: AdaptConfig | None = None) -> tuple[AdaptedFields, dict]:
+def adapt_model(model: DeepTagNet, frames: torch.Tensor, config: AdaptConfig | None = None,
+                progress: Callable[[int], object] | None = None) -> tuple[AdaptedFields, dict]:
     """The fields of ``frames`` (N, 1, S, S) refined from ``model``'s prediction by minimising the
     configured loss; returns them (callable like the network on the pairs that loss registers:
-    consecutive frames, or frame 0 to every frame) and a record of the run."""
+    consecutive frames, or frame 0 to every frame) and a record of the run. ``progress`` is called
+    with 1 after each step (a tqdm bar's ``update``, say)."""
     config = config or AdaptConfig()
     started = time.perf_counter()
     scale = frames.shape[-1] / SETTINGS_GRID
@@ -154,6 +157,8 @@ def adapt_model(model: DeepTagNet, frames: torch.Tensor, config: AdaptConfig | N
         value.backward()
         optimizer.step()
         losses.append(float(value.detach()))
+        if progress is not None:
+            progress(1)
     record = {"steps": config.steps, "seconds": time.perf_counter() - started,
               "first_loss": losses[0] if losses else None, "last_loss": losses[-1] if losses else None}
     return adapted.eval(), record

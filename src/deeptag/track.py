@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field, replace
+from typing import Callable
 
 import numpy as np
 import torch
@@ -75,13 +76,15 @@ def predict_fields(model: DeepTagNet, frames: torch.Tensor) -> dict[str, torch.T
 
 def track_sequence(sequence: Sequence, model: DeepTagNet, points: np.ndarray | None = None,
                    mapping: GridMapping | None = None, intensity: str | None = None,
-                   adapt: AdaptConfig | None = DEFAULT_ADAPTATION, device: str | torch.device = "cpu") -> TrackResult:
+                   adapt: AdaptConfig | None = DEFAULT_ADAPTATION, device: str | torch.device = "cpu",
+                   progress: Callable[[int], object] | None = None) -> TrackResult:
     """Track ``sequence`` with ``model``; ``points`` (K, 2) as (x, y) in frame 0 of the input grid.
 
     The network's fields are first refined on the sequence itself (``adapt.py``), as ``deeptag track``
     does by default; ``adapt=None`` gives the network alone (the paper's method).
     The model is moved to ``device``, where the network and point tracking run. ``intensity`` None
-    normalises as the model was trained (``ModelConfig.intensity``).
+    normalises as the model was trained (``ModelConfig.intensity``). ``progress`` is called with 1
+    after each adaptation step.
     """
     height, width = sequence.images.shape[1:]
     # the heart's box stored with the sequence, else the full frame; the network's grid size and
@@ -95,7 +98,7 @@ def track_sequence(sequence: Sequence, model: DeepTagNet, points: np.ndarray | N
     if adapt is not None and adapt.steps > 0:
         if adapt.loss.pairs != "consecutive":
             raise ValueError("track composes consecutive pairs: adapt with a loss on consecutive pairs")
-        model, _ = adapt_model(model, frames, adapt)
+        model, _ = adapt_model(model, frames, adapt, progress)
     adapted = time.perf_counter()
     model.eval()
     with torch.inference_mode():

@@ -3,6 +3,9 @@ from __future__ import annotations
 
 import argparse
 import platform
+import sys
+from contextlib import contextmanager
+from typing import Callable, Iterator
 
 import torch
 
@@ -119,6 +122,21 @@ def adapt_from_args(args: argparse.Namespace) -> AdaptConfig | None:
     if steps < 0:
         raise InputError(f"--adapt must be a number of steps >= 0, got {steps}")
     return AdaptConfig(steps=steps) if steps else None
+
+
+@contextmanager
+def adaptation_progress(adapt: AdaptConfig | None, quiet: bool, label: str = "adapting"
+                        ) -> Iterator[Callable[[int], object] | None]:
+    """A bar on stderr over the adaptation's steps (steps done, rate, time left), its ``update`` given
+    to ``track_sequence``; None (no bar) without adaptation, with ``--quiet``, or when stderr is not a
+    terminal."""
+    if adapt is None or quiet or not sys.stderr.isatty():
+        yield None
+        return
+    from tqdm import tqdm
+
+    with tqdm(total=adapt.steps, desc=label, unit="step", file=sys.stderr, leave=False) as bar:
+        yield bar.update
 
 
 def describe_model(model_name: str, adapt: AdaptConfig | None) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 import json
 from pathlib import Path
+from typing import Callable
 
 import torch
 
@@ -14,8 +15,8 @@ from ..metrics import landmark_summary
 from ..preprocess import GridMapping
 from ..track import track_sequence
 from . import QUIET_HELP
-from .common import (adapt_from_args, add_adapt_argument, add_model_arguments, describe_model, device_from_args,
-                     model_from_args)
+from .common import (adapt_from_args, adaptation_progress, add_adapt_argument, add_model_arguments, describe_model,
+                     device_from_args, model_from_args)
 from .track import add_input_arguments, input_mapping, parse_slice
 
 
@@ -38,14 +39,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def evaluate_sequence(sequence, model, intensity: str | None = None, mapping: GridMapping | None = None,
-                      adapt: AdaptConfig | None = None, device: str | torch.device = "cpu") -> dict:
+                      adapt: AdaptConfig | None = None, device: str | torch.device = "cpu",
+                      progress: Callable[[int], object] | None = None) -> dict:
     """Landmark errors (pixels, and mm with the spacing), Jacobian counts and time for one sequence,
     tracked in ``mapping``'s region of interest (default: as ``track_sequence`` chooses), after test-time
-    adaptation when ``adapt`` is given, on ``device``."""
+    adaptation when ``adapt`` is given (``progress`` called with 1 after each step), on ``device``."""
     if sequence.landmarks is None:
         raise InputError("no 'landmarks' (T, K, 2) to evaluate against", sequence.source)
     result = track_sequence(sequence, model, sequence.landmarks[0], mapping=mapping, intensity=intensity,
-                            adapt=adapt, device=device)
+                            adapt=adapt, device=device, progress=progress)
     report = landmark_summary(result.tracks, sequence.landmarks)
     if sequence.spacing is not None:
         report.update(landmark_summary(result.tracks, sequence.landmarks, sequence.spacing, unit="mm"))
@@ -66,7 +68,8 @@ def run(args: argparse.Namespace) -> int:
     if sequence.landmarks is not None:
         mapping = input_mapping(sequence, args.roi, sequence.landmarks[0], args.sequence)
     model, model_name = model_from_args(args)
-    report = evaluate_sequence(sequence, model, args.intensity, mapping, adapt, device)
+    with adaptation_progress(adapt, args.quiet) as progress:
+        report = evaluate_sequence(sequence, model, args.intensity, mapping, adapt, device, progress)
     report["model"] = describe_model(model_name, adapt)
     report["input"] = str(args.sequence)
     if args.json:

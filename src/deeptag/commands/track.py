@@ -12,8 +12,8 @@ from ..io import Sequence, read_points, read_sequence, read_slices
 from ..outputs import result_directory, write_json, write_lagrangian_nifti, write_tracks
 from ..preprocess import GridMapping, choose_mapping, parse_roi
 from ..track import TrackResult, track_sequence
-from .common import (adapt_from_args, add_adapt_argument, add_model_arguments, describe_model, device_description,
-                     device_from_args, model_from_args)
+from .common import (adapt_from_args, adaptation_progress, add_adapt_argument, add_model_arguments, describe_model,
+                     device_description, device_from_args, model_from_args)
 from .strain import add_myocardium_arguments, myocardium_options
 
 FIELDS_FILE = "fields.npz"
@@ -208,8 +208,9 @@ def run(args: argparse.Namespace) -> int:
     with result_directory(args.out, args.force, protect) as folder:
         for (name, sequence), mapping in zip(inputs, mappings):
             (folder / name).mkdir(exist_ok=True)
-            result = track_sequence(sequence, model, points, mapping=mapping, intensity=args.intensity,
-                                    adapt=adapt, device=device)
+            with adaptation_progress(adapt, args.quiet, f"adapting {name}" if name else "adapting") as progress:
+                result = track_sequence(sequence, model, points, mapping=mapping, intensity=args.intensity,
+                                        adapt=adapt, device=device, progress=progress)
             ring = None if myocardium is None else define_myocardium(sequence.images.shape[1:], **myocardium)
             write_result(folder / name, result, sequence,
                          summarise(result, sequence, described, args.intensity, args.roi, device_description(device),
