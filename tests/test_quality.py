@@ -227,3 +227,9 @@ def test_the_report_draws_the_error_map_of_each_frame():
     pictures = viz.uncertainty_frames(images, error)
     assert len(pictures) == 3
     assert not np.array_equal(pictures[0], pictures[1])  # the flagged square and its contour show in frame 2
+
+
+def test_checks_find_reversed_frames():
+    frames = tagged_frames(fade=0.07)
+    assert quality.scan_checks(frames, (0, 0, 64, 64)) == []
+    assert any("reverse order" in w for w in quality.scan_checks(frames[::-1].copy(), (0, 0, 64, 64)))

@@ -32,16 +32,18 @@ def test_track_writes_fields_tracks_and_summary(tmp_path, sequence_file, model_f
     out = tmp_path / "result"
     assert main(["track", "--adapt", "0", str(sequence_file), "--model", str(model_file), "--points", str(points), "--out", str(out)]) == 0
     saved = np.load(out / "fields.npz")
-    for name in ("inf_forward", "inf_backward", "lagrangian", "uncertainty"):
+    for name in ("inf_forward", "inf_backward", "lagrangian", "vae_sigma"):
         assert saved[name].shape == (4, 2, 48, 48)
+    assert saved["uncertainty"].shape == (4, 48, 48)  # the error estimate in pixels (issue 27)
     tracks = np.load(out / "tracks.npy")
     assert tracks.shape == (5, 2, 2) and np.allclose(tracks[0], [[20, 20], [30.5, 25]], atol=1e-4)
     with open(out / "tracks.csv") as handle:
         rows = list(csv.DictReader(handle))
-    assert len(rows) == 10 and {"x_mm", "y_mm"} <= set(rows[0])
+    assert len(rows) == 10 and {"x_mm", "y_mm", "error_px"} <= set(rows[0])
     assert float(rows[1]["x_mm"]) == pytest.approx(30.5 * 1.25, abs=1e-3)
     summary = json.loads((out / "summary.json").read_text())
     assert summary["frames"] == 5 and "inf_forward" in summary["nonpositive_jacobians"]
+    assert summary["quality"]["units"] == "input pixels" and len(summary["quality"]["per_frame_median_px"]) == 5
     assert summary["device"].startswith("cpu (")
     # the tracks follow the Lagrangian field written next to them: p + L(p) = p0
     from deeptag.fields import sample_at_points

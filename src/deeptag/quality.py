@@ -154,6 +154,7 @@ TAG_PERIODS_PX = (3.0, 24.0)  # tag periods looked for, network pixels (the simu
 TAG_PEAK_MIN = 0.5  # per mille of a frame's power in its strongest tag frequency, below which it shows no tags
 FADED_FRACTION = 0.5  # tags count as fully faded when more than this fraction of the frames shows none
 HEART_INSIDE_MIN = 0.5  # the fraction of the moving heart's box that must lie inside the region
+REVERSED_TAGS = 2.0  # tags this many times stronger in the last quarter of the frames than in the first: reversed
 ORDER_SWAP_GAIN = 1.0  # frames t, t+1 look swapped when swapping them would shorten the path (frame_order_gains)
 
 
@@ -229,6 +230,10 @@ def scan_checks(images: np.ndarray, roi: tuple[int, int, int, int], frame_times:
         t = int(np.flatnonzero(np.diff(frame_times) <= 0)[0])
         warnings.append(f"frame times do not increase (frame {t + 1} at {frame_times[t + 1]:g} ms after frame "
                         f"{t} at {frame_times[t]:g} ms): frames are out of order")
+    quarter = max(1, len(peaks) // 4)
+    if len(peaks) >= 4 and np.median(peaks[-quarter:]) > REVERSED_TAGS * np.median(peaks[:quarter]):
+        warnings.append("the tags are stronger in the last frames than in the first (they fade after the tagging "
+                        "pulse): are the frames in reverse order?")
     jumps = frame_order_jumps(frames)
     if jumps:
         pairs = ", ".join(f"{t} and {t + 1}" for t in jumps[:4])
