@@ -52,15 +52,17 @@ def image_sources(html: str) -> list[str]:
 def test_report_is_self_contained_with_every_picture_and_table(report):
     html = report.read_text(encoding="utf-8")
     sources = image_sources(html)
-    assert len(sources) == 9  # registration, landmarks, grid, quiver, maps, uncertainty, segments, curves, bull's-eye
-    assert sum(s.startswith("data:image/gif;base64,") for s in sources) == 6
-    assert sum(s.startswith("data:image/png;base64,") for s in sources) == 3
-    assert not re.search(r'(src|href)="(?!data:)', html) and "<script" not in html and "<link" not in html
+    # one image per frame of each animation (registration, quiver, maps, uncertainty: frames 1-3; landmarks,
+    # grid: frames 0-3), and the stills (segments, curves, bull's-eye)
+    assert len(sources) == 4 * 3 + 2 * 4 + 3 and all(s.startswith("data:image/png;base64,") for s in sources)
+    assert html.count('<figure class="animation"') == 6
+    assert not re.search(r'(src|href)="(?!data:)', html) and "<link" not in html
+    assert html.count("<script") == 1 and "<script>" in html  # the frame slider, inline
     for heading in ("Registration", "Landmark tracking", "Virtual tag grid", "Motion fields", "Uncertainty",
                     "Strain curves", "Peaks", "Settings"):
         assert f">{heading}<" in html
     assert "13 anterior" in html and "16 lateral" in html  # apical segments in the peak table
-    assert '"model": "test"' in html  # summary.json, escaped into the page
+    assert "<td>model</td><td>test</td>" in html  # summary.json as key/value rows
 
 
 def test_report_without_myocardium_uses_the_strain_folder_or_says_how(result_folder, tmp_path):
@@ -69,7 +71,7 @@ def test_report_without_myocardium_uses_the_strain_folder_or_says_how(result_fol
     out = tmp_path / "from_strain_folder.html"
     assert main(["report", str(result_folder), "--out", str(out)]) == 0
     html = out.read_text(encoding="utf-8")
-    assert "read from RESULT_DIR/strain" in html and len(image_sources(html)) == 9
+    assert "read from RESULT_DIR/strain" in html and len(image_sources(html)) == 23  # as with --lv
 
 
 def test_report_refuses_to_overwrite_names_a_missing_sequence_and_skips_absent_uncertainty(result_folder, tmp_path, capsys):
@@ -130,7 +132,7 @@ def test_report_opens_in_headless_chromium_without_errors(report, tmp_path):
     found = re.search(r'<pre id="browser-check">([^<]*)</pre>', done.stdout)
     assert found, "the check script did not run: " + done.stdout[-500:]
     check = json.loads(found.group(1).replace("&quot;", '"'))
-    assert check == {"images": 9, "errors": [], "broken": []}
+    assert check == {"images": 23, "errors": [], "broken": []}
     console = [line for line in done.stderr.splitlines() if ":CONSOLE" in line]
     assert not console, console
 

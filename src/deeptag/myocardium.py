@@ -204,7 +204,8 @@ def _select_label(data: np.ndarray, label: int | None, path: Path) -> np.ndarray
 def read_mask(path: str | Path, shape: tuple[int, int], label: int | None = None) -> np.ndarray:
     """A frame-0 myocardium mask (H, W) bool from NIfTI, PNG or npz.
 
-    npz: the array ``mask`` (or the only array); PNG: non-zero pixels (alpha ignored); NIfTI: a 2D
+    npz: the array ``mask``, else ``myocardium_mask`` (as simulated sequences carry), else the only
+    array; PNG: non-zero pixels (alpha ignored); NIfTI: a 2D
     image, or 3D/4D with one slice and frame, whose first voxel axis runs along x (columns) and the
     second along y (rows), as NIfTI viewers show it, so it is transposed to (H, W). ``label`` selects
     one label of a label map; without it the mask must be binary.
@@ -217,9 +218,10 @@ def read_mask(path: str | Path, shape: tuple[int, int], label: int | None = None
         if name.endswith(".npz"):
             with np.load(path, allow_pickle=False) as data:
                 keys = data.files
-                if "mask" not in keys and len(keys) != 1:
+                named = [key for key in ("mask", "myocardium_mask") if key in keys]
+                if not named and len(keys) != 1:
                     raise InputError(f"no 'mask' array in the file (found: {', '.join(keys) or 'nothing'})", path)
-                array = data["mask" if "mask" in keys else keys[0]]
+                array = data[named[0] if named else keys[0]]
         elif name.endswith(".png"):
             import imageio.v3 as iio
             array = iio.imread(path)

@@ -168,18 +168,24 @@ class GridOptions:
 
 @dataclass
 class Picture:
-    """One picture of the report: an animation (RGB frames) or a still (PNG bytes)."""
+    """One picture of the report: an animation (RGB frames, the first showing frame ``first`` of the
+    sequence) or a still (PNG bytes)."""
 
     name: str
     title: str
     caption: str
     frames: list[np.ndarray] = field(default_factory=list)
     png: bytes | None = None
+    first: int = 0
 
-    def data_uri(self, fps: float) -> str:
-        if self.png is not None:
-            return "data:image/png;base64," + base64.b64encode(self.png).decode("ascii")
-        return "data:image/gif;base64," + base64.b64encode(viz.gif_bytes(self.frames, fps)).decode("ascii")
+    def data_uri(self) -> str:
+        """The still as a PNG data URI."""
+        return "data:image/png;base64," + base64.b64encode(self.png).decode("ascii")
+
+    def frame_uris(self) -> list[str]:
+        """Each frame of the animation as a PNG data URI."""
+        return ["data:image/png;base64," + base64.b64encode(viz.png_array_bytes(frame)).decode("ascii")
+                for frame in self.frames]
 
 
 def make_pictures(result: ResultFolder, strain: StrainTables | None = None,
@@ -194,7 +200,7 @@ def make_pictures(result: ResultFolder, strain: StrainTables | None = None,
                 "frame t+1). Lower left: frame t+1 warped by the backward INF field (should match frame t). "
                 "Lower right: frame 0 warped by the Lagrangian field (should match frame t+1).",
                 viz.registration_frames(images, fields["inf_forward"], fields["inf_backward"],
-                                        fields["lagrangian"])),
+                                        fields["lagrangian"]), first=1),
     ]
     if result.tracks is not None:
         expert = result.sequence.landmarks
@@ -213,11 +219,11 @@ def make_pictures(result: ResultFolder, strain: StrainTables | None = None,
         Picture("motion_quiver", "Motion fields",
                 "Arrows run from where tissue was (frame t-1 for the INF field, frame 0 for the Lagrangian "
                 "field) to where it is on frame t; short arrows are magnified by the stated factor.",
-                viz.quiver_frames(images, fields["inf_forward"], fields["lagrangian"])),
+                viz.quiver_frames(images, fields["inf_forward"], fields["lagrangian"]), first=1),
         Picture("lagrangian_maps", "Lagrangian field maps",
                 "The x and y components of the Lagrangian pull-back field of each frame (the displacement "
                 "from a pixel of frame t back to frame 0).",
-                viz.field_map_frames(fields["lagrangian"], result.spacing)),
+                viz.field_map_frames(fields["lagrangian"], result.spacing), first=1),
     ]
     uncertainty = fields.get("uncertainty")
     # a model without one writes none or zeros; NaN lies outside the tracked region of interest
@@ -226,13 +232,13 @@ def make_pictures(result: ResultFolder, strain: StrainTables | None = None,
                                 "The estimated tracking error of each pixel (predicted 90th percentile of the "
                                 "end-point error, pixels; docs/guide/quality.md) over frames 1..T-1; the contour "
                                 "marks where it exceeds 2 px: do not trust the motion or strain there.",
-                                viz.uncertainty_frames(images, uncertainty)))
+                                viz.uncertainty_frames(images, uncertainty), first=1))
     elif uncertainty is not None and uncertainty.shape == fields["lagrangian"].shape and \
             np.isfinite(uncertainty).any() and np.nanmax(uncertainty) > 0:
         pictures.append(Picture("uncertainty", "Uncertainty",
                                 "The model's standard deviation of the velocity (its two components combined): "
                                 "where it is high, the motion estimate is less certain.",
-                                viz.uncertainty_frames(images, uncertainty)))
+                                viz.uncertainty_frames(images, uncertainty), first=1))
     if strain is not None:
         pictures += [
             Picture("segments", "Myocardium and AHA segments",
@@ -255,7 +261,7 @@ def save_pictures(pictures: list[Picture], folder: str | Path, fps: float = 4.0,
             if picture.png is not None:
                 (tmp / f"{picture.name}.png").write_bytes(picture.png)
             else:
-                viz.save_animation(picture.frames, tmp, picture.name, fps)
+                viz.save_animation(picture.frames, tmp, picture.name, fps, picture.first)
 
 
 def _cell(value, digits: int = 2) -> str:
@@ -311,35 +317,114 @@ table { border-collapse: collapse; font-size: .85em; margin: .5em 0; }
 th, td { border: 1px solid #ccc; padding: .25em .5em; text-align: right; }
 th { background: #f3f3f3; } td:first-child { text-align: left; }
 pre { background: #f7f7f7; padding: 1em; overflow-x: auto; font-size: .8em; }
+table.settings td { text-align: left; max-width: 700px; overflow-wrap: anywhere; }
+.frames { font-size: .9em; margin: .3em 0; } .frames input { width: 320px; vertical-align: middle; }
+img[hidden] { display: none; }
 """
 
 
 STRAIN_PICTURES = ("segments", "strain_curves", "bullseye")
 
+# the frame slider of the animations: every animation shows the same frame t (or its nearest), play steps
+# through the frames; inline, no external script
+SCRIPT = """
+(function () {
+  var figures = Array.prototype.slice.call(document.querySelectorAll("figure.animation"));
+  var timer = null;
+  function show(t) {
+    figures.forEach(function (figure) {
+      var images = figure.querySelectorAll("img"), first = Number(figure.dataset.first);
+      var k = Math.min(Math.max(t - first, 0), images.length - 1);
+      for (var i = 0; i < images.length; i++) { images[i].hidden = i !== k; }
+      figure.querySelector("input").value = first + k;
+      figure.querySelector("output").textContent = "frame " + (first + k);
+    });
+  }
+  function label(text) {
+    figures.forEach(function (figure) { figure.querySelector("button").textContent = text; });
+  }
+  function stop() { if (timer !== null) { clearInterval(timer); timer = null; label("play"); } }
+  function play(slider) {
+    label("pause");
+    timer = setInterval(function () {
+      var t = Number(slider.value) + 1;
+      show(t > Number(slider.max) ? Number(slider.min) : t);
+    }, INTERVAL);
+  }
+  figures.forEach(function (figure) {
+    var slider = figure.querySelector("input");
+    slider.addEventListener("input", function () { stop(); show(Number(slider.value)); });
+    figure.querySelector("button").addEventListener("click", function () {
+      if (timer === null) { play(slider); } else { stop(); }
+    });
+  });
+})();
+"""
 
-def _figure(picture: Picture, fps: float) -> str:
-    return (f'<figure><img alt="{html.escape(picture.title)}" src="{picture.data_uri(fps)}">'
-            f"<figcaption>{html.escape(picture.caption)}</figcaption></figure>")
+
+def _figure(picture: Picture, open_frame: int) -> str:
+    """A still, or an animation as one image per frame with a frame slider, opened on ``open_frame``."""
+    alt, caption = html.escape(picture.title), f"<figcaption>{html.escape(picture.caption)}</figcaption>"
+    if picture.png is not None:
+        return f'<figure><img alt="{alt}" src="{picture.data_uri()}">{caption}</figure>'
+    last = picture.first + len(picture.frames) - 1
+    shown = min(max(open_frame, picture.first), last)
+    images = "".join(f'<img alt="{alt}, frame {t}" src="{uri}"{"" if t == shown else " hidden"}>'
+                     for t, uri in enumerate(picture.frame_uris(), start=picture.first))
+    controls = (f'<div class="frames"><button type="button">play</button> <input type="range" '
+                f'min="{picture.first}" max="{last}" value="{shown}" aria-label="frame of {alt}"> '
+                f"<output>frame {shown}</output></div>")
+    return f'<figure class="animation" data-first="{picture.first}">{images}{controls}{caption}</figure>'
+
+
+def _flatten(values: dict, prefix: str = "") -> list[tuple[str, object]]:
+    """(key, value) rows of a nested dict, nested keys joined with ': '."""
+    rows: list[tuple[str, object]] = []
+    for key, value in values.items():
+        if isinstance(value, dict) and value:
+            rows += _flatten(value, f"{prefix}{key}: ")
+        else:
+            rows.append((f"{prefix}{key}", value))
+    return rows
+
+
+def _setting(value) -> str:
+    """One setting's value as text: numbers to 4 significant digits, lists comma-separated."""
+    if value is None or value == [] or value == {}:
+        return "none"
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    if isinstance(value, (list, tuple)):
+        return ", ".join(_setting(v) for v in value)
+    if isinstance(value, dict):
+        return json.dumps(value)
+    return str(value)
+
+
+def settings_table(settings: dict) -> str:
+    """Settings as a two-column table of readable key/value rows."""
+    rows = [[html.escape(key), html.escape(_setting(value))] for key, value in _flatten(settings)]
+    return _table(["setting", "value"], rows).replace("<table>", '<table class="settings">', 1)
 
 
 def render_html(result: ResultFolder, pictures: list[Picture], strain: StrainTables | None = None,
                 fps: float = 4.0, settings: dict | None = None) -> str:
-    """The report as one self-contained HTML page (no external resource of any kind)."""
+    """The report as one self-contained HTML page (no external resource of any kind): the facts, strain
+    (when computed), then the pictures, animations opened on the frame of largest motion."""
     summary = result.summary
     title = f"deeptag report: {Path(str(summary.get('input', result.path))).name}"
+    open_frame = viz.largest_motion_frame(result.fields["lagrangian"])
     facts = [["input", html.escape(str(summary.get("input")))], ["frames", _cell(summary.get("frames"))],
              ["frame size (rows x columns)", html.escape(" x ".join(map(str, result.shape)))],
              ["pixel spacing (mm, row x column)",
               "unknown" if result.spacing is None else html.escape(" x ".join(f"{v:g}" for v in result.spacing))],
-             ["model", html.escape(str(summary.get("model")))]]
+             ["model", html.escape(str(summary.get("model")))],
+             ["largest motion (end systole)", f"frame {open_frame}: the animations open there"]]
     parts = [f"<h1>{html.escape(title)}</h1>",
              f"<p>Result folder <code>{html.escape(str(result.path))}</code>, report made "
-             f"{datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC by deeptag {__version__}.</p>",
-             _table(["", ""], facts)]
-    for picture in pictures:
-        if picture.name not in STRAIN_PICTURES:
-            parts += [f"<h2>{html.escape(picture.title)}</h2>", _figure(picture, fps)]
-    parts.append("<h2>Strain</h2>")
+             f"{datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC by deeptag {__version__}. "
+             "Frames are numbered from 0, as the arrays index them.</p>",
+             _table(["", ""], facts), "<h2>Strain</h2>"]
     if strain is None:
         parts.append("<p>No myocardium was given, so no strain was computed: run "
                      "<code>deeptag strain RESULT_DIR --lv CX,CY,R_ENDO,R_EPI</code> (or --mask, --contours) "
@@ -347,15 +432,19 @@ def render_html(result: ResultFolder, pictures: list[Picture], strain: StrainTab
     else:
         for picture in pictures:
             if picture.name in STRAIN_PICTURES:
-                parts += [f"<h3>{html.escape(picture.title)}</h3>", _figure(picture, fps)]
+                parts += [f"<h3>{html.escape(picture.title)}</h3>", _figure(picture, open_frame)]
         parts.append(strain_tables_html(strain.summary))
-    parts.append("<h2>Settings</h2><p>The tracking run (<code>summary.json</code>):</p>"
-                 f"<pre>{html.escape(json.dumps(summary, indent=2), quote=False)}</pre>")
+    for picture in pictures:
+        if picture.name not in STRAIN_PICTURES:
+            parts += [f"<h2>{html.escape(picture.title)}</h2>", _figure(picture, open_frame)]
+    parts.append("<h2>Settings</h2><p>The tracking run (<code>summary.json</code>):</p>" + settings_table(summary))
     if settings:
-        parts.append(f"<p>This report:</p><pre>{html.escape(json.dumps(settings, indent=2), quote=False)}</pre>")
+        parts.append("<p>This report:</p>" + settings_table(settings))
     body = "\n".join(p for p in parts if p)
+    script = SCRIPT.replace("INTERVAL", str(max(1, round(1000 / fps))))
     return (f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
-            f"<title>{html.escape(title)}</title><style>{STYLE}</style></head><body>\n{body}\n</body></html>\n")
+            f"<title>{html.escape(title)}</title><style>{STYLE}</style></head><body>\n{body}\n"
+            f"<script>{script}</script>\n</body></html>\n")
 
 
 def is_deeptag_report(path: Path) -> bool:

@@ -54,17 +54,24 @@ def png_bytes(figure: Figure) -> bytes:
     return buffer.getvalue()
 
 
+def png_array_bytes(frame: np.ndarray) -> bytes:
+    """An RGB frame (h, w, 3) as PNG bytes."""
+    return iio.imwrite("<bytes>", frame, extension=".png")
+
+
 def gif_bytes(frames: SequenceType[np.ndarray], fps: float = 4.0) -> bytes:
     """An endlessly looping GIF of RGB frames (N, h, w, 3)."""
     return iio.imwrite("<bytes>", np.stack(frames), extension=".gif", duration=1000.0 / fps, loop=0)
 
 
-def save_animation(frames: SequenceType[np.ndarray], folder: Path, name: str, fps: float = 4.0) -> list[Path]:
-    """Write ``name.gif`` and one ``name_NNN.png`` per frame into ``folder``; returns the paths."""
+def save_animation(frames: SequenceType[np.ndarray], folder: Path, name: str, fps: float = 4.0,
+                   first: int = 0) -> list[Path]:
+    """Write ``name.gif`` and one ``name_NNN.png`` per frame into ``folder``, NNN the number of the
+    sequence's frame shown (``first`` for the first picture); returns the paths."""
     folder.mkdir(parents=True, exist_ok=True)
     paths = [folder / f"{name}.gif"]
     paths[0].write_bytes(gif_bytes(frames, fps))
-    for index, frame in enumerate(frames):
+    for index, frame in enumerate(frames, start=first):
         paths.append(folder / f"{name}_{index:03d}.png")
         iio.imwrite(paths[-1], frame)
     return paths
@@ -94,6 +101,28 @@ def _image_axes(figure: Figure, count: int, position: int, title: str, image: np
 
 def _fit(figure: Figure) -> None:
     figure.subplots_adjust(left=0.02, right=0.98, bottom=0.02, top=0.86, wspace=0.05, hspace=0.14)
+
+
+COLORBAR_INCHES = 0.8  # room at a figure's right edge for a colour bar and its tick labels
+
+
+def _colorbar(figure: Figure, artist) -> None:
+    """A colour bar in the last ``COLORBAR_INCHES`` of the figure, the panels narrowed to leave it room,
+    so that its tick labels lie inside the picture."""
+    width = figure.get_figwidth()
+    left = 1.0 - COLORBAR_INCHES / width
+    figure.subplots_adjust(right=left - 0.02)
+    bar = figure.colorbar(artist, cax=figure.add_axes((left, 0.08, 0.13 / width, 0.74)))
+    bar.ax.tick_params(labelsize=8)
+
+
+def largest_motion_frame(lagrangian: np.ndarray) -> int:
+    """The frame t (from 0, as the arrays index) whose Lagrangian field ``lagrangian[t - 1]`` moves the
+    tissue most (end systole in a cardiac cycle), by the 90th percentile of the displacement over the
+    frame: the moving heart, not the still or slowly drifting background; 0 when nothing moves."""
+    magnitude = np.hypot(lagrangian[:, 0], lagrangian[:, 1]).reshape(len(lagrangian), -1)
+    moved = [float(np.percentile(m[np.isfinite(m)], 90)) if np.isfinite(m).any() else 0.0 for m in magnitude]
+    return int(np.argmax(moved)) + 1 if moved and max(moved) > 0 else 0
 
 
 def _as_tensor(array: np.ndarray) -> torch.Tensor:
@@ -313,7 +342,7 @@ def field_map_frames(lagrangian: np.ndarray, spacing: tuple[float, float] | None
     scale = np.array([1.0, 1.0]) if spacing is None else np.asarray(spacing, dtype=float)
     maps = [lagrangian[:, 1] * scale[1], lagrangian[:, 0] * scale[0]]
     limit = symmetric_limit(*maps)
-    figure = new_figure(2, extra_width=0.8)
+    figure = new_figure(2, extra_width=COLORBAR_INCHES)
     artists = []
     for position, (name, values) in enumerate(zip(("x", "y"), maps), start=1):
         axes = figure.add_subplot(1, 2, position)
@@ -321,7 +350,7 @@ def field_map_frames(lagrangian: np.ndarray, spacing: tuple[float, float] | None
         axes.set_title(f"Lagrangian {name} component ({unit})", fontsize=9)
         axes.set_axis_off()
     _fit(figure)
-    figure.colorbar(artists[-1][0], ax=figure.axes, fraction=0.04, pad=0.02)
+    _colorbar(figure, artists[-1][0])
     title = figure.suptitle("", fontsize=10, y=0.995)
 
     def update(index: int) -> None:
@@ -334,11 +363,11 @@ def field_map_frames(lagrangian: np.ndarray, spacing: tuple[float, float] | None
 
 def registration_frames(images: np.ndarray, inf_forward: np.ndarray, inf_backward: np.ndarray,
                         lagrangian: np.ndarray) -> list[np.ndarray]:
-    """The registration panel (section 6.6.1), one RGB frame per frame pair t, t+1.
+    """The registration panel (section 6.6.1), one RGB frame per frame t = 1..T-1 (the pair t-1, t).
 
-    Upper left frame t+1; upper right frame t warped by ``inf_forward[t]`` (≈ frame t+1); lower left
-    frame t+1 warped by ``inf_backward[t]`` (≈ frame t); lower right frame 0 warped by ``lagrangian[t]``
-    (≈ frame t+1).
+    Upper left frame t; upper right frame t-1 warped by ``inf_forward[t-1]`` (≈ frame t); lower left
+    frame t warped by ``inf_backward[t-1]`` (≈ frame t-1); lower right frame 0 warped by
+    ``lagrangian[t-1]`` (≈ frame t).
     """
     with torch.no_grad():
         frames = _as_tensor(images)[:, None]
@@ -348,8 +377,8 @@ def registration_frames(images: np.ndarray, inf_forward: np.ndarray, inf_backwar
                                         _as_tensor(lagrangian))[:, 0].numpy()
     limits = _display_range(images)
     figure = new_figure(2, 2)
-    titles = ("sequence: frame t+1", "forward: frame t warped (≈ t+1)",
-              "backward: frame t+1 warped (≈ t)", "Lagrangian: frame 0 warped (≈ t+1)")
+    titles = ("sequence: frame t", "forward: frame t-1 warped (≈ t)",
+              "backward: frame t warped (≈ t-1)", "Lagrangian: frame 0 warped (≈ t)")
     stacks = (images[1:], forward, backward, lagrangian_warped)
     artists = [_image_axes(figure, 4, k + 1, title, stack[0], limits, rows=2)[1]
                for k, (title, stack) in enumerate(zip(titles, stacks))]
@@ -359,7 +388,7 @@ def registration_frames(images: np.ndarray, inf_forward: np.ndarray, inf_backwar
     def update(t: int) -> None:
         for artist, stack in zip(artists, stacks):
             artist.set_data(stack[t])
-        title.set_text(f"t = {t}")
+        title.set_text(f"frame {t + 1}")
 
     return _animate(figure, update, len(lagrangian))
 
@@ -371,13 +400,13 @@ def uncertainty_frames(images: np.ndarray, uncertainty: np.ndarray, flag_px: flo
     estimate = uncertainty.ndim == 3
     magnitude = uncertainty if estimate else np.hypot(uncertainty[:, 0], uncertainty[:, 1])
     limits = _display_range(images)
-    figure = new_figure(1, extra_width=0.6)
+    figure = new_figure(1, extra_width=COLORBAR_INCHES)
     label = "estimated tracking error (px)" if estimate else "uncertainty (std of the velocity, px)"
     axes, artist = _image_axes(figure, 1, 1, label, images[1], limits)
     top = float(np.nanpercentile(magnitude, 99)) if estimate else float(np.nanmax(magnitude))
     overlay = axes.imshow(magnitude[0], cmap="magma", alpha=0.6, vmin=0.0, vmax=max(top, 1e-6))
     _fit(figure)
-    figure.colorbar(overlay, ax=axes, fraction=0.045, pad=0.02)
+    _colorbar(figure, overlay)
     title = figure.suptitle("", fontsize=10, y=0.995)
 
     contours = []

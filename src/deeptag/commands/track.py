@@ -135,6 +135,18 @@ def write_result(folder: Path, result: TrackResult, sequence: Sequence, summary:
     write_json(folder / "summary.json", summary)
 
 
+def describe_roi(roi: str | None, sequence: Sequence, mapping: GridMapping) -> str:
+    """Where the tracked region came from, as summary.json's 'roi' says: the box given, the one found by
+    'auto', the box stored with the input, or the full frame."""
+    height, width = sequence.images.shape[1:]
+    box = ",".join(map(str, mapping.roi))
+    if roi is None:
+        return f"the box stored with the input ({box})" if sequence.roi else "full frame"
+    if roi.strip().lower() == "auto":
+        return "auto: full frame (no heart found)" if tuple(mapping.roi) == (0, 0, width, height) else f"auto: {box}"
+    return box
+
+
 def summarise(result: TrackResult, sequence: Sequence, model_name: str, intensity: str, roi: str | None,
               device: str, myocardium=None) -> dict:
     return {
@@ -149,7 +161,7 @@ def summarise(result: TrackResult, sequence: Sequence, model_name: str, intensit
         "frame_times_ms": None if sequence.frame_times is None else [float(t) for t in sequence.frame_times],
         "model": model_name,
         "intensity": intensity,
-        "roi": roi or "full frame",
+        "roi": describe_roi(roi, sequence, result.mapping),
         "network_roi_xyxy": list(result.mapping.roi),
         "nonpositive_jacobians": result.nonpositive_jacobians,
         "seconds": result.seconds,
@@ -218,13 +230,23 @@ def run(args: argparse.Namespace) -> int:
             done.append(f"tracked {sequence.num_frames} frames in {result.seconds['total']:.2f} s -> {args.out / name}")
             if args.report:
                 from ..report import write_report  # Matplotlib: imported only when asked for
-                count = write_report(folder / name, folder / name / "report.html", myocardium=myocardium,
+                count = write_report(folder / name, folder / name / "report.html",
+                                     myocardium=myocardium or stored_myocardium(sequence),
                                      pictures_dir=folder / name / "pictures", force=True)
                 done.append(f"report with {count} pictures -> {args.out / name / 'report.html'} "
                             f"(pictures in {args.out / name / 'pictures'})")
     if not args.quiet:
         print("\n".join(done))
     return 0
+
+
+def stored_myocardium(sequence: Sequence) -> dict | None:
+    """The frame-0 myocardium stored in an .npz input ('myocardium_mask', as simulated sequences and the
+    shipped example carry) as ``define_myocardium`` options; None when the input holds none."""
+    if sequence.source.suffix.lower() != ".npz":
+        return None
+    with np.load(sequence.source, allow_pickle=False) as data:
+        return {"mask": sequence.source} if "myocardium_mask" in data.files else None
 
 
 def warn_about(sequence: Sequence) -> None:

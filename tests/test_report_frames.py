@@ -1,0 +1,92 @@
+"""The report's pictures and page (issue 24): colour-bar labels inside the picture, one frame number
+convention ("frame t", t from 0 as the arrays index), animations opened on the frame of largest motion
+with a frame slider, strain first when the input carries a myocardium, settings as key/value rows, and
+summary.json naming where the tracked region came from."""
+from __future__ import annotations
+
+import re
+
+import numpy as np
+from io_helpers import model_path, tagged_sequence  # noqa: F401
+
+from deeptag import viz
+from deeptag.cli import main
+from deeptag.commands.track import describe_roi
+from deeptag.io import Sequence
+from deeptag.preprocess import GridMapping
+from deeptag.report import settings_table
+
+
+def disc_motion(peak: int, frames: int = 6, size: int = 40) -> np.ndarray:
+    """Lagrangian fields (T-1, 2, H, W): a disc moving most at frame ``peak``, a slow drift everywhere."""
+    rows, cols = np.mgrid[0:size, 0:size]
+    disc = np.hypot(rows - size / 2, cols - size / 2) < size / 3
+    fields = np.zeros((frames - 1, 2, size, size), np.float32)
+    for t in range(1, frames):
+        fields[t - 1, 1] = 0.3 * t + 4.0 * disc * (1 - abs(t - peak) / frames)
+    return fields
+
+
+def test_largest_motion_frame_is_the_heart_s_not_the_drifting_background():
+    assert viz.largest_motion_frame(disc_motion(peak=2)) == 2
+    assert viz.largest_motion_frame(disc_motion(peak=4)) == 4
+    assert viz.largest_motion_frame(np.zeros((3, 2, 8, 8))) == 0
+
+
+def test_colour_bar_labels_lie_inside_the_picture():
+    fields = disc_motion(peak=2) * 40  # long tick labels: "-100", "150"
+    for frame in viz.field_map_frames(-fields, (1.0, 1.0))[:1] + viz.uncertainty_frames(
+            np.random.default_rng(0).random((6, 40, 40)), np.abs(fields[:, 1]))[:1]:
+        ink = (frame < 200).any(axis=2)
+        width = frame.shape[1]
+        assert not ink[:, -3:].any()  # nothing touches the right edge: no label is cut off
+        assert ink[:, int(width - 0.4 * viz.DPI):].any()  # the labels are there, right of the bar
+
+
+def test_saved_frames_are_named_by_the_frame_they_show(tmp_path):
+    frames = [np.zeros((8, 8, 3), np.uint8)] * 3
+    paths = viz.save_animation(frames, tmp_path, "maps", first=1)
+    assert [p.name for p in paths] == ["maps.gif", "maps_001.png", "maps_002.png", "maps_003.png"]
+
+
+def test_summary_says_where_the_region_came_from():
+    images = np.zeros((3, 40, 50), np.float32)
+    stored = Sequence(images, source=None, roi=(5, 6, 30, 36))
+    plain = Sequence(images, source=None)
+    assert describe_roi(None, stored, GridMapping((5, 6, 30, 36))) == "the box stored with the input (5,6,30,36)"
+    assert describe_roi(None, plain, GridMapping((0, 0, 50, 40))) == "full frame"
+    assert describe_roi("auto", plain, GridMapping((0, 0, 50, 40))) == "auto: full frame (no heart found)"
+    assert describe_roi("auto", plain, GridMapping((2, 3, 20, 30))) == "auto: 2,3,20,30"
+    assert describe_roi("2,3,20,30", plain, GridMapping((2, 3, 20, 30))) == "2,3,20,30"
+
+
+def test_settings_are_key_value_rows():
+    table = settings_table({"model": "bundled", "seconds": {"adapt": 12.3456}, "frame_size": [192, 160],
+                            "intensity": None})
+    assert "<td>model</td><td>bundled</td>" in table and "<td>seconds: adapt</td><td>12.35</td>" in table
+    assert "<td>frame_size</td><td>192, 160</td>" in table and "<td>intensity</td><td>none</td>" in table
+    assert "{" not in table
+
+
+def test_track_report_shows_the_stored_myocardium_s_strain_first_and_opens_on_the_largest_motion(
+        tmp_path, model_path):  # noqa: F811
+    images = tagged_sequence(frames=4, height=48, width=48)
+    rows, cols = np.mgrid[0:48, 0:48]
+    ring = (np.hypot(rows - 24, cols - 24) > 8) & (np.hypot(rows - 24, cols - 24) < 15)
+    np.savez(tmp_path / "sim.npz", images=images.astype(np.float32), myocardium_mask=ring)
+    out = tmp_path / "result"
+    assert main(["track", str(tmp_path / "sim.npz"), "--model", str(model_path), "--adapt", "0", "--out", str(out),
+                 "--report", "--quiet"]) == 0
+    page = (out / "report.html").read_text(encoding="utf-8")
+    assert page.index("<h2>Strain</h2>") < page.index("<h3>Peaks</h3>") < page.index("<h2>Registration</h2>")
+    assert "No myocardium was given" not in page
+    with np.load(out / "fields.npz") as data:
+        largest = viz.largest_motion_frame(data["lagrangian"])
+    assert f"<td>largest motion (end systole)</td><td>frame {largest}:" in page
+    # every animation shows that frame first (not hidden), named as the arrays index it
+    for figure in re.findall(r'<figure class="animation".*?</figure>', page, flags=re.S):
+        shown = re.findall(r'<img alt="[^"]*, frame (\d+)" src="[^"]*">', figure)
+        assert shown == [str(largest)]
+        assert f'value="{largest}"' in figure and f"<output>frame {largest}</output>" in figure
+    assert sorted(p.name for p in (out / "pictures").glob("registration_*.png"))[0] == "registration_001.png"
+    assert sorted(p.name for p in (out / "pictures").glob("tag_grid_*.png"))[0] == "tag_grid_000.png"
