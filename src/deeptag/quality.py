@@ -95,9 +95,9 @@ def structure_eigenvalues(frames: torch.Tensor, window: int = 2 * NCC_WINDOW + 1
 SIGNALS = ("ncc_residual", "structure_min", "structure_max", "inverse_consistency", "displacement", "coherence_0")
 FLOORS = {"ncc_residual": 1e-3, "structure_min": 1e-6, "structure_max": 1e-6, "inverse_consistency": 1e-4,
           "displacement": 0.05, "coherence_0": 1e-4}
-INTERCEPT = -0.1633
-COEFFICIENTS = {"ncc_residual": 0.3277, "structure_min": -0.3434, "structure_max": 0.0814,
-                "inverse_consistency": 0.257, "displacement": 0.2235, "coherence_0": -0.2509}
+INTERCEPT = -0.1680
+COEFFICIENTS = {"ncc_residual": 0.3283, "structure_min": -0.3439, "structure_max": 0.0813,
+                "inverse_consistency": 0.2564, "displacement": 0.2241, "coherence_0": -0.2510}
 QUANTILE = 0.9  # the estimate is the predicted 90th percentile of the end-point error
 
 
