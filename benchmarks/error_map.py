@@ -99,6 +99,8 @@ def evaluate(args, model) -> None:
     flagged = table[:, 0] > quality.FLAG_PX
     print(f"3. Segment flags (estimate above {quality.FLAG_PX:g} px in some frame): {int(flagged.sum())} of "
           f"{len(table)} segments flagged")
+    print(f"   Spearman correlation of a segment's largest estimate with its true peak strain error: "
+          f"E_cc or E_rr {stats.spearmanr(table[:, 0], table[:, 1])[0]:.3f}, E_cc {stats.spearmanr(table[:, 0], table[:, 2])[0]:.3f}")
     for limit in (5.0, 10.0, 20.0):
         for column, name in ((1, "E_cc or E_rr"), (2, "E_cc")):
             bad = table[:, column] > limit
