@@ -11,7 +11,9 @@ tracked by ``track_sequence`` with the bundled model, prints in one run:
 3. per AHA segment (mid level, the simulator's myocardium): the segment is flagged when its estimate
    (``quality.region_estimates``) exceeds ``quality.FLAG_PX`` in some frame; precision and recall for the
    segments whose true peak strain error (E_cc or E_rr, percentage points) exceeds 5 (and 10, 20);
-4. the seconds of the error map beside those of the tracking.
+4. the seconds of the error map beside those of the tracking;
+5. on ../shared/real/sax_45_23.npz (when present), the estimate at its expert landmarks (``error_px``)
+   against their distance to the tracked points.
 
 By default the network alone (``adapt=None``: the CPU budget); ``--adapt`` runs the default adaptation
 (minutes per sequence on a CPU). ``--fit`` instead fits the error model's coefficients on validation seeds
@@ -31,9 +33,13 @@ from scipy import stats
 from deeptag import quality
 from deeptag.adapt import AdaptConfig
 from deeptag.checkpoint import load_model
+from deeptag.io import read_sequence
+from deeptag.metrics import landmark_distances
 from deeptag.phantom import simulate_sequence
 from deeptag.strain import compute_strain, strain_summary
 from deeptag.track import network_frames, track_sequence
+
+from reference_data import REAL_SEQUENCE as REAL
 
 TEST_SEED = 100_000
 VALIDATION_SEED = 50_000
@@ -111,6 +117,16 @@ def evaluate(args, model) -> None:
                   f"recall {recall:.2f}")
     print(f"4. Seconds per sequence: tracking {np.mean(tracking_seconds):.2f}, error map {np.mean(map_seconds):.2f} "
           f"(torch threads {torch.get_num_threads()})")
+    if REAL.is_file():  # expert landmarks: their own marking error is part of the 'true' distance
+        real = read_sequence(REAL)
+        result = track_sequence(real, model, points=real.landmarks[0], adapt=adapt)
+        estimate = quality.error_at_points(result.uncertainty, result.tracks)[1:]
+        distance = landmark_distances(result.tracks, real.landmarks)[1:]
+        known = np.isfinite(estimate) & np.isfinite(distance)
+        print(f"5. {REAL.name}, {int(known.sum())} expert landmark-frames: mean distance {distance[known].mean():.2f} px, "
+              f"median estimate (error_px) {np.median(estimate[known]):.2f} px, Spearman "
+              f"{stats.spearmanr(estimate[known], distance[known])[0]:.3f}, distance below the estimate in "
+              f"{np.mean(distance[known] < estimate[known]):.3f}")
 
 
 def fit(args, model) -> None:
