@@ -408,9 +408,10 @@ def settings_table(settings: dict) -> str:
 
 
 def render_html(result: ResultFolder, pictures: list[Picture], strain: StrainTables | None = None,
-                fps: float = 4.0, settings: dict | None = None) -> str:
+                fps: float = 4.0, settings: dict | None = None, shown_as: Path | None = None) -> str:
     """The report as one self-contained HTML page (no external resource of any kind): the facts, strain
-    (when computed), then the pictures, animations opened on the frame of largest motion."""
+    (when computed), then the pictures, animations opened on the frame of largest motion. ``shown_as``:
+    the result folder's name as the user will find it (default: where it is read from)."""
     summary = result.summary
     title = f"deeptag report: {Path(str(summary.get('input', result.path))).name}"
     open_frame = viz.largest_motion_frame(result.fields["lagrangian"])
@@ -421,7 +422,7 @@ def render_html(result: ResultFolder, pictures: list[Picture], strain: StrainTab
              ["model", html.escape(str(summary.get("model")))],
              ["largest motion (end systole)", f"frame {open_frame}: the animations open there"]]
     parts = [f"<h1>{html.escape(title)}</h1>",
-             f"<p>Result folder <code>{html.escape(str(result.path))}</code>, report made "
+             f"<p>Result folder <code>{html.escape(str(shown_as or result.path))}</code>, report made "
              f"{datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC by deeptag {__version__}. "
              "Frames are numbered from 0, as the arrays index them.</p>",
              _table(["", ""], facts), "<h2>Strain</h2>"]
@@ -491,8 +492,9 @@ def write_text_atomically(path: str | Path, text: str, force: bool = False) -> N
 
 def write_report(result_dir: str | Path, out: str | Path, sequence: str | Path | None = None,
                  myocardium: dict | None = None, grid: GridOptions | None = None, fps: float = 4.0,
-                 pictures_dir: str | Path | None = None, force: bool = False) -> int:
+                 pictures_dir: str | Path | None = None, force: bool = False, shown_as: Path | None = None) -> int:
     """Write the HTML report of a track result (and its pictures into ``pictures_dir`` when given).
+    ``shown_as`` names the result folder in the report where it is written before it takes its name.
 
     ``myocardium`` holds the keyword arguments of ``define_myocardium`` (strain is then computed for the
     report); without it, strain results in ``RESULT_DIR/strain`` are used where present. Returns the
@@ -519,7 +521,7 @@ def write_report(result_dir: str | Path, out: str | Path, sequence: str | Path |
     settings = {"strain": strain_source, "grid_spacing_px": grid.spacing, "grid_offset_xy_px": grid.offset,
                 "grid_angle_deg": grid.angle_deg, "fps": fps,
                 "sequence": str(sequence or result.summary.get("input"))}
-    write_text_atomically(out, render_html(result, pictures, strain, fps, settings), force=force)
+    write_text_atomically(out, render_html(result, pictures, strain, fps, settings, shown_as), force=force)
     if pictures_dir is not None:
         save_pictures(pictures, pictures_dir, fps, force)
     return len(pictures)

@@ -232,7 +232,8 @@ def run(args: argparse.Namespace) -> int:
                 from ..report import write_report  # Matplotlib: imported only when asked for
                 count = write_report(folder / name, folder / name / "report.html",
                                      myocardium=myocardium or stored_myocardium(sequence),
-                                     pictures_dir=folder / name / "pictures", force=True)
+                                     pictures_dir=folder / name / "pictures", force=True,
+                                     shown_as=(args.out / name).absolute())
                 done.append(f"report with {count} pictures -> {args.out / name / 'report.html'} "
                             f"(pictures in {args.out / name / 'pictures'})")
     if not args.quiet:
