@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from deeptag import fields, quality
-from deeptag.losses import local_ncc
+from deeptag.losses import local_ncc_map
 from deeptag.outputs import write_tracks
 
 PERIOD = 6.0
@@ -63,9 +63,12 @@ def test_accumulation_follows_the_path_back_to_frame_0():
     assert torch.allclose(two[1, :, :-1], values[1, :, :-1] + values[0, :, 1:], atol=1e-5)
 
 
-def test_local_ncc_map_averages_to_the_training_loss():
+def test_local_ncc_map_averages_to_monais_local_ncc():
+    monai_losses = pytest.importorskip("monai.losses")
     image, other = torch.rand(2, 1, 32, 32), torch.rand(2, 1, 32, 32)
-    assert float(quality.local_ncc_map(image, other).mean()) == pytest.approx(float(local_ncc(image, other)), rel=1e-5)
+    other = 0.6 * image + 0.4 * other
+    reference = monai_losses.LocalNormalizedCrossCorrelationLoss(spatial_dims=2, kernel_size=9, kernel_type="rectangular")
+    assert float(local_ncc_map(image, other).mean()) == pytest.approx(-float(reference(image, other)), rel=1e-4)
 
 
 def test_structure_tensor_tells_one_set_of_lines_from_a_grid():

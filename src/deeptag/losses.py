@@ -68,6 +68,11 @@ def local_ncc(image: torch.Tensor, other: torch.Tensor, window: int = 9, eps: fl
     separable box sums: the NCC is about 2x faster on a CPU than with 2D average pooling
     (``benchmarks/ncc_speed.py``), and it is most of the cost of a training or adaptation step.
     """
+    return local_ncc_map(image, other, window, eps).mean()
+
+
+def local_ncc_map(image: torch.Tensor, other: torch.Tensor, window: int = 9, eps: float = 1e-5) -> torch.Tensor:
+    """``local_ncc`` per pixel, (B, 1, H, W): where two images agree and where they do not."""
     size = window ** 2
     sum_i, sum_j, sum_ii, sum_jj, sum_ij = box_sums(
         torch.cat([image, other, image * image, other * other, image * other], dim=1), window).split(1, dim=1)
@@ -75,7 +80,7 @@ def local_ncc(image: torch.Tensor, other: torch.Tensor, window: int = 9, eps: fl
     cross = sum_ij - mean_j * sum_i
     var_i = torch.clamp(sum_ii - mean_i * sum_i, min=0.0)
     var_j = torch.clamp(sum_jj - mean_j * sum_j, min=0.0)
-    return ((cross * cross) / (var_i * var_j + eps)).mean()
+    return (cross * cross) / (var_i * var_j + eps)
 
 
 def box_sums(channels: torch.Tensor, window: int) -> torch.Tensor:

@@ -24,23 +24,11 @@ import torch
 import torch.nn.functional as F
 
 from . import fields
-from .losses import box_sums
+from .losses import box_sums, local_ncc_map
 
 NCC_WINDOW = 9  # the training loss's window (losses.LossConfig.ncc_window)
 SMOOTHING = 9  # box size of the signals' spatial smoothing, network pixels
 EPS = 1e-3
-
-
-def local_ncc_map(image: torch.Tensor, other: torch.Tensor, window: int = NCC_WINDOW, eps: float = 1e-5) -> torch.Tensor:
-    """Squared local NCC of (B, 1, H, W) images per pixel, (B, 1, H, W): ``losses.local_ncc`` before its mean."""
-    size = window ** 2
-    sum_i, sum_j, sum_ii, sum_jj, sum_ij = box_sums(
-        torch.cat([image, other, image * image, other * other, image * other], dim=1), window).split(1, dim=1)
-    mean_i, mean_j = sum_i / size, sum_j / size
-    cross = sum_ij - mean_j * sum_i
-    var_i = torch.clamp(sum_ii - mean_i * sum_i, min=0.0)
-    var_j = torch.clamp(sum_jj - mean_j * sum_j, min=0.0)
-    return (cross * cross) / (var_i * var_j + eps)
 
 
 def box_mean(values: torch.Tensor, window: int = SMOOTHING) -> torch.Tensor:
