@@ -10,7 +10,7 @@ from io_helpers import model_path, tagged_sequence, write_npz  # noqa: F401
 from deeptag.cli import build_parser, main
 from deeptag.commands.common import adapt_from_args
 
-IMAGES = tagged_sequence(frames=4, height=32, width=32)
+IMAGES = tagged_sequence(frames=4, height=64, width=64)  # tags of 7 px: 21 on the network grid, as scans show them
 
 
 def test_quiet_commands_print_nothing_on_success(tmp_path, model_path, capsys):
@@ -18,7 +18,7 @@ def test_quiet_commands_print_nothing_on_success(tmp_path, model_path, capsys):
     result = tmp_path / "result"
     commands = [
         ["track", str(tmp_path / "scan.npz"), "--adapt", "0", "--model", str(model_path), "--out", str(result)],
-        ["strain", str(result), "--lv", "16,16,4,8"],
+        ["strain", str(result), "--lv", "32,32,8,16"],
         ["report", str(result)],
         ["simulate", "--n", "1", "--size", "32", "--frames", "3", "--out", str(tmp_path / "sims")],
     ]
