@@ -139,6 +139,7 @@ def error_map_on_input(frames: torch.Tensor, network: dict[str, torch.Tensor], m
 # Scan-level checks before tracking (docs/guide/quality.md, "Checks before tracking")
 
 TAG_PERIODS_PX = (3.0, 24.0)  # tag periods looked for, network pixels (the simulator's: 4.8-9.5)
+MAX_ENLARGED_PERIOD_PX = 48.0  # longest period looked for in an enlarged region (beyond: anatomy, not tags)
 TAG_PEAK_MIN = 0.5  # per mille of a frame's power in its strongest tag frequency, below which it shows no tags
 FADED_FRACTION = 0.5  # tags count as fully faded when more than this fraction of the frames shows none
 HEART_INSIDE_MIN = 0.5  # the fraction of the moving heart's box that must lie inside the region
@@ -200,12 +201,16 @@ def scan_checks(images: np.ndarray, roi: tuple[int, int, int, int], frame_times:
     """What about a sequence makes tracking unreliable, one sentence each (empty when nothing is found):
     no tag pattern, tags faded in most frames, the moving heart outside the region of interest ``roi``
     (x0, y0, x1, y1), frames out of order (trigger times that do not increase, or frame differences
-    that jump). ``images`` (T, H, W), any intensity scale."""
+    that jump). ``images`` (T, H, W), any intensity scale. The region is looked at on the network grid;
+    where the grid enlarges a small region, the longest tag period looked for grows with it (up to
+    ``MAX_ENLARGED_PERIOD_PX``), so the region's tags are still found."""
     from .preprocess import GridMapping, find_heart_roi, normalise_sequence
 
     warnings = []
-    frames = GridMapping(tuple(roi), network_size).images_to_network(normalise_sequence(images))[:, 0].numpy()
-    peaks = tag_peaks(frames)
+    mapping = GridMapping(tuple(roi), network_size)
+    frames = mapping.images_to_network(normalise_sequence(images))[:, 0].numpy()
+    longest = min(TAG_PERIODS_PX[1] * max(1.0, min(mapping.scale)), max(TAG_PERIODS_PX[1], MAX_ENLARGED_PERIOD_PX))
+    peaks = tag_peaks(frames, (TAG_PERIODS_PX[0], longest))
     tagged = peaks >= TAG_PEAK_MIN
     if len(images) >= 2 and not tagged[:max(1, len(tagged) // 4)].any():
         warnings.append(f"no tag pattern found in the first frames (strongest periodic pattern {peaks[0]:.1f} per mille of the power, "
