@@ -4,9 +4,9 @@ for the reported figures), and on the real sequence from zero motion.
 1. Seeds 50000+FIRST.. (``--sequences``, ``--first``), or those listed by ``--seeds``: myocardium
    Lagrangian EPE, and the error of peak global circumferential strain, after adapting the bundled
    model with each setting given as
-   STEPS,LR,BLURRED_FRACTION,BLUR_SIGMA,CONTROL_SPACING[,COARSE_FRACTION[,SMOOTHNESS_SCALE[,NCC_WINDOW]]]
+   STEPS,LR,BLURRED_FRACTION,BLUR_SIGMA,CONTROL_SPACING[,COARSE_FRACTION[,SMOOTHNESS_SCALE[,NCC_WINDOW[,BETA]]]]
    (sigma and spacing in pixels of a 96 grid, scaled to the model's: ``AdaptConfig``; left out: no
-   coarse level, the paper's smoothness weights and window).
+   coarse level, the paper's smoothness weights, window and global weight beta).
 2. ``--real``: the real sequence's mean landmark distance after adapting the bundled model with each
    setting (the bundled model trained on its images: see bundled_model.py).
 3. ``--real-from-zero``: the real sequence tracked by adapting a network that predicts no motion at all
@@ -25,6 +25,7 @@ import torch
 from deeptag.adapt import AdaptConfig
 from deeptag.checkpoint import load_model
 from deeptag.io import read_sequence
+from deeptag.losses import LossConfig
 from deeptag.metrics import landmark_summary, myocardium_epe
 from deeptag.phantom import SimulatedSequence, simulate_sequence
 from deeptag.track import track_sequence
@@ -35,10 +36,11 @@ from strain_accuracy import peaks
 
 def parse_setting(text: str) -> AdaptConfig:
     steps, lr, fraction, sigma, spacing, *rest = text.split(",")
-    coarse, smoothness, window = rest + ["0", "1", "0"][len(rest):]
+    coarse, smoothness, window, beta = rest + ["0", "1", "0", str(LossConfig().beta)][len(rest):]
     return AdaptConfig(steps=int(steps), learning_rate=float(lr), blurred_fraction=float(fraction),
                        blur_sigma=float(sigma), control_spacing=int(spacing), coarse_fraction=float(coarse),
-                       smoothness_scale=float(smoothness), ncc_window=int(window) or None)
+                       smoothness_scale=float(smoothness), ncc_window=int(window) or None,
+                       loss=LossConfig(beta=float(beta)))
 
 
 def peak_global_ecc(lagrangian: np.ndarray, simulated: SimulatedSequence) -> float:
