@@ -80,9 +80,18 @@ def test_track_report_shows_the_stored_myocardium_s_strain_first_and_opens_on_th
     page = (out / "report.html").read_text(encoding="utf-8")
     assert page.index("<h2>Strain</h2>") < page.index("<h3>Peaks</h3>") < page.index("<h2>Registration</h2>")
     assert "No myocardium was given" not in page
-    with np.load(out / "fields.npz") as data:
-        largest = viz.largest_motion_frame(data["lagrangian"])
-    assert f"<td>largest motion (end systole)</td><td>frame {largest}:" in page
+    # with a myocardium, end systole is the frame of most negative global E_cc in the page's own table
+    # (or, where it never shortens, the frame of largest motion)
+    table = page[page.index("<h3>Global strain per frame</h3>"):page.index("<h3>Definitions</h3>")]
+    rows = re.findall(r"<tr><td>(\d+)</td><td>[^<]*</td><td>[^<]*</td><td>([^<]*)</td>", table)
+    frame, ecc = min(rows, key=lambda row: float(row[1]))
+    if float(ecc) < 0:
+        largest = int(frame)
+        assert f"<td>end systole (peak global E_cc)</td><td>frame {largest}:" in page
+    else:
+        with np.load(out / "fields.npz") as data:
+            largest = viz.largest_motion_frame(data["lagrangian"])
+        assert f"<td>end systole (largest motion)</td><td>frame {largest}:" in page
     # every animation shows that frame first (not hidden), named as the arrays index it
     for figure in re.findall(r'<figure class="animation".*?</figure>', page, flags=re.S):
         shown = re.findall(r'<img alt="[^"]*, frame (\d+)" src="[^"]*">', figure)
@@ -90,3 +99,17 @@ def test_track_report_shows_the_stored_myocardium_s_strain_first_and_opens_on_th
         assert f'value="{largest}"' in figure and f"<output>frame {largest}</output>" in figure
     assert sorted(p.name for p in (out / "pictures").glob("registration_*.png"))[0] == "registration_001.png"
     assert sorted(p.name for p in (out / "pictures").glob("tag_grid_*.png"))[0] == "tag_grid_000.png"
+
+
+def test_with_strain_the_report_opens_on_peak_global_circumferential_shortening():
+    """Where the myocardium is known, end systole is the frame of most negative global E_cc, whatever
+    a drifting background does to the displacement."""
+    import numpy as np
+
+    from deeptag.report import StrainTables, end_systole
+    curve = [0.0, -3.0, -9.5, -14.0, -12.0, -4.0, None]
+    tables = StrainTables({"regions": [{"region": "1", "kind": "segment", "curves": {"E_cc": [0, -20, 0, 0, 0, 0, 0]}},
+                                       {"region": "global", "kind": "global", "curves": {"E_cc": curve}}]},
+                          np.zeros((0, 2)), np.zeros(0))
+    assert end_systole(tables) == 3
+    assert end_systole(StrainTables({"regions": []}, np.zeros((0, 2)), np.zeros(0))) is None

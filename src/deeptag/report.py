@@ -407,6 +407,18 @@ def settings_table(settings: dict) -> str:
     return _table(["setting", "value"], rows).replace("<table>", '<table class="settings">', 1)
 
 
+def end_systole(strain: StrainTables) -> int | None:
+    """The frame of peak global circumferential shortening (most negative global E_cc), where the
+    myocardium is known: end systole as strain defines it, whatever the background does; None when the
+    strain tables have no global E_cc curve or it never shortens."""
+    for region in strain.summary.get("regions", []):
+        if region.get("kind") == "global":
+            curve = np.asarray([np.nan if v is None else v for v in region["curves"].get("E_cc", [])], float)
+            if np.nanmin(curve, initial=0.0) < 0:
+                return int(np.nanargmin(curve))
+    return None
+
+
 def render_html(result: ResultFolder, pictures: list[Picture], strain: StrainTables | None = None,
                 fps: float = 4.0, settings: dict | None = None, shown_as: Path | None = None) -> str:
     """The report as one self-contained HTML page (no external resource of any kind): the facts, strain
@@ -414,13 +426,17 @@ def render_html(result: ResultFolder, pictures: list[Picture], strain: StrainTab
     the result folder's name as the user will find it (default: where it is read from)."""
     summary = result.summary
     title = f"deeptag report: {Path(str(summary.get('input', result.path))).name}"
-    open_frame = viz.largest_motion_frame(result.fields["lagrangian"])
+    open_frame = end_systole(strain) if strain is not None else None
+    from_strain = open_frame is not None
+    if not from_strain:
+        open_frame = viz.largest_motion_frame(result.fields["lagrangian"])
     facts = [["input", html.escape(str(summary.get("input")))], ["frames", _cell(summary.get("frames"))],
              ["frame size (rows x columns)", html.escape(" x ".join(map(str, result.shape)))],
              ["pixel spacing (mm, row x column)",
               "unknown" if result.spacing is None else html.escape(" x ".join(f"{v:g}" for v in result.spacing))],
              ["model", html.escape(str(summary.get("model")))],
-             ["largest motion (end systole)", f"frame {open_frame}: the animations open there"]]
+             [f"end systole ({'peak global E_cc' if from_strain else 'largest motion'})",
+              f"frame {open_frame}: the animations open there"]]
     parts = [f"<h1>{html.escape(title)}</h1>",
              f"<p>Result folder <code>{html.escape(str(shown_as or result.path))}</code>, report made "
              f"{datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC by deeptag {__version__}. "
