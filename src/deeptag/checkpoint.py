@@ -52,9 +52,11 @@ def read_checkpoint(path: str | Path) -> dict:
     return payload
 
 
-def _config_from_dict(values: dict) -> ModelConfig:
-    known = {f.name for f in dataclass_fields(ModelConfig)}
-    return ModelConfig(**{k: v for k, v in values.items() if k in known})
+def known_fields(config_class: type, values: dict) -> dict:
+    """The entries of a saved configuration that ``config_class`` still has (a checkpoint saved by an
+    earlier version loads, or its run resumes, with today's defaults for anything added since)."""
+    names = {field.name for field in dataclass_fields(config_class)}
+    return {key: value for key, value in values.items() if key in names}
 
 
 def load_official(path: str | Path) -> DeepTagNet:
@@ -88,7 +90,7 @@ def load_model(spec: str | Path | None = None) -> tuple[DeepTagNet, str]:
         path = spec[len(OFFICIAL_PREFIX):]
         return load_official(path), f"official DeepTag weights ({path})"
     payload = read_checkpoint(spec)
-    model = DeepTagNet(_config_from_dict(payload["model_config"]))
+    model = DeepTagNet(ModelConfig(**known_fields(ModelConfig, payload["model_config"])))
     try:
         model.load_state_dict(payload["state_dict"])
     except RuntimeError as error:

@@ -131,14 +131,15 @@ class GridMapping:
     align_corners: bool = False
 
     @classmethod
-    def full_frame(cls, height: int, width: int, size: int = NETWORK_SIZE) -> "GridMapping":
-        return cls((0, 0, width, height), size)
+    def full_frame(cls, height: int, width: int, size: int = NETWORK_SIZE,
+                   align_corners: bool = False) -> "GridMapping":
+        return cls((0, 0, width, height), size, align_corners)
 
     @classmethod
     def box_or_full_frame(cls, roi: tuple[int, int, int, int] | None, height: int, width: int,
-                          size: int = NETWORK_SIZE) -> "GridMapping":
+                          size: int = NETWORK_SIZE, align_corners: bool = False) -> "GridMapping":
         """The box ``roi`` when there is one (a sequence's stored heart box), else the full frame."""
-        return cls(roi, size) if roi else cls.full_frame(height, width, size)
+        return cls(roi, size, align_corners) if roi else cls.full_frame(height, width, size, align_corners)
 
     @property
     def scale(self) -> tuple[float, float]:

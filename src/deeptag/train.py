@@ -16,7 +16,6 @@ import random
 import time
 from collections import Counter
 from dataclasses import asdict, dataclass
-from dataclasses import fields as dataclass_fields
 from pathlib import Path
 
 import numpy as np
@@ -29,7 +28,7 @@ from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from tqdm import tqdm
 
 from . import fields
-from .checkpoint import read_checkpoint, save_checkpoint
+from .checkpoint import known_fields, read_checkpoint, save_checkpoint
 from .errors import InputError
 from .io import check_stored_roi, read_sequence
 from .losses import DeepTagLoss, LossConfig
@@ -93,8 +92,8 @@ def load_frames(path: Path, frames: int, model_config: ModelConfig) -> torch.Ten
     else the whole frame (section 4.1 crops the heart before resampling); normalised and resampled as the
     model's configuration says, as ``track`` does."""
     sequence = read_sequence(path)
-    mapping = GridMapping(sequence.roi or (0, 0, sequence.images.shape[2], sequence.images.shape[1]),
-                          model_config.image_size, model_config.align_corners)
+    mapping = GridMapping.box_or_full_frame(sequence.roi, *sequence.images.shape[1:], model_config.image_size,
+                                            model_config.align_corners)
     tensor = mapping.images_to_network(prepare_intensity(sequence.images, model_config.intensity))
     if len(tensor) > frames:
         tensor = tensor[:frames]
@@ -115,13 +114,6 @@ def true_motion_error(model: DeepTagNet, path: Path, device: str | torch.device 
         truth, mask = data["gt_lagrangian"].astype(np.float32), data["myocardium_mask"].astype(bool)
     result = track_sequence(read_sequence(path), model, adapt=None, device=device)
     return myocardium_epe(result.lagrangian, truth, mask)
-
-
-def known_fields(config_class: type, values: dict) -> dict:
-    """The entries of a saved configuration that ``config_class`` still has (a run saved by an earlier
-    version resumes with today's defaults for anything added since)."""
-    names = {field.name for field in dataclass_fields(config_class)}
-    return {key: value for key, value in values.items() if key in names}
 
 
 def add_noise(frames: torch.Tensor, level: float, generator: torch.Generator) -> torch.Tensor:

@@ -17,7 +17,6 @@ integrated. A trained network tracks a sequence in one of two ways:
 from __future__ import annotations
 
 import time
-from dataclasses import replace
 
 import numpy as np
 import torch
@@ -61,8 +60,8 @@ def track_network(model: DeepTagNet, images: np.ndarray, points: np.ndarray, pai
         return BaselineResult(tracks=result.tracks.astype(np.float64), lagrangian=result.lagrangian,
                               inf_fields=result.inf_forward, seconds=time.perf_counter() - started)
     height, width = images.shape[1:]
-    mapping = replace(GridMapping.box_or_full_frame(roi, height, width), size=model.config.image_size,
-                      align_corners=model.config.align_corners)  # the model's grid and convention
+    mapping = GridMapping.box_or_full_frame(roi, height, width, model.config.image_size,
+                                            model.config.align_corners)  # the model's grid and convention
     model = model.to(device).eval()
     frames = mapping.images_to_network(prepare_intensity(images, intensity or model.config.intensity)).to(device)
     if adapt is not None and adapt.steps > 0:

@@ -206,11 +206,12 @@ def run(args: argparse.Namespace) -> int:
     myocardium = myocardium_options(args)
     protect = [path for path in (args.sequence, args.points) if path is not None]
     failed = 0
+    rings = []
     for (_, sequence), mapping in zip(inputs, mappings):
         warn_about(sequence)
         failed += check_scan(sequence, mapping)
-        if myocardium is not None:
-            define_myocardium(sequence.images.shape[1:], **myocardium)  # a bad ring fails before any work
+        # a bad ring fails here, before any work
+        rings.append(None if myocardium is None else define_myocardium(sequence.images.shape[1:], **myocardium))
     if failed and args.strict:
         raise InputError(f"--strict: {failed} check(s) before tracking failed (the warnings above)")
     check_output_folder(args.out, args.force, protect)
@@ -218,12 +219,11 @@ def run(args: argparse.Namespace) -> int:
     described = describe_model(model_name, adapt)
     done = []
     with result_directory(args.out, args.force, protect) as folder:
-        for (name, sequence), mapping in zip(inputs, mappings):
+        for (name, sequence), mapping, ring in zip(inputs, mappings, rings):
             (folder / name).mkdir(exist_ok=True)
             with adaptation_progress(adapt, args.quiet, f"adapting {name}" if name else "adapting") as progress:
                 result = track_sequence(sequence, model, points, mapping=mapping, intensity=args.intensity,
                                         adapt=adapt, device=device, progress=progress)
-            ring = None if myocardium is None else define_myocardium(sequence.images.shape[1:], **myocardium)
             write_result(folder / name, result, sequence,
                          summarise(result, sequence, described, args.intensity, args.roi, device_description(device),
                                    ring))
@@ -250,23 +250,25 @@ def stored_myocardium(sequence: Sequence) -> dict | None:
         return {"mask": sequence.source} if "myocardium_mask" in data.files else None
 
 
-def warn_about(sequence: Sequence) -> None:
-    """One line on stderr for each thing about ``sequence`` that is accepted but likely wrong."""
+def print_warnings(sequence: Sequence, warnings: list[str]) -> None:
+    """One line on stderr for each warning about ``sequence``."""
     import sys
 
+    for warning in warnings:
+        print(f"deeptag: warning: {sequence.source}: {warning}", file=sys.stderr)
+
+
+def warn_about(sequence: Sequence) -> None:
+    """One line on stderr for each thing about ``sequence`` that is accepted but likely wrong."""
     from ..io import input_warnings
 
-    for warning in input_warnings(sequence):
-        print(f"deeptag: warning: {sequence.source}: {warning}", file=sys.stderr)
+    print_warnings(sequence, input_warnings(sequence))
 
 
 def check_scan(sequence: Sequence, mapping: GridMapping) -> int:
     """The checks before tracking (``quality.scan_checks``), one warning line on stderr each; their count."""
-    import sys
-
     from ..quality import scan_checks
 
     found = scan_checks(sequence.images, mapping.roi, sequence.frame_times)
-    for warning in found:
-        print(f"deeptag: warning: {sequence.source}: {warning}", file=sys.stderr)
+    print_warnings(sequence, found)
     return len(found)
