@@ -3,13 +3,15 @@
 1. Simulated test sequences from seeds never trained on (100000 on; training uses 0-199, the
    shipped example 900000 on): mean end-point error of the Lagrangian field inside the myocardium (px).
 2. The real sequence ../shared/real/sax_45_23.npz when present: mean landmark distance (px), frames
-   1..T-1. The bundled model's 192-grid training stages drew its images (never its landmarks) among the
-   simulated sequences (scripts/train_bundled_model.sh, REAL=), so its figures there are not those of an
-   unseen scan; the adapted figure is, by design, a fit to the scan itself.
+   1..T-1. No model of the project trains on its images (a scan they never saw); the adapted figure is,
+   by design, a fit to the scan itself.
 3. The training cost read from the run's log, when a run folder is given.
 
-    python benchmarks/bundled_model.py [--model PATH] [--sequences 20] [--adapt-steps 150] [--device cuda]
-                                       [--no-baselines] [--no-real] [--run RUN_DIR ...] [--json FILE]
+Several models side by side: repeat --model (each alone and adapted) and --alone (the network alone only,
+e.g. official:PATH for the authors' published weights).
+
+    python benchmarks/bundled_model.py [--model SPEC ...] [--alone SPEC ...] [--sequences 20]
+        [--adapt-steps 150] [--device cuda] [--no-baselines] [--no-real] [--run RUN_DIR ...] [--json FILE]
 """
 from __future__ import annotations
 
@@ -32,11 +34,12 @@ from deeptag.track import track_sequence
 from reference_data import REAL_SEQUENCE as REAL, TEST_SEED
 
 
-def methods(model, adapt_steps: int, device: str, baselines: bool = True) -> dict:
-    """name -> function(sequence, points) -> (lagrangian (T-1, 2, H, W), tracks (T, K, 2), seconds).
+def methods(models: dict, alone: dict, adapt_steps: int, device: str, baselines: bool = True) -> dict:
+    """name -> function(sequence, points) -> (lagrangian (T-1, 2, H, W), tracks (T, K, 2), seconds), for
+    each of ``models`` (label -> network) alone and adapted, each of ``alone`` alone.
 
-    The network and its adaptation run on ``device``; TV-L1 always runs on the CPU."""
-    def network(adapt: AdaptConfig | None):
+    The networks and their adaptation run on ``device``; TV-L1 always runs on the CPU."""
+    def network(model, adapt: AdaptConfig | None):
         def run(sequence: Sequence, points: np.ndarray):
             result = track_sequence(sequence, model, points, adapt=adapt, device=device)
             return result.lagrangian, result.tracks, result.seconds["total"]
@@ -51,7 +54,11 @@ def methods(model, adapt_steps: int, device: str, baselines: bool = True) -> dic
         return (np.zeros((frames - 1, 2, height, width), np.float32),
                 np.repeat(points[None], frames, axis=0), 0.0)
 
-    table = {"model": network(None), f"model + adapt {adapt_steps}": network(AdaptConfig(steps=adapt_steps))}
+    table = {}
+    for label, model in models.items():
+        table[label] = network(model, None)
+        table[f"{label} + adapt {adapt_steps}"] = network(model, AdaptConfig(steps=adapt_steps))
+    table.update({label: network(model, None) for label, model in alone.items()})
     return {**table, "TV-L1": tvl1, "no motion": no_motion} if baselines else table
 
 
@@ -64,7 +71,11 @@ def training_cost(run: Path) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model", help="a deeptag checkpoint (default: the bundled model)")
+    parser.add_argument("--model", action="append", default=[],
+                        help="a deeptag checkpoint, alone and adapted (repeat for several; default: the "
+                             "bundled model)")
+    parser.add_argument("--alone", action="append", default=[],
+                        help="a model tracked by the network alone only, e.g. official:PATH (repeatable)")
     parser.add_argument("--sequences", type=int, default=20)
     parser.add_argument("--adapt-steps", type=int, default=AdaptConfig().steps)
     parser.add_argument("--run", type=Path, action="append", default=[],
@@ -77,9 +88,15 @@ def main() -> None:
     parser.add_argument("--json", type=Path, help="also write the mean figures to this file")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    model, name = load_model(args.model)
-    table = methods(model, args.adapt_steps, args.device, not args.no_baselines)
-    print(f"{name}; {torch.get_num_threads()} CPU threads; network on {args.device}")
+    specs = args.model or [None]
+    models, alone = {}, {}
+    for number, spec in enumerate(specs + args.alone, start=1):
+        model, name = load_model(spec)
+        label = "model" if len(specs) + len(args.alone) == 1 else f"model {number}"
+        (models if number <= len(specs) else alone)[label] = model
+        print(f"{label}: {name}")
+    table = methods(models, alone, args.adapt_steps, args.device, not args.no_baselines)
+    print(f"{torch.get_num_threads()} CPU threads; networks on {args.device}")
 
     errors = {method: [] for method in table}
     seconds = {method: [] for method in table}
@@ -96,7 +113,7 @@ def main() -> None:
           "end-point error of the Lagrangian field in the myocardium (px):")
     for method in table:
         e = np.asarray(errors[method])
-        print(f"  {method:>22}: {e.mean():.3f} +- {e.std():.3f} px   ({np.mean(seconds[method]):.2f} s per sequence)")
+        print(f"  {method:>24}: {e.mean():.3f} +- {e.std():.3f} px   ({np.mean(seconds[method]):.2f} s per sequence)")
     for pattern in ("grid", "lines"):
         chosen = np.asarray(patterns) == pattern
         if chosen.any():
@@ -106,14 +123,13 @@ def main() -> None:
     means = {"simulated": {method: float(np.mean(errors[method])) for method in table}, "real": {}}
     if REAL.is_file() and not args.no_real:
         real = read_sequence(REAL)
-        seen = " (its images, not its landmarks, trained the bundled model)" if args.model is None else ""
-        print(f"\n2. {REAL.name}{seen}: mean landmark distance, frames 1-{real.num_frames - 1}:")
+        print(f"\n2. {REAL.name}: mean landmark distance, frames 1-{real.num_frames - 1}:")
         for method, run in table.items():
             started = time.perf_counter()
             _, tracks, _ = run(real, real.landmarks[0])
             summary = landmark_summary(tracks, real.landmarks)
             means["real"][method] = summary["mean_px"]
-            print(f"  {method:>22}: {summary['mean_px']:.3f} px (RMS {summary['rms_px']:.3f}), "
+            print(f"  {method:>24}: {summary['mean_px']:.3f} px (RMS {summary['rms_px']:.3f}), "
                   f"{time.perf_counter() - started:.1f} s")
         print("  (published model: 1.86 px; TV-L1 2.09 px; no motion 5.70 px, from ../shared/real/README.md)")
     elif not args.no_real:
