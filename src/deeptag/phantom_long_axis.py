@@ -1,0 +1,610 @@
+"""Synthetic long-axis (2-, 3-, 4-chamber) SPAMM tagging sequences with known motion.
+
+The short-axis simulator (``deeptag.phantom``) draws an LV ring; this module draws the LV as a U-shaped
+wall from the base (the mitral annulus) to the apex, cut by the imaging plane of one long-axis view, with
+the chambers that the view shows around it, and moves it with a kinematic model of systole and filling.
+The imaging physics and the randomised appearance are the short-axis ones, imported from
+``deeptag.phantom_imaging`` (tags, fading, blood washout and inflow, shading, k-space blur, Rician noise)
+and the acquisition and timing are drawn by ``deeptag.phantom.draw_parameters``; only the pixel size and
+the tag spacing are redrawn, for the larger field of view that a long-axis view needs.
+
+Anatomical frame (pixels): ``h`` along the LV long axis from the epicardial apex towards the base, ``w``
+across it; wall 1 of the view lies at ``w < 0``, wall 2 at ``w > 0`` (``long_axis.WALLS``: 4CH inferoseptal
+and anterolateral, 2CH inferior and anterior, 3CH anteroseptal and inferolateral). The frame is turned by
+a random angle (and mirrored in 20 % of the sequences) into the image.
+
+Motion. Unlike the short-axis model this one is defined forwards, material point ``X`` to its place
+``phi_t(X) = X + d_t(X)`` in frame t, as the sum of
+
+1. longitudinal shortening: the LV moves towards the apex by ``c(t) eps(w) G(h)`` with ``G' = 1`` above
+   the apical cap (so the walls shorten uniformly by the fraction ``eps``, the apex stays still and the
+   annulus descends by about ``eps`` times the LV length), ``eps`` blended across the cavity from wall 1 to
+   wall 2, fading over the atria above the base and beside the heart;
+2. lateral motion at each level: the endocardium moves inwards by ``k`` times the cavity half-width and
+   the wall thickens by the fraction ``theta``, fading outside the epicardium;
+3. an apical swing (the in-plane trace of apical rotation and rocking), an inward motion of the RV free
+   wall (4CH), a rigid shift of the heart in systole and filling, and a slow drift of the whole image.
+
+All parts are smooth (C1). The pull-back map that the ground truth needs, ``psi_t = phi_t^{-1}``, is found
+on the pixel grid by Newton's method (to 1e-5 px); the landmarks and the centreline points are moved by
+``phi_t`` itself, exactly. The simulator checks the Jacobian determinant of the pull-back on the grid and
+scales the motion down where it is not clearly positive, as the short-axis one does.
+
+Parameter ranges (uniform unless said otherwise). Sources: [Lang15] Lang et al., JASE 2015 (chamber
+quantification: LV diameters, wall thickness, LA and RV size); [Kawel15] Kawel-Boehm et al., JCMR 2015 (CMR
+normal values); [Yingchon14] Yingchoncharoen et al., JASE 2013 (normal GLS, -19.7 %, 95 % CI -20.4 to -18.9);
+[Rogers91] Rogers et al., Circulation 1991 (tagged-MRI longitudinal shortening and annulus motion);
+[Moore00] Moore et al., Radiology 2000 (normal strains from tagging); [Sutherland94] (mitral annulus
+displacement 12-15 mm); short-axis imaging ranges as in ``deeptag.phantom``.
+
+=======================================  ===================================  ==================
+quantity                                 range                                source
+=======================================  ===================================  ==================
+pixel size at 192 px                     1.05-1.7 mm, log-uniform             FOV of a LAX cine
+tag spacing                              6-9 mm, kept to 4.8-9.5 px at 192    as short axis
+LV endocardial length base to apex (ED)  62-85 mm                             [Lang15, Kawel15]
+LV endocardial half-width (ED)           19-28 mm                             [Lang15] LVIDd 38-58 mm
+wall thickness / apical cap fraction     6-11 mm / 0.55-0.85 of it            [Lang15]
+longitudinal shortening of each wall     0.13-0.21 (75 %), 0.04-0.13 (25 %)    [Yingchon14, Rogers91]
+lateral endocardial motion / thickening  0.12-0.28 of half-width / 0.25-0.6   [Moore00, Lang15]
+apical swing                             0-3 mm                               in-plane trace
+LA length / half-width                   38-55 mm / 16-24 mm                  [Lang15]
+RV (4CH) length fraction / width         0.7-0.88 of LV / 14-24 mm; wall 2.5-5 [Lang15]
+heart shift (systole / filling), drift   0-4 mm / 0-3 mm, 0-1.5 mm            cine
+=======================================  ===================================  ==================
+
+The resulting peak global longitudinal strain (Green-Lagrange, mean over the myocardium) lies around
+-12 to -20 % for the normal draws: the engineering shortening of the walls, 13-21 %, is -(1 - (1 - e)^2)/2
+in Green-Lagrange terms, -12.2 to -18.8 %.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .errors import InputError
+from .fields import jacobian_determinant
+from .phantom_imaging import MAP_CHANNELS, Blob, render_frames, sample_maps, smooth_noise
+from .phantom_motion import smoothstep
+from .preprocess import heart_box
+
+VIEWS = ("2ch", "3ch", "4ch")
+LANDMARK_DEPTHS = (0.2, 0.5, 0.8)  # fractions of the wall thickness, endocardium to epicardium
+LANDMARKS_PER_LINE = 16
+MIN_JACOBIAN = 0.1
+
+
+@dataclass
+class LongAxisHeart:
+    """Frame-0 shape of the heart in one long-axis view, pixels in the anatomical frame (module docstring),
+    placed in the image by ``apex`` (x, y) and the angle ``axis_angle`` (rad, image polar angle of the
+    direction from the apex to the base; y down) and ``mirrored`` (wall 1 on the other side)."""
+
+    view: str
+    apex: tuple[float, float]
+    axis_angle: float
+    mirrored: bool
+    base_height: float  # epicardial apex to the base plane
+    endo_half_width: float
+    wall: float
+    apical_wall: float
+    la: tuple[float, float, float, float]  # centre h, centre w, half length, half width
+    rv: tuple[float, float, float, float] | None  # base height of RV apex, w of its centre, half width, free wall
+    ra: tuple[float, float, float, float] | None
+    aorta: tuple[float, float, float] | None  # w of its axis, radius, tilt (rad)
+    fat: float
+
+    # ---- frames
+    def to_anatomical(self, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Image points to (h, w)."""
+        c, s = np.cos(self.axis_angle), np.sin(self.axis_angle)
+        dx, dy = x - self.apex[0], y - self.apex[1]
+        h = c * dx + s * dy
+        w = -s * dx + c * dy
+        return h, (-w if self.mirrored else w)
+
+    def to_image(self, h: np.ndarray, w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(h, w) to image points (x, y)."""
+        w = -w if self.mirrored else w
+        c, s = np.cos(self.axis_angle), np.sin(self.axis_angle)
+        return self.apex[0] + c * h - s * w, self.apex[1] + s * h + c * w
+
+    # ---- shape
+    @property
+    def endo_length(self) -> float:
+        return self.base_height - self.apical_wall
+
+    def endo_width(self, h: np.ndarray) -> np.ndarray:
+        """Half-width of the LV cavity at height ``h`` (0 below the endocardial apex, constant above the base)."""
+        below = np.clip((self.base_height - h) / self.endo_length, 0.0, 1.0)
+        return self.endo_half_width * np.sqrt(np.clip(1.0 - below ** 2, 0.0, 1.0))
+
+    def centreline(self) -> np.ndarray:
+        """Frame-0 mid-wall apex and the two mid-wall annulus points (walls 1 and 2), (3, 2) as (x, y)."""
+        half = self.endo_half_width + 0.5 * self.wall
+        h = np.array([0.5 * self.apical_wall, self.base_height, self.base_height])
+        w = np.array([0.0, -half, half])
+        return np.stack(self.to_image(h, w), axis=1)
+
+    def wall_points(self, depths=LANDMARK_DEPTHS, count: int = LANDMARKS_PER_LINE) -> np.ndarray:
+        """Frame-0 material points (K, 2) as (x, y) on lines through the wall at ``depths`` (0 endo, 1 epi),
+        evenly spread along each line from the wall-1 annulus over the apex to the wall-2 annulus."""
+        out = []
+        for depth in depths:
+            half_w = self.endo_half_width + depth * self.wall
+            half_h = self.endo_length + depth * self.apical_wall
+            angles = np.linspace(-0.5 * np.pi, 0.5 * np.pi, count)
+            h = self.base_height - half_h * np.cos(angles)
+            w = half_w * np.sin(angles)
+            out.append(np.stack(self.to_image(h, w), axis=1))
+        return np.concatenate(out)
+
+
+def _ellipse_depth(h, w, ch, cw, ah, aw):
+    """First-order signed distance (pixels, positive inside) to the ellipse centred (ch, cw), semi-axes ah, aw."""
+    u, v = (h - ch) / ah, (w - cw) / aw
+    rho = np.sqrt(u * u + v * v)
+    grad = np.sqrt((u / ah) ** 2 + (v / aw) ** 2) / np.maximum(rho, 1e-9)
+    return (1.0 - rho) / np.maximum(grad, 1e-9)
+
+
+@dataclass
+class LongAxisMotion:
+    """Peak amplitudes (fractions, pixels) of the long-axis motion (module docstring)."""
+
+    shortening: tuple[float, float]
+    lateral: float
+    thickening: float
+    apical_swing: float
+    rv_inward: float
+    translation_systole: tuple[float, float]
+    translation_filling: tuple[float, float]
+    drift: tuple[float, float]
+    margin: float
+
+    def scaled(self, factor: float) -> "LongAxisMotion":
+        return dataclasses.replace(
+            self, shortening=tuple(v * factor for v in self.shortening), lateral=self.lateral * factor,
+            thickening=self.thickening * factor, apical_swing=self.apical_swing * factor,
+            rv_inward=self.rv_inward * factor,
+            translation_systole=tuple(v * factor for v in self.translation_systole),
+            translation_filling=tuple(v * factor for v in self.translation_filling),
+            drift=tuple(v * factor for v in self.drift))
+
+
+def _ramp_integral(x):
+    """Integral of smoothstep from 0 to x (C2 ramp: 0 below 0, slope 1 beyond 1)."""
+    x = np.asarray(x)
+    inside = np.clip(x, 0.0, 1.0)
+    return np.where(x >= 1.0, 0.5 + (x - 1.0), inside ** 3 - 0.5 * inside ** 4)
+
+
+def displacement(heart: LongAxisHeart, motion: LongAxisMotion, profiles: dict, x, y):
+    """The forward displacement ``d_t(X)`` (dx, dy) pixels of material points ``X = (x, y)``; ``profiles``
+    and the points broadcast together (e.g. (T, 1, 1) profiles with an (H, W) grid)."""
+    c = profiles["contraction"]
+    h, w = heart.to_anatomical(x, y)
+    a = np.abs(w)
+    base, wall = heart.base_height, heart.wall
+    outer = heart.endo_half_width + wall + (0.0 if heart.rv is None else 2 * heart.rv[2] + heart.rv[3])
+    margin = motion.margin
+    beside = 1.0 - smoothstep((a - outer) / margin)
+    above = 1.0 - smoothstep((h - base) / (0.6 * base))
+    below = smoothstep((h + margin) / margin)
+    window = beside * above * below
+
+    # 1. longitudinal shortening towards the apex
+    across = smoothstep(0.5 + 0.5 * w / heart.endo_half_width)
+    eps = motion.shortening[0] + (motion.shortening[1] - motion.shortening[0]) * across
+    cap = max(heart.apical_wall, 1.0)
+    dh = -c * eps * cap * _ramp_integral(h / cap) * above * beside
+
+    # 2. lateral: cavity narrows, wall thickens
+    endo = heart.endo_width(h)
+    tau = smoothstep((a - endo) / wall)
+    spared = smoothstep((h - 0.5 * heart.apical_wall) / heart.apical_wall)
+    inward_endo = motion.lateral * endo
+    linear = np.where(endo > 1e-6, motion.lateral * a, 0.0)
+    inward = linear * (1.0 - tau) + (inward_endo - motion.thickening * spared * wall) * tau
+    fade_out = 1.0 - smoothstep((a - endo - wall) / margin)
+    dw = -c * np.sign(w) * inward * fade_out * above
+
+    # 3. RV free wall (4CH), apical swing, rigid shift, drift
+    if heart.rv is not None:
+        rv_apex, rv_centre, rv_half, rv_wall = heart.rv
+        free = np.exp(-0.5 * ((w - (rv_centre - rv_half)) / (0.5 * rv_half)) ** 2)
+        dw = dw + c * motion.rv_inward * free * smoothstep((h - rv_apex) / (0.3 * base)) * above
+    swing = profiles["rotation"] * motion.apical_swing * (1.0 - smoothstep(h / base)) * window
+    dw = dw + swing
+    if heart.mirrored:
+        dw = -dw
+    cos_a, sin_a = np.cos(heart.axis_angle), np.sin(heart.axis_angle)
+    dx = cos_a * dh - sin_a * dw
+    dy = sin_a * dh + cos_a * dw
+    heart_window = (1.0 - smoothstep((a - outer - margin) / margin)) * \
+        (1.0 - smoothstep((h - 1.6 * base) / margin)) * smoothstep((h + 2 * margin) / margin)
+    for vector, profile in ((motion.translation_systole, c), (motion.translation_filling, profiles["filling"])):
+        dx = dx + vector[0] * profile * heart_window
+        dy = dy + vector[1] * profile * heart_window
+    return dx + motion.drift[0] * profiles["drift"], dy + motion.drift[1] * profiles["drift"]
+
+
+def forward(heart, motion, profiles, x, y):
+    """``phi_t(X)``: positions (x, y) in every frame of material points (broadcast as ``displacement``)."""
+    dx, dy = displacement(heart, motion, profiles, x, y)
+    return x + dx, y + dy
+
+
+def pullback_fields(heart: LongAxisHeart, motion: LongAxisMotion, profiles: dict, height: int, width: int,
+                    tolerance: float = 1e-5, iterations: int = 30) -> np.ndarray:
+    """Exact Lagrangian fields ``L_t = psi_t - id`` (T, 2, H, W) float32 pixels (channel 0 rows), with
+    ``psi_t = phi_t^{-1}`` solved on the grid by Newton's method (Jacobian by central differences)."""
+    rows, cols = np.mgrid[0:height, 0:width].astype(np.float64)
+    shaped = {name: np.asarray(value, dtype=np.float64)[:, None, None] for name, value in profiles.items()}
+    frames = len(profiles["contraction"])
+    px, py = np.broadcast_to(cols, (frames, height, width)), np.broadcast_to(rows, (frames, height, width))
+    dx, dy = displacement(heart, motion, shaped, px, py)
+    X, Y = px - dx, py - dy  # first guess
+    step = 1e-3
+    for _ in range(iterations):
+        fx, fy = forward(heart, motion, shaped, X, Y)
+        ex, ey = fx - px, fy - py
+        if max(np.abs(ex).max(), np.abs(ey).max()) < tolerance:
+            break
+        xp, yp = forward(heart, motion, shaped, X + step, Y)
+        xm, ym = forward(heart, motion, shaped, X - step, Y)
+        a11, a21 = (xp - xm) / (2 * step), (yp - ym) / (2 * step)
+        xp, yp = forward(heart, motion, shaped, X, Y + step)
+        xm, ym = forward(heart, motion, shaped, X, Y - step)
+        a12, a22 = (xp - xm) / (2 * step), (yp - ym) / (2 * step)
+        det = a11 * a22 - a12 * a21
+        det = np.where(np.abs(det) > 1e-6, det, 1e-6)
+        X = X - (a22 * ex - a12 * ey) / det
+        Y = Y - (-a21 * ex + a11 * ey) / det
+    else:
+        raise RuntimeError(f"the pull-back did not converge (residual {max(np.abs(ex).max(), np.abs(ey).max()):.2g} px)")
+    return np.stack((Y - rows, X - cols), axis=1).astype(np.float32)
+
+
+def deformation_gradient(heart, motion, profiles, points: np.ndarray, step: float = 1e-4) -> np.ndarray:
+    """The exact deformation gradient ``F = d phi_t / d X`` (T, K, 2, 2), index order (row, column) as
+    ``deeptag.strain``, at frame-0 points (K, 2) as (x, y); by central differences of the analytic map."""
+    shaped = {name: np.asarray(value, dtype=np.float64)[:, None] for name, value in profiles.items()}
+    x, y = points[:, 0].astype(np.float64), points[:, 1].astype(np.float64)
+    xp, yp = forward(heart, motion, shaped, x + step, y)
+    xm, ym = forward(heart, motion, shaped, x - step, y)
+    dx_dx, dy_dx = (xp - xm) / (2 * step), (yp - ym) / (2 * step)
+    xp, yp = forward(heart, motion, shaped, x, y + step)
+    xm, ym = forward(heart, motion, shaped, x, y - step)
+    dx_dy, dy_dy = (xp - xm) / (2 * step), (yp - ym) / (2 * step)
+    return np.stack([np.stack([dy_dy, dy_dx], -1), np.stack([dx_dy, dx_dx], -1)], -2)
+
+
+class _Tissues:
+    """What ``render_frames`` needs of the anatomy: the signal densities (``density['blood']``)."""
+
+    def __init__(self, density: dict, t1_ms: dict) -> None:
+        self.density, self.t1_ms = density, t1_ms
+
+
+def _soft(depth, edge):
+    return np.clip(0.5 + depth / edge, 0.0, 1.0)
+
+
+def reference_maps(heart: LongAxisHeart, tissues: _Tissues, body: dict, height: int, width: int, margin: int,
+                   rng: np.random.Generator, edge: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
+    """The material maps ``MAP_CHANNELS`` on a canvas (C, H + 2 margin, W + 2 margin) and the LV myocardium
+    depth (Hc, Wc): pixels with depth > 0 are in the LV wall. Canvas pixel (i, j) is (x, y) = (j - m, i - m)."""
+    rows, cols = np.mgrid[0:height + 2 * margin, 0:width + 2 * margin].astype(np.float32) - margin
+    shape = rows.shape
+    scale = max(height, width) / 192.0
+    fine, mid, coarse = (smooth_noise(rng, shape, s * scale) for s in (0.8, 2.5, 8.0))
+    slow_signal, slow_tags = (smooth_noise(rng, shape, 24.0 * scale) for _ in range(2))
+    dens, t1 = tissues.density, tissues.t1_ms
+    density = np.full(shape, dens["air"], np.float32)
+    rate = np.full(shape, 1.0 / t1["air"], np.float32)
+    blood = np.zeros(shape, np.float32)
+
+    def paint(mask, value, tissue_t1, is_blood=0.0):
+        nonlocal density, rate, blood
+        density = density + mask * (value - density)
+        rate = rate + mask * (1.0 / tissue_t1 - rate)
+        blood = blood + mask * (is_blood - blood)
+
+    h, w = heart.to_anatomical(cols, rows)
+    muscle = dens["myocardium"] * (1 + 0.03 * fine + 0.04 * mid)
+    # body, chest wall, lungs, liver below the apex (anatomical frame of the heart)
+    trunk = body["trunk"].depth(h, w)
+    paint(_soft(trunk, edge), dens["soft_tissue"] * (1 + 0.06 * mid + 0.08 * coarse), t1["soft_tissue"])
+    paint(_soft(trunk, edge) - _soft(trunk - body["fat"], edge), dens["fat"] * (1 + 0.04 * mid), t1["fat"])
+    for lung in body["lungs"]:
+        paint(_soft(lung.depth(h, w), edge) * _soft(trunk - body["fat"] - 3 * scale, edge),
+              dens["lung"] * (1.0 + 3.0 * np.clip(fine - 2.2, 0.0, None) + 0.15 * coarse), t1["lung"])
+    if body["liver"] is not None:
+        paint(_soft(body["liver"].depth(h, w), edge) * _soft(trunk - body["fat"], edge),
+              dens["liver"] * (1 + 0.07 * fine + 0.06 * mid), t1["liver"])
+
+    base, wall = heart.base_height, heart.wall
+    lv_epi = _ellipse_depth(h, w, base, 0.0, base, heart.endo_half_width + wall)
+    lv_epi = np.where(h > base, heart.endo_half_width + wall - np.abs(w), lv_epi)
+    heart_outline = np.where(h > base, np.minimum(heart.endo_half_width + 0.4 * wall - np.abs(w), heart.la[0] - h),
+                             lv_epi)
+    la = _ellipse_depth(h, w, heart.la[0], heart.la[1], heart.la[2], heart.la[3])
+    heart_outline = np.maximum(heart_outline, la + 2.5 * scale)
+    chambers = [("la", la)]
+    if heart.rv is not None:
+        rv_apex, rv_centre, rv_half, rv_wall = heart.rv
+        rv = _ellipse_depth(h, w, base, rv_centre, base - rv_apex, rv_half)
+        heart_outline = np.maximum(heart_outline, rv + rv_wall)
+        chambers.append(("rv", rv))
+    if heart.ra is not None:
+        ra = _ellipse_depth(h, w, *heart.ra)
+        heart_outline = np.maximum(heart_outline, ra + 2.0 * scale)
+        chambers.append(("ra", ra))
+    if heart.aorta is not None:
+        offset, radius, tilt = heart.aorta
+        along = h - base
+        aorta = np.minimum(np.minimum(radius - np.abs(w - offset - np.tan(tilt) * along), along + 0.15 * base),
+                           0.9 * base - along)
+        heart_outline = np.maximum(heart_outline, aorta + 2.0 * scale)
+        chambers.append(("aorta", aorta))
+    # pericardial fat, then the walls of the chambers, their blood, then the LV
+    fat = heart.fat * np.clip(0.8 + 0.6 * coarse, 0.0, 2.0)
+    paint(_soft(heart_outline + fat, edge) * _soft(trunk - body["fat"], edge), dens["fat"] * (1 + 0.04 * mid), t1["fat"])
+    paint(_soft(heart_outline, edge), muscle, t1["myocardium"])
+    for name, depth in chambers:
+        paint(_soft(depth, edge), dens["blood"], t1["blood"], 1.0)
+    lv_endo = _ellipse_depth(h, w, base, 0.0, heart.endo_length, heart.endo_half_width)
+    lv_endo = np.where(h > base, heart.endo_half_width - np.abs(w), lv_endo)
+    lv_wall = np.minimum(np.minimum(lv_epi, -lv_endo), base - h)
+    paint(_soft(lv_wall, edge), muscle, t1["myocardium"])
+    cavity = np.minimum(lv_endo, base + 0.5 * (heart.la[0] - base) - h)
+    paint(_soft(cavity, edge), dens["blood"], t1["blood"], 1.0)
+    myocardium = _soft(lv_wall, edge)
+    maps = np.stack((density, rate, blood, myocardium, slow_signal, slow_tags)).astype(np.float32)
+    return maps, lv_wall.astype(np.float32)
+
+
+@dataclass
+class LongAxisSequence:
+    """One simulated long-axis sequence and its ground truth.
+
+    As ``deeptag.phantom.SimulatedSequence`` (``images`` (T, H, W), ``lagrangian`` (T, 2, H, W) with
+    ``L_0 = 0``, ``myocardium_mask`` (H, W) the LV wall at frame 0, ``landmarks`` (T, K, 2) (x, y) px,
+    ``spacing`` (row, column) mm, ``frame_times`` ms, ``params``), plus ``view`` ('2ch', '3ch', '4ch') and
+    ``centreline`` (T, 3, 2): the mid-wall apex and the wall-1 and wall-2 mid-wall annulus points (x, y) px
+    in every frame, moved by the true motion.
+    """
+
+    images: np.ndarray
+    lagrangian: np.ndarray
+    myocardium_mask: np.ndarray
+    landmarks: np.ndarray
+    spacing: tuple[float, float]
+    frame_times: np.ndarray
+    view: str
+    centreline: np.ndarray
+    params: dict
+
+    @property
+    def roi(self) -> tuple[int, int, int, int]:
+        return heart_box(self.myocardium_mask)
+
+    @property
+    def lv_centre(self) -> tuple[float, float]:
+        """Mid-point of the centreline's three points at frame 0 (for code that expects a centre)."""
+        return tuple(float(v) for v in self.centreline[0].mean(axis=0))
+
+    def heart_and_motion(self) -> tuple[LongAxisHeart, LongAxisMotion, dict]:
+        """The analytic heart, motion and temporal profiles, rebuilt from ``params``."""
+        return heart_from_params(self.params)
+
+
+def heart_from_params(params: dict) -> tuple[LongAxisHeart, LongAxisMotion, dict]:
+    """``(heart, motion, profiles)`` from the ``params`` of a long-axis sequence."""
+    from .phantom_motion import CardiacTiming
+    heart = LongAxisHeart(**{k: (tuple(v) if isinstance(v, list) else v) for k, v in params["heart"].items()})
+    motion = LongAxisMotion(**{k: (tuple(v) if isinstance(v, list) else v) for k, v in params["motion"].items()})
+    timing = CardiacTiming(**params["timing"])
+    return heart, motion, timing.profiles(timing.frame_times())
+
+
+def _plain(value):
+    if hasattr(value, "__dataclass_fields__"):
+        return _plain(asdict(value))
+    if isinstance(value, dict):
+        return {key: _plain(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(item) for item in value]
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
+
+
+def draw_long_axis(rng: np.random.Generator, view: str, size: int, frames: int | None) -> dict:
+    """Draw one long-axis sequence's heart, motion, timing, tissues and acquisition (module table)."""
+    from .phantom import draw_parameters
+
+    short_axis = draw_parameters(rng, size, frames)  # timing, tissues, imaging: as the short axis
+    u = rng.uniform
+    while True:
+        pixel_192 = float(np.exp(u(np.log(1.05), np.log(1.7))))
+        tag_mm = u(6.0, 9.0)
+        if 4.8 <= tag_mm / pixel_192 <= 9.5:
+            break
+    pixel = pixel_192 * 192.0 / size
+
+    def px(mm):
+        return float(mm / pixel)
+
+    endo_length, half_width, wall = px(u(62, 85)), px(u(19, 28)), px(u(6, 11))
+    apical_wall = wall * u(0.55, 0.85)
+    base = endo_length + apical_wall
+    la_half = 0.5 * px(u(38, 55))
+    la = (base + px(2.0) + la_half, px(u(-6, 6)), la_half, px(u(16, 24)))
+    rv = ra = aorta = None
+    rv_span = 0.0
+    if view == "4ch":
+        rv_half = px(u(14, 24)) * 0.5
+        rv_apex = base * (1.0 - u(0.7, 0.88))
+        rv = (rv_apex, -(half_width + wall + rv_half), rv_half, px(u(2.5, 5.0)))
+        rv_span = 2 * rv_half
+        la = (la[0], la[1] + 0.4 * la[3], la[2], la[3])
+        ra = (base + px(2.0) + 0.9 * la[2], -(half_width + wall + 0.8 * rv_half) - 0.3 * la[3], 0.9 * la[2], 0.85 * la[3])
+    elif view == "3ch":
+        aorta = (-half_width * u(0.2, 0.6), px(u(11, 15)), float(np.radians(u(-30, -5))))
+        la = (la[0], la[1] + 0.5 * la[3], la[2], la[3])
+    apex_angle = float(u(0, 2 * np.pi))
+    mirrored = bool(rng.random() < 0.2)
+    # put the middle of the heart (apex to the top of the atria) near the image centre
+    middle = 0.5 * (la[0] + la[2])
+    jitter = 0.06 * size
+    centre = (size / 2 - 0.5 + u(-jitter, jitter), size / 2 - 0.5 + u(-jitter, jitter))
+    apex = (centre[0] - middle * np.cos(apex_angle), centre[1] - middle * np.sin(apex_angle))
+    heart = LongAxisHeart(view=view, apex=(float(apex[0]), float(apex[1])), axis_angle=apex_angle, mirrored=mirrored,
+                          base_height=float(base), endo_half_width=float(half_width), wall=float(wall),
+                          apical_wall=float(apical_wall), la=tuple(float(v) for v in la),
+                          rv=None if rv is None else tuple(float(v) for v in rv),
+                          ra=None if ra is None else tuple(float(v) for v in ra),
+                          aorta=None if aorta is None else tuple(float(v) for v in aorta),
+                          fat=px(u(0.5, 3.0)) if rng.random() < 0.6 else 0.0)
+
+    normal = rng.random() < 0.75
+    shortening = tuple(float(u(0.13, 0.21) if normal else u(0.04, 0.13)) for _ in range(2))
+
+    def vector(max_mm):
+        length, direction = px(u(0.0, max_mm)), u(0, 2 * np.pi)
+        return (float(length * np.cos(direction)), float(length * np.sin(direction)))
+
+    motion = LongAxisMotion(
+        shortening=shortening, lateral=float(u(0.12, 0.28) * (1.0 if normal else 0.6)),
+        thickening=float(u(0.25, 0.6) * (1.0 if normal else 0.5)), apical_swing=px(u(0.0, 3.0)) * rng.choice([-1, 1]),
+        rv_inward=px(u(2.0, 6.0)) if rv is not None else 0.0, translation_systole=vector(4.0),
+        translation_filling=vector(3.0), drift=vector(1.5), margin=max(px(u(12.0, 22.0)), 8.0 * size / 192))
+
+    side = 0.5 * size * pixel  # half the field of view in mm
+    body = {"trunk": Blob(centre=(px(u(40, 70)), px(u(-30, 30))), axes=(px(u(150, 190)), px(u(120, 170))),
+                          angle=float(u(-0.3, 0.3)), shape=[[float(v) for v in rng.normal(0, 0.03, 2)] for _ in range(3)]),
+            "fat": px(u(3, 20)),
+            "lungs": [Blob(centre=(px(u(50, 110)), sign * (half_width + wall + rv_span + px(u(45, 70)))),
+                           axes=(px(u(70, 110)), px(u(35, 55))), angle=float(u(-0.3, 0.3)), shape=[])
+                      for sign in (-1.0, 1.0)],
+            "liver": Blob(centre=(px(-u(35, 70)), px(u(-40, 10))), axes=(px(u(35, 60)), px(u(70, 110))),
+                          angle=float(u(-0.3, 0.3)), shape=[]) if rng.random() < 0.8 else None,
+            "field_of_view_mm": float(2 * side)}
+    anatomy = short_axis["anatomy"]
+    spacing_px = tag_mm / pixel
+    imaging = short_axis["imaging"]
+    grid = imaging.tag_grid
+    phase_encoding = max(u(0.3, 0.75), min(0.75, 3.2 / spacing_px))
+    readout = max(phase_encoding, u(0.5, 0.95))
+    imaging = dataclasses.replace(
+        imaging, tag_spacing=float(spacing_px), tag_phase=(float(u(0, spacing_px)), float(u(0, spacing_px))),
+        tag_angle=float(u(0, np.pi / 2 if grid else np.pi)),
+        resolution=(phase_encoding, readout) if rng.random() < 0.5 else (readout, phase_encoding))
+    return {"view": view, "pixel_mm": float(pixel), "heart": heart, "motion": motion,
+            "timing": short_axis["timing"], "tissues": {"density": anatomy.density, "t1_ms": anatomy.t1_ms},
+            "body": body, "imaging": imaging, "normal_function": bool(normal)}
+
+
+def simulate_long_axis(seed: int, view: str = "4ch", size: int = 192, frames: int | None = None,
+                       clean: bool = False) -> LongAxisSequence:
+    """Simulate one long-axis tagging sequence with known motion.
+
+    Parameters
+    ----------
+    seed : the random seed; the same seed and view give identical arrays.
+    view : '2ch', '3ch' or '4ch'.
+    size, frames, clean : as ``deeptag.phantom.simulate_sequence``.
+
+    Returns
+    -------
+    LongAxisSequence with images (T, size, size), lagrangian (T, 2, size, size), landmarks (T, 48, 2),
+    centreline (T, 3, 2).
+    """
+    if view not in VIEWS:
+        raise ValueError(f"view must be one of {VIEWS}, got {view!r}")
+    if size < 32:
+        raise ValueError(f"size must be at least 32 pixels, got {size}")
+    if frames is not None and frames < 2:
+        raise ValueError(f"a sequence needs at least 2 frames, got {frames}")
+    rng = np.random.default_rng([seed, VIEWS.index(view) + 2])
+    drawn = draw_long_axis(rng, view, size, frames)
+    heart, timing = drawn["heart"], drawn["timing"]
+    times = timing.frame_times()
+    profiles = timing.profiles(times)
+    motion_scale = 1.0
+    for _ in range(8):
+        motion = drawn["motion"].scaled(motion_scale)
+        lagrangian = pullback_fields(heart, motion, profiles, size, size)
+        worst = float(jacobian_determinant(torch.from_numpy(lagrangian)).min())
+        if worst > MIN_JACOBIAN:
+            break
+        motion_scale *= 0.8
+    else:
+        raise RuntimeError(f"seed {seed}: the motion is not diffeomorphic even scaled by {motion_scale:.2f}")
+    lagrangian[0] = 0.0  # frame 0 is the reference (contraction and every profile are 0 there)
+
+    margin = int(np.ceil(np.abs(lagrangian).max())) + 4
+    tissues = _Tissues(drawn["tissues"]["density"], drawn["tissues"]["t1_ms"])
+    maps, _ = reference_maps(heart, tissues, drawn["body"], size, size, margin, rng, edge=max(1.0, size / 192))
+    rows, cols = np.mgrid[0:size, 0:size]
+    material_x = (cols[None] + lagrangian[:, 1]).astype(np.float32)
+    material_y = (rows[None] + lagrangian[:, 0]).astype(np.float32)
+    samples = sample_maps(maps, margin, material_x, material_y)
+    images = render_frames(samples, material_x, material_y, times, profiles["contraction"], drawn["imaging"],
+                           tissues, rng, clean=clean)
+    mask = samples[0, MAP_CHANNELS.index("myocardium")] > 0.5
+
+    shaped = {name: np.asarray(value, dtype=np.float64)[:, None] for name, value in profiles.items()}
+    sources = heart.wall_points()
+    landmarks = np.stack(forward(heart, motion, shaped, sources[:, 0], sources[:, 1]), axis=-1)
+    points = heart.centreline()
+    centreline = np.stack(forward(heart, motion, shaped, points[:, 0], points[:, 1]), axis=-1)
+    body = dict(drawn["body"])
+    params = _plain({"seed": seed, "size": size, "clean": clean, "view": view, "pixel_mm": drawn["pixel_mm"],
+                     "heart": heart, "motion": motion, "motion_scale": motion_scale, "timing": timing,
+                     "tissues": drawn["tissues"], "body": body, "imaging": drawn["imaging"],
+                     "normal_function": drawn["normal_function"], "min_jacobian": worst,
+                     "annulus_descent_mm": [float(np.hypot(*(centreline[:, k] - centreline[0, k]).T).max()
+                                                  * drawn["pixel_mm"]) for k in (1, 2)],
+                     "peak_displacement_px": float(np.hypot(lagrangian[:, 0], lagrangian[:, 1])[:, mask].max())})
+    return LongAxisSequence(images=images, lagrangian=lagrangian.astype(np.float32), myocardium_mask=mask,
+                            landmarks=landmarks.astype(np.float32), spacing=(drawn["pixel_mm"], drawn["pixel_mm"]),
+                            frame_times=times.astype(np.float64), view=view, centreline=centreline.astype(np.float32),
+                            params=params)
+
+
+def save_long_axis(sequence: LongAxisSequence, path: str | Path) -> Path:
+    """Write one ``.npz`` that ``deeptag.io.read_sequence`` reads: the keys of a short-axis simulated file
+    (``images``, ``landmarks``, ``spacing``, ``frame_times``, ``roi``, ``gt_lagrangian``, ``myocardium_mask``,
+    ``lv_centre``, ``params_json``) plus ``view`` (a 0-d string) and ``centreline`` (T, 3, 2)."""
+    path = Path(path)
+    np.savez(path, images=sequence.images, landmarks=sequence.landmarks.astype(np.float32),
+             spacing=np.asarray(sequence.spacing, dtype=np.float64),
+             frame_times=np.asarray(sequence.frame_times, dtype=np.float64),
+             roi=np.asarray(sequence.roi, dtype=np.int64), gt_lagrangian=sequence.lagrangian,
+             myocardium_mask=sequence.myocardium_mask.astype(bool),
+             lv_centre=np.asarray(sequence.lv_centre, dtype=np.float64), view=np.array(sequence.view),
+             centreline=sequence.centreline.astype(np.float32), params_json=np.array(json.dumps(sequence.params)))
+    return path
+
+
+def load_long_axis(path: str | Path) -> LongAxisSequence:
+    """Read a file written by ``save_long_axis`` back, ground truth included."""
+    path = Path(path)
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            return LongAxisSequence(
+                images=data["images"].astype(np.float32), lagrangian=data["gt_lagrangian"].astype(np.float32),
+                myocardium_mask=data["myocardium_mask"].astype(bool), landmarks=data["landmarks"].astype(np.float32),
+                spacing=tuple(float(v) for v in data["spacing"]), frame_times=data["frame_times"],
+                view=str(data["view"]), centreline=data["centreline"].astype(np.float32),
+                params=json.loads(str(data["params_json"])))
+    except (OSError, ValueError, KeyError) as error:
+        raise InputError(f"not a simulated long-axis sequence ({error})", path) from None
