@@ -38,6 +38,10 @@ noise per channel                       0.015-0.07 x myocardium                [
 acquired k-space fraction (PE / RO)     0.3-0.75 (>= 3.2 / tag px) / <= 0.95   typical matrices
 Nyquist ghost / 8-bit quantisation      30 %: 1-6 % amplitude / 50 %           exported data
 ======================================  =====================================  ====================
+
+These are the ``classic`` preset, the default. ``variety="wide"`` widens them through the levers of
+``deeptag.phantom_variety`` (textures, anatomy, tag profiles, fading, SNR, resolution, zoom, frames,
+motion, through-plane change, breathing); docs/simulator.md lists the wide ranges and their sources.
 """
 from __future__ import annotations
 
@@ -52,10 +56,14 @@ from .errors import InputError
 from .fields import jacobian_determinant
 from .io import Sequence
 from .myocardium import Myocardium
-from .phantom_imaging import (MAP_CHANNELS, Anatomy, Blob, ImagingParameters, reference_maps, render_frames,
-                              sample_maps)
+from .phantom_imaging import (MAP_CHANNELS, Anatomy, Blob, ImagingParameters, omitted_defaults, reference_maps,
+                              render_frames, sample_maps)
 from .phantom_motion import (AngularBasis, CardiacTiming, HeartGeometry, HeartMotion, lagrangian_fields,
                              track_material_points)
+from .phantom_texture import textured_density
+from .phantom_variety import Variety, Widening, variety as resolve_variety
+from .phantom_widen import (widen_anatomy, widen_centre, widen_chest_wall, widen_geometry, widen_imaging,
+                            widen_motion, widen_scale, widen_timing)
 from .preprocess import heart_box
 
 RESERVED_SEEDS = 900_000  # seeds from here on are kept out of training: examples and held-out tests
@@ -116,14 +124,20 @@ def _anatomical_angle(angle: float, orientation: float, mirrored: bool) -> float
     return orientation + (np.pi - angle if mirrored else angle)
 
 
-def draw_parameters(rng: np.random.Generator, size: int, frames: int | None) -> dict:
-    """Draw one sequence's geometry, motion, timing, anatomy and acquisition (see the module table)."""
+def draw_parameters(rng: np.random.Generator, size: int, frames: int | None, wide: Widening | None = None) -> dict:
+    """Draw one sequence's geometry, motion, timing, anatomy and acquisition (see the module table).
+
+    ``wide`` widens the draws of its levers (``deeptag.phantom_widen``); the draws from ``rng`` are the
+    same with or without it, so every classic sequence is unchanged.
+    """
     u = rng.uniform
     while True:  # pixel size, tag spacing and heart size drawn jointly so that all stay plausible
         pixel_192 = float(np.exp(u(np.log(0.65), np.log(1.6))))
         tag_mm, endo_mm, wall_mm = u(5.0, 8.5), u(17.0, 30.0), u(6.0, 12.0)
         if 4.8 <= tag_mm / pixel_192 <= 9.5 and 20.0 <= (endo_mm + wall_mm) / pixel_192 <= 52.0:
             break
+    if wide is not None:
+        tag_mm, pixel_192 = widen_scale(wide, tag_mm, pixel_192, endo_mm + wall_mm)
     pixel = pixel_192 * 192.0 / size
 
     def px(mm):
@@ -132,6 +146,8 @@ def draw_parameters(rng: np.random.Generator, size: int, frames: int | None) -> 
     orientation, mirrored = float(np.radians(u(-35, 35))), bool(rng.random() < 0.2)
     reach = size / 2 - px(endo_mm + wall_mm) - 6 * size / 192
     centre = tuple(float(size / 2 - 0.5 + u(-1, 1) * min(0.12 * size, max(reach, 0.0))) for _ in range(2))
+    if wide is not None:
+        centre = widen_centre(wide, centre, size, reach)
     rv_depth_mm = u(8.0, 22.0)
     geometry = HeartGeometry(
         centre=centre, endo_radius=px(endo_mm), endo_shape=_coefficients(rng, 2, 4, 0.03, 0.06),
@@ -139,6 +155,9 @@ def draw_parameters(rng: np.random.Generator, size: int, frames: int | None) -> 
         rv_direction=float(_anatomical_angle(np.pi + np.radians(u(-5, 40)), orientation, mirrored)),
         rv_half_span=float(np.radians(u(50, 85))), rv_depth=px(rv_depth_mm), rv_wall=px(u(2.5, 5.0)),
         fat_thickness=px(u(0.5, 3.0)) if rng.random() < 0.6 else 0.0)
+    if wide is not None:
+        geometry = widen_geometry(wide, geometry, pixel, orientation, mirrored)
+        rv_depth_mm = geometry.rv_depth * pixel
 
     area_change = u(0.42, 0.70) if rng.random() < 0.75 else u(0.18, 0.42)
     hypokinetic = rng.random() < 0.2
@@ -167,8 +186,12 @@ def draw_parameters(rng: np.random.Generator, size: int, frames: int | None) -> 
         shear=float(u(0.0, 0.05)), shear_direction=float(u(0, 2 * np.pi)), rv_inward=rv_inward,
         translation_systole=translation_systole, translation_filling=translation_filling, drift=drift,
         margin=float(margin), bumps=[[float(v) for v in bump] for bump in bumps])
+    if wide is not None:
+        motion = widen_motion(wide, motion, pixel)
 
     cycle = u(700.0, 1100.0)
+    if wide is not None and wide.on("frames"):
+        cycle = wide.uniform("frames", wide.variety.cycle_ms)
     end_systole, relaxation, rapid = u(0.30, 0.40), u(50.0, 100.0) / cycle, u(110.0, 200.0) / cycle
     filled = end_systole + relaxation + rapid
     early = u(0.12, 0.35)
@@ -180,12 +203,16 @@ def draw_parameters(rng: np.random.Generator, size: int, frames: int | None) -> 
         atrial_onset=float(min(max(u(0.76, 0.88), filled + 0.06), 0.94)),
         diastasis_level=float(early * u(0.35, 0.85)), rotation_lead=float(u(0.0, 0.04)),
         untwist_level=float(u(0.35, 0.8)))
+    if wide is not None:
+        timing = widen_timing(wide, timing, frames)
 
     def blob(cx, cy, a, b, angle):
         return Blob(centre=(px(cx), px(cy)), axes=(px(a), px(b)), angle=float(angle),
                     shape=_coefficients(rng, 2, 4, 0.03, 0.06))
 
     subcutaneous_fat, chest_muscle = u(3, 25), u(6, 18)
+    if wide is not None:
+        subcutaneous_fat, chest_muscle = widen_chest_wall(wide, subcutaneous_fat, chest_muscle)
     front = endo_mm + wall_mm + 0.5 * rv_depth_mm + subcutaneous_fat + chest_muscle + u(0, 25)
     depth_ap = u(95.0, 130.0)
     body = blob(u(-60, -15), depth_ap - front, u(130, 180), depth_ap, u(-0.1, 0.1))
@@ -218,6 +245,8 @@ def draw_parameters(rng: np.random.Generator, size: int, frames: int | None) -> 
         t1_ms={"myocardium": u(850, 1100), "blood": 1500.0, "fat": u(250, 350), "muscle": u(850, 1050),
                "soft_tissue": u(600, 1200), "liver": u(520, 650), "lung": u(1100, 1300), "air": 1000.0,
                "bone": u(350, 700)})
+    if wide is not None:
+        anatomy = widen_anatomy(wide, anatomy, geometry, pixel)
 
     spacing_px = tag_mm / pixel
     grid = bool(rng.random() < 0.85)
@@ -235,6 +264,8 @@ def draw_parameters(rng: np.random.Generator, size: int, frames: int | None) -> 
         resolution=(float(resolution[0]), float(resolution[1])), resolution_taper=float(u(0.1, 0.4)),
         noise=float(u(0.015, 0.07)), ghost=float(u(0.01, 0.06)) if rng.random() < 0.3 else 0.0,
         saturated_fraction=float(u(0.005, 0.025)), bit_depth=8 if rng.random() < 0.5 else 0)
+    if wide is not None:
+        imaging = widen_imaging(wide, imaging, tag_mm, pixel)
     return {"pixel_mm": float(pixel), "geometry": geometry, "motion": motion, "timing": timing,
             "anatomy": anatomy, "imaging": imaging}
 
@@ -252,8 +283,9 @@ def _landmark_sources(geometry: HeartGeometry, rng: np.random.Generator) -> np.n
 
 def _plain(value):
     """Dataclasses, tuples and NumPy scalars to JSON-ready Python values."""
-    if hasattr(value, "__dataclass_fields__"):
-        return _plain(asdict(value))
+    if hasattr(value, "__dataclass_fields__"):  # new fields at their default stay out: classic params unchanged
+        omitted = omitted_defaults(value)
+        return {key: _plain(item) for key, item in asdict(value).items() if key not in omitted}
     if isinstance(value, dict):
         return {key: _plain(item) for key, item in value.items()}
     if isinstance(value, (list, tuple)):
@@ -263,17 +295,21 @@ def _plain(value):
     return value
 
 
-def simulate_sequence(seed: int, size: int = 192, frames: int | None = None, clean: bool = False) -> SimulatedSequence:
+def simulate_sequence(seed: int, size: int = 192, frames: int | None = None, clean: bool = False,
+                      variety: str | Variety = "classic") -> SimulatedSequence:
     """Simulate one short-axis tagging sequence with known motion.
 
     Parameters
     ----------
-    seed : the random seed; the same seed gives identical arrays.
+    seed : the random seed; the same seed (and variety) gives identical arrays.
     size : frame side in pixels (frames are square); pixel quantities scale with ``size / 192``.
-    frames : number of frames T, or None to draw it from 16..25.
+    frames : number of frames T, or None to draw it (16..25; 16..40 with the ``frames`` lever).
     clean : switch off the effects that break ``frame_t = frame_0 ∘ (id + L_t)`` (tag fading, blood
         washout and inflow, through-plane changes, coil shading, ghosting, noise, quantisation); for
         tests of the ground truth.
+    variety : ``"classic"`` (the default, the original distribution), ``"wide"`` (every lever of
+        ``deeptag.phantom_variety`` on) or a ``Variety`` with some levers on, e.g.
+        ``variety("wide", levers=["textures", "snr"])``. The ground truth is exact in every preset.
 
     Returns
     -------
@@ -284,7 +320,9 @@ def simulate_sequence(seed: int, size: int = 192, frames: int | None = None, cle
     if frames is not None and frames < 2:
         raise ValueError(f"a sequence needs at least 2 frames, got {frames}")
     rng = np.random.default_rng(seed)
-    drawn = draw_parameters(rng, size, frames)
+    chosen = resolve_variety(variety)
+    wide = Widening(chosen, seed) if chosen.levers else None
+    drawn = draw_parameters(rng, size, frames, wide)
     geometry, timing = drawn["geometry"], drawn["timing"]
     times = timing.frame_times()
     profiles = timing.profiles(times)
@@ -302,6 +340,9 @@ def simulate_sequence(seed: int, size: int = 192, frames: int | None = None, cle
 
     margin = int(np.ceil(np.abs(lagrangian).max())) + 4
     maps = reference_maps(geometry, drawn["anatomy"], size, size, margin, rng, edge=max(1.0, size / 192))
+    if wide is not None and wide.on("textures"):  # in material coordinates: the ground truth stays exact
+        maps[0], wide.record["texture"] = textured_density(maps[0], maps[MAP_CHANNELS.index("myocardium")],
+                                                           wide.rng("textures"), chosen, size / 192)
     rows, cols = np.mgrid[0:size, 0:size]
     material_x = (cols[None] + lagrangian[:, 1]).astype(np.float32)
     material_y = (rows[None] + lagrangian[:, 0]).astype(np.float32)
@@ -318,6 +359,8 @@ def simulate_sequence(seed: int, size: int = 192, frames: int | None = None, cle
                      "motion_scale": motion_scale, "min_jacobian": worst,
                      "peak_displacement_px": float(displacement.max()),
                      "peak_interframe_landmark_px": float(steps.max())})
+    if wide is not None:
+        params["variety"] = _plain({"name": chosen.name, "levers": sorted(chosen.levers), "drawn": wide.record})
     return SimulatedSequence(
         images=images, lagrangian=lagrangian.astype(np.float32), myocardium_mask=mask,
         landmarks=landmarks.astype(np.float32), spacing=(drawn["pixel_mm"], drawn["pixel_mm"]),

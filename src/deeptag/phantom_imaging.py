@@ -6,9 +6,13 @@ tissue, a blood fraction and the LV myocardium. A frame samples these maps at th
 ``psi_t(p)`` of its pixels and applies the time-dependent imaging effects:
 
 * SPAMM tags in material coordinates: per line set ``1 - ((1 + cos(2 pi u / s)) / 2) ** gamma`` (1-cos
-  for gamma = 1, narrower dark lines for larger gamma), two orthogonal sets multiplied, or one set;
+  for gamma = 1, narrower dark lines for larger gamma), two orthogonal sets multiplied, or one set; the
+  wide preset adds binomial 1-1 and 1-2-1 SPAMM profiles and a CSPAMM-like magnitude profile
+  (``TAG_PROFILES``);
 * tag fading by T1 recovery, ``Mz = rho (1 - A(t) (1 - M))`` with ``A(t) = A0 exp(-t / T1_app)``, the
-  apparent T1 shortened by the imaging RF pulses (``T1_app = f T1``, f <= 1);
+  apparent T1 shortened by the imaging RF pulses (``T1_app = f T1``, f <= 1); or (wide preset) a constant
+  flip angle alpha every TR, an extra relaxation rate ``r = -ln(cos alpha) / TR`` that also pulls the
+  untagged signal down to its steady state ``R1 / (R1 + r)``;
 * blood: the pool of the current frame loses its tags within a few frames (washout by flow) and
   brightens with the inflow of fresh, unsaturated blood; flow adds a faint, frame-to-frame varying texture;
 * through-plane motion: slow, smooth changes of intensity and tag contrast following the contraction;
@@ -24,7 +28,7 @@ Parameter ranges and their sources are in the docstring of ``deeptag.phantom`` a
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 
 import numpy as np
 import scipy.fft
@@ -34,6 +38,7 @@ from scipy.ndimage import gaussian_filter
 from .fields import sample
 from .phantom_motion import AngularBasis, HeartGeometry
 
+TAG_PROFILES = ("classic", "spamm11", "spamm121", "cspamm")
 MAP_CHANNELS = ("density", "relaxation_rate", "blood", "myocardium", "through_plane_signal", "through_plane_tags")
 
 
@@ -95,7 +100,10 @@ class ImagingParameters:
 
     ``ghost`` is the amplitude of a Nyquist ghost (a copy shifted by half the field of view along the
     phase-encoding axis, the axis of lower resolution); ``bit_depth`` 8 quantises the displayed
-    frames as 8-bit exports do, 0 keeps them continuous.
+    frames as 8-bit exports do, 0 keeps them continuous. ``tag_profile`` is one of ``TAG_PROFILES`` (see
+    ``tag_modulation``); ``rf_rate`` (1/ms) the extra relaxation rate of a constant-flip-angle train, 0 for
+    the classic model (``rf_depletion`` only). Fields marked ``omit_default`` are left out of a
+    sequence's ``params`` while at their default, so classic sequences record what they always did.
     """
 
     tag_spacing: float
@@ -118,6 +126,14 @@ class ImagingParameters:
     ghost: float
     saturated_fraction: float
     bit_depth: int
+    tag_profile: str = field(default="classic", metadata={"omit_default": True})
+    rf_rate: float = field(default=0.0, metadata={"omit_default": True})
+
+
+def omitted_defaults(value: object) -> set[str]:
+    """Names of the fields of dataclass ``value`` marked ``omit_default`` that hold their default."""
+    return {item.name for item in fields(value)
+            if item.metadata.get("omit_default") and getattr(value, item.name) == item.default}
 
 
 def smooth_noise(rng: np.random.Generator, shape: tuple[int, ...], sigma: float | tuple[float, ...]) -> np.ndarray:
@@ -218,11 +234,31 @@ def sample_maps(maps: np.ndarray, margin: int, x: np.ndarray, y: np.ndarray) -> 
 
 
 def tag_modulation(x: np.ndarray, y: np.ndarray, imaging: ImagingParameters) -> np.ndarray:
-    """The SPAMM pattern M in [0, 1] at material positions: 0 on the tag lines, 1 between them."""
+    """The SPAMM pattern M in [0, 1] at material positions: 0 on the tag lines, 1 between them.
+
+    Per line set, with ``u`` the position across the lines and ``s`` the line spacing:
+
+    * ``classic``: ``1 - ((1 + cos(2 pi u / s)) / 2) ** gamma``;
+    * ``spamm11``, ``spamm121``: the longitudinal magnetisation after a binomial 1-1 or 1-2-1 SPAMM train of
+      90 degrees in all, ``cos(pi / 2 |cos(pi u / s)| ** n)`` with n = 1 or 2 (small-tip profile of the
+      train), whose lines get narrower with the order;
+    * ``cspamm``: the magnitude of a complementary-SPAMM difference ``|sin(pi u / s)|`` (modulation period
+      2 s), V-shaped lines sharper than any SPAMM profile.
+    """
     c, s = np.cos(imaging.tag_angle), np.sin(imaging.tag_angle)
     k = np.float32(2.0 * np.pi / imaging.tag_spacing)
+    half = np.float32(np.pi / imaging.tag_spacing)
+    profile = imaging.tag_profile
+    if profile not in TAG_PROFILES:
+        raise ValueError(f"unknown tag profile {profile!r}; known: {', '.join(TAG_PROFILES)}")
 
     def line_set(u):
+        if profile == "spamm11":
+            return np.cos(np.float32(np.pi / 2) * np.abs(np.cos(half * u))).astype(np.float32)
+        if profile == "spamm121":
+            return np.cos(np.float32(np.pi / 2) * np.cos(half * u) ** 2).astype(np.float32)
+        if profile == "cspamm":
+            return np.abs(np.sin(half * u)).astype(np.float32)
         darkness = (0.5 + 0.5 * np.cos(k * u)).astype(np.float32)
         return 1.0 - darkness ** np.float32(imaging.tag_sharpness)
 
@@ -251,6 +287,28 @@ def shading_field(height: int, width: int, coefficients: list[float]) -> np.ndar
     return np.exp(a * u + b * v + c * u * u + d * v * v + e * u * v).astype(np.float32)
 
 
+def _tissue_signal(density: np.ndarray, rate: np.ndarray, t: np.ndarray, c: np.ndarray, slow_signal: np.ndarray,
+                   slow_tags: np.ndarray, untagged: np.ndarray, imaging: ImagingParameters) -> np.ndarray:
+    """Tissue signal (T, H, W) under the wide preset's fading models.
+
+    Constant flip angle (``rf_rate`` r > 0): Mz relaxes at ``R1 + r`` towards the untagged steady state
+    ``ss = R1 / (R1 + r)`` and the tag contrast decays at the same rate, ``rho (b(t) - A(t) (1 - M))`` with
+    ``A(t) = A0 exp(-(R1 + r) t)`` and ``b(t) = ss + (1 - ss) exp(-(R1 + r) t)``: the frames darken and
+    lose their tags together. CSPAMM: the subtraction cancels the recovering untagged magnetisation, the
+    image is the tag component alone, ``rho exp(-(R1 / f + r) t) (1 - A0 (1 - M))``, f > 1 where a
+    flip-angle ramp compensates part of the decay.
+    """
+    through = 1.0 + imaging.through_plane_signal * c * slow_signal
+    depth = np.clip(np.float32(imaging.tag_depth) * (1.0 + imaging.through_plane_tags * c * slow_tags), 0.0, 1.0)
+    if imaging.tag_profile == "cspamm":
+        decay = np.exp(-t * (rate / imaging.rf_depletion + imaging.rf_rate))
+        return density * through * decay * (1.0 - depth * untagged)
+    total = rate / imaging.rf_depletion + imaging.rf_rate
+    decay = np.exp(-t * total)
+    steady = rate / total
+    return density * through * (steady + (1.0 - steady) * decay - depth * decay * untagged)
+
+
 def render_frames(samples: np.ndarray, x: np.ndarray, y: np.ndarray, times: np.ndarray,
                   contraction: np.ndarray, imaging: ImagingParameters, anatomy: Anatomy,
                   rng: np.random.Generator, clean: bool = False) -> np.ndarray:
@@ -270,15 +328,20 @@ def render_frames(samples: np.ndarray, x: np.ndarray, y: np.ndarray, times: np.n
     if clean:
         tissue = density * (1.0 - depth0 * untagged)
         pool = blood_start * (1.0 - depth0 * untagged)
+    elif imaging.tag_profile == "cspamm" or imaging.rf_rate > 0:
+        tissue = _tissue_signal(density, rate, t, c, slow_signal, slow_tags, untagged, imaging)
     else:
         tag_depth = np.clip(depth0 * np.exp(-t * rate / imaging.rf_depletion)
                             * (1.0 + imaging.through_plane_tags * c * slow_tags), 0.0, 1.0)
         tissue = density * (1.0 + imaging.through_plane_signal * c * slow_signal) * (1.0 - tag_depth * untagged)
+    if not clean:
         inflow = 1.0 - np.exp(-t / imaging.blood_inflow_ms)
         level = blood_start + (imaging.blood_inflow_level - blood_start) * inflow
         flow = 1.0 + imaging.flow_texture * inflow * smooth_noise(
             rng, (frames, height, width), (0.7, 1.5 * height / 192, 1.5 * width / 192))
         pool = level * flow * (1.0 - depth0 * np.exp(-t / imaging.blood_washout_ms) * untagged)
+        if imaging.tag_profile == "cspamm":  # fresh blood carries no tag component: the subtraction cancels it
+            pool = blood_start * flow * np.exp(-t / imaging.blood_washout_ms) * (1.0 - depth0 * untagged)
     signal = tissue + blood * (pool - tissue)
     if not clean:
         signal = signal * shading_field(height, width, imaging.shading)

@@ -5,7 +5,7 @@ of frame ``t`` to its material (frame-0) position ``X = psi_t(p)``. The Lagrangi
 then exact, ``L_t(p) = psi_t(p) - p``, and a frame is the reference appearance pulled back through
 ``psi_t``. ``psi_t`` is the composition, from the current frame inwards, of
 
-1. a slow rigid drift of the whole image (imperfect breath-hold),
+1. a slow rigid drift of the whole image (imperfect breath-hold; linear in time, or part of a breath),
 2. a rigid shift of the heart, blended smoothly to zero around it,
 3. a kinematic LV model in polar coordinates about the frame-0 LV centre (after Arts et al. 1992
    and the tagged-MRI simulator of Waks, Prince and Douglas 1996): the cavity area shrinks by a
@@ -120,6 +120,8 @@ class CardiacTiming:
     Contraction rises from end-diastole (phase 0) to end-systole, stays nearly still through isovolumic
     relaxation, drops during rapid early filling, creeps through diastasis and returns to 0 with the
     atrial kick at phase 1. Profiles are monotone cubic (PCHIP) interpolants, hence C1 and free of overshoot.
+    The drift profile is linear in time; with ``breaths`` > 0 it is that part of a breath instead,
+    ``(sin(2 pi breaths p + phase) - sin(phase)) / 2`` over the acquired fraction ``p`` (wide preset).
     """
 
     cycle_ms: float
@@ -135,6 +137,8 @@ class CardiacTiming:
     diastasis_level: float
     rotation_lead: float
     untwist_level: float
+    breaths: float = field(default=0.0, metadata={"omit_default": True})
+    breath_phase: float = field(default=0.0, metadata={"omit_default": True})
 
     def frame_times(self) -> np.ndarray:
         """Acquisition times of the frames in ms, frame 0 at end-diastole (the trigger)."""
@@ -155,13 +159,21 @@ class CardiacTiming:
             [0.0, 1.0, self.untwist_level, 0.5 * self.early_filling_level, 0.5 * self.diastasis_level, 0.0])
         filling = PchipInterpolator([0.0, es, filled, self.atrial_onset, 1.0], [0.0, 0.0, 1.0, 0.4, 0.0])
         last = max(float(phase[-1]), 1e-9)
+        drift = phase / last
+        if self.breaths:
+            drift = 0.5 * (np.sin(2 * np.pi * self.breaths * drift + self.breath_phase) - np.sin(self.breath_phase))
         return {"contraction": contraction(phase), "rotation": rotation(phase),
-                "filling": filling(phase), "drift": phase / last}
+                "filling": filling(phase), "drift": drift}
 
 
 @dataclass
 class HeartMotion:
-    """Peak amplitudes of the motion, in pixels and radians (see the module docstring)."""
+    """Peak amplitudes of the motion, in pixels and radians (see the module docstring).
+
+    ``area_change_floor`` is the lowest regional fractional area change: 0 lets a sector at most stand
+    still (akinesis), a negative floor lets a sector whose hypokinesis depth exceeds 1 bulge outwards in
+    systole (dyskinesis, wide preset).
+    """
 
     area_change: float
     area_change_shape: list[list[float]]
@@ -179,6 +191,7 @@ class HeartMotion:
     drift: tuple[float, float]
     margin: float
     bumps: list[list[float]] = field(default_factory=list)  # [x, y, sigma, dx, dy] each
+    area_change_floor: float = field(default=0.0, metadata={"omit_default": True})
 
     def scaled(self, factor: float) -> "HeartMotion":
         """The same motion with every amplitude multiplied by ``factor``."""
@@ -191,7 +204,8 @@ class HeartMotion:
             translation_systole=tuple(v * factor for v in self.translation_systole),
             translation_filling=tuple(v * factor for v in self.translation_filling),
             drift=tuple(v * factor for v in self.drift), margin=self.margin,
-            bumps=[[x, y, s, dx * factor, dy * factor] for x, y, s, dx, dy in self.bumps])
+            bumps=[[x, y, s, dx * factor, dy * factor] for x, y, s, dx, dy in self.bumps],
+            area_change_floor=self.area_change_floor * factor)
 
     def regional_area_change(self, basis: AngularBasis) -> np.ndarray:
         """Peak fractional area change of the cavity as a function of the polar angle."""
@@ -199,7 +213,7 @@ class HeartMotion:
         regional = regional * (1.0 - self.hypokinesis_depth
                                * smoothstep(angular_bump(basis, self.hypokinesis_direction,
                                                          self.hypokinesis_half_width)))
-        return np.clip(self.area_change * regional, 0.0, 0.85)
+        return np.clip(self.area_change * regional, self.area_change_floor, 0.85)
 
 
 def _lv_radial(r, endo, epi, margin, area_change, base_area_change, contraction, gain):
