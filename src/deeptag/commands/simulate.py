@@ -11,6 +11,7 @@ from pathlib import Path
 from ..errors import InputError
 from ..outputs import result_directory
 from ..phantom import save_simulated, simulate_sequence
+from ..phantom_variety import LEVERS, PRESETS, variety
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -22,7 +23,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--out", type=Path, required=True, help="output folder (created; see --force)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the first sequence (default 0)")
     parser.add_argument("--size", type=int, default=192, help="frame side in pixels (default 192)")
-    parser.add_argument("--frames", type=int, default=None, help="frames per sequence (default: drawn from 16-25)")
+    parser.add_argument("--frames", type=int, default=None, help="frames per sequence (default: drawn from 16-25; 16-40 with --variety wide)")
+    parser.add_argument("--variety", choices=PRESETS, default="classic",
+                        help="distribution of the sequences: classic (default, the original one) or wide "
+                             "(wider appearance, anatomy, motion and acquisition; docs/simulator.md)")
+    parser.add_argument("--levers", default=None, metavar="L1,L2",
+                        help="with --variety wide, switch on only these levers (comma-separated) of: "
+                             + ", ".join(LEVERS))
     parser.add_argument("--jobs", type=int, default=1,
                         help="processes simulating side by side (default 1); the files do not depend on it")
     parser.add_argument("--force", action="store_true", help="replace an existing output folder")
@@ -33,9 +40,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 MAX_FRAMES = 200  # a cardiac cycle has 16-25 tagged frames; more would only exhaust memory
 
 
-def write_one(index: int, folder: Path, first_seed: int, size: int, frames: int | None) -> int:
+def write_one(index: int, folder: Path, first_seed: int, size: int, frames: int | None,
+              preset: str = "classic", levers: tuple[str, ...] | None = None) -> int:
     """Simulate and write sequence ``index`` (seed ``first_seed + index``); returns its frame count."""
-    sequence = simulate_sequence(first_seed + index, size=size, frames=frames)
+    sequence = simulate_sequence(first_seed + index, size=size, frames=frames, variety=variety(preset, levers))
     save_simulated(sequence, folder / f"sim_{index:05d}.npz")
     return len(sequence.images)
 
@@ -53,9 +61,18 @@ def run(args: argparse.Namespace) -> int:
         raise InputError(f"--seed must not be negative, got {args.seed}")
     if args.jobs < 1:
         raise InputError(f"--jobs must be at least 1, got {args.jobs}")
+    levers = None
+    if args.levers is not None:
+        levers = tuple(name.strip() for name in args.levers.split(",") if name.strip())
+        if args.variety != "wide":
+            raise InputError("--levers switches on parts of the wide preset; give --variety wide with it")
+        unknown = sorted(set(levers) - set(LEVERS))
+        if unknown or not levers:
+            raise InputError(f"--levers: unknown or no lever(s) {', '.join(unknown)}; known: {', '.join(LEVERS)}")
     started = time.perf_counter()
     with result_directory(args.out, force=args.force) as folder:  # checks --out before any work
-        write = partial(write_one, folder=folder, first_seed=args.seed, size=args.size, frames=args.frames)
+        write = partial(write_one, folder=folder, first_seed=args.seed, size=args.size, frames=args.frames,
+                        preset=args.variety, levers=levers)
         if args.jobs == 1:
             frame_counts = [write(i) for i in range(args.n)]
         else:
@@ -64,6 +81,8 @@ def run(args: argparse.Namespace) -> int:
                 frame_counts = list(pool.map(write, range(args.n)))
     seconds = time.perf_counter() - started
     if not args.quiet:
+        chosen = variety(args.variety, levers)
+        label = "" if not chosen.levers else f", variety {chosen.name}"
         print(f"wrote {args.n} simulated sequence(s) ({args.size}x{args.size}, {min(frame_counts)}-{max(frame_counts)} "
-              f"frames, seeds {args.seed}-{args.seed + args.n - 1}) to {args.out} in {seconds:.1f} s")
+              f"frames, seeds {args.seed}-{args.seed + args.n - 1}{label}) to {args.out} in {seconds:.1f} s")
     return 0
