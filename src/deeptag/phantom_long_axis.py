@@ -10,7 +10,7 @@ the tag spacing are redrawn, for the larger field of view that a long-axis view 
 
 Anatomical frame (pixels): ``h`` along the LV long axis from the epicardial apex towards the base, ``w``
 across it; wall 1 of the view lies at ``w < 0``, wall 2 at ``w > 0`` (``long_axis.WALLS``: 4CH inferoseptal
-and anterolateral, 2CH inferior and anterior, 3CH anteroseptal and inferolateral). The frame is turned by
+and anterolateral, 2CH inferior and anterior, 3CH inferolateral and anteroseptal). The frame is turned by
 a random angle (and mirrored in 20 % of the sequences) into the image.
 
 Motion. Unlike the short-axis model this one is defined forwards, material point ``X`` to its place
@@ -46,7 +46,7 @@ LV endocardial length base to apex (ED)  62-85 mm                             [L
 LV endocardial half-width (ED)           19-28 mm                             [Lang15] LVIDd 38-58 mm
 wall thickness / apical cap fraction     6-11 mm / 0.55-0.85 of it            [Lang15]
 longitudinal shortening of each wall     0.13-0.21 (75 %), 0.04-0.13 (25 %)    [Yingchon14, Rogers91]
-lateral endocardial motion / thickening  0.12-0.28 of half-width / 0.25-0.6   [Moore00, Lang15]
+lateral endocardial motion / thickening  0.12-0.28 of half-width / 0.15-0.45  [Moore00, Lang15]
 apical swing                             0-3 mm                               in-plane trace
 LA length / half-width                   38-55 mm / 16-24 mm                  [Lang15]
 RV (4CH) length fraction / width         0.7-0.88 of LV / 14-24 mm; wall 2.5-5 [Lang15]
@@ -123,6 +123,13 @@ class LongAxisHeart:
         """Half-width of the LV cavity at height ``h`` (0 below the endocardial apex, constant above the base)."""
         below = np.clip((self.base_height - h) / self.endo_length, 0.0, 1.0)
         return self.endo_half_width * np.sqrt(np.clip(1.0 - below ** 2, 0.0, 1.0))
+
+    def motion_width(self, h: np.ndarray, soft: float = 0.1) -> np.ndarray:
+        """``endo_width`` with a finite slope at the cavity's tip, for the motion: ``B sqrt(q)`` becomes
+        ``B (sqrt(q + d^2) - d) / (sqrt(1 + d^2) - d)``, ``q = 1 - ((base - h) / L)^2`` clipped to [0, 1]."""
+        below = np.clip((self.base_height - h) / self.endo_length, 0.0, 1.0)
+        q = np.clip(1.0 - below ** 2, 0.0, 1.0)
+        return self.endo_half_width * (np.sqrt(q + soft ** 2) - soft) / (np.sqrt(1.0 + soft ** 2) - soft)
 
     def centreline(self) -> np.ndarray:
         """Frame-0 mid-wall apex and the two mid-wall annulus points (walls 1 and 2), (3, 2) as (x, y)."""
@@ -205,11 +212,11 @@ def displacement(heart: LongAxisHeart, motion: LongAxisMotion, profiles: dict, x
     dh = -c * eps * cap * _ramp_integral(h / cap) * above * beside
 
     # 2. lateral: cavity narrows, wall thickens
-    endo = heart.endo_width(h)
+    endo = heart.motion_width(h)
     tau = smoothstep((a - endo) / wall)
     spared = smoothstep((h - 0.5 * heart.apical_wall) / heart.apical_wall)
     inward_endo = motion.lateral * endo
-    linear = np.where(endo > 1e-6, motion.lateral * a, 0.0)
+    linear = motion.lateral * a * smoothstep(endo / (0.5 * wall))  # fades to 0 at the cavity's tip
     inward = linear * (1.0 - tau) + (inward_endo - motion.thickening * spared * wall) * tau
     fade_out = 1.0 - smoothstep((a - endo - wall) / margin)
     dw = -c * np.sign(w) * inward * fade_out * above
@@ -457,8 +464,8 @@ def draw_long_axis(rng: np.random.Generator, view: str, size: int, frames: int |
         la = (la[0], la[1] + 0.4 * la[3], la[2], la[3])
         ra = (base + px(2.0) + 0.9 * la[2], -(half_width + wall + 0.8 * rv_half) - 0.3 * la[3], 0.9 * la[2], 0.85 * la[3])
     elif view == "3ch":
-        aorta = (-half_width * u(0.2, 0.6), px(u(11, 15)), float(np.radians(u(-30, -5))))
-        la = (la[0], la[1] + 0.5 * la[3], la[2], la[3])
+        aorta = (half_width * u(0.2, 0.6), px(u(11, 15)), float(np.radians(u(5, 30))))  # anteroseptal side
+        la = (la[0], la[1] - 0.5 * la[3], la[2], la[3])
     apex_angle = float(u(0, 2 * np.pi))
     mirrored = bool(rng.random() < 0.2)
     # put the middle of the heart (apex to the top of the atria) near the image centre
@@ -483,7 +490,7 @@ def draw_long_axis(rng: np.random.Generator, view: str, size: int, frames: int |
 
     motion = LongAxisMotion(
         shortening=shortening, lateral=float(u(0.12, 0.28) * (1.0 if normal else 0.6)),
-        thickening=float(u(0.25, 0.6) * (1.0 if normal else 0.5)), apical_swing=px(u(0.0, 3.0)) * rng.choice([-1, 1]),
+        thickening=float(u(0.15, 0.45) * (1.0 if normal else 0.5)), apical_swing=px(u(0.0, 3.0)) * rng.choice([-1, 1]),
         rv_inward=px(u(2.0, 6.0)) if rv is not None else 0.0, translation_systole=vector(4.0),
         translation_filling=vector(3.0), drift=vector(1.5), margin=max(px(u(12.0, 22.0)), 8.0 * size / 192))
 
