@@ -607,3 +607,98 @@ def true_long_axis_strain(sequence, myocardium: LongAxisMyocardium) -> dict:
     lengths = np.sum(np.hypot(np.diff(x, axis=1) * spacing[1], np.diff(y, axis=1) * spacing[0]), axis=1)
     return {"E_ll": values["E_ll"].mean(axis=1), "E_tt": values["E_tt"].mean(axis=1),
             "GLS_centreline": 100.0 * (lengths - lengths[0]) / lengths[0], "per_point": values}
+
+
+# ------------------------------------------------------------------------------- the commands' glue
+LONG_AXIS_OPTIONS = ("view", "centreline", "wall_mm")
+SHORT_AXIS_OPTIONS = {"ring": "--lv", "contours": "--contours", "rv": "--rv"}
+
+
+def stored_view(path: str | Path | None) -> str | None:
+    """The view stored in an .npz input ('view', as simulated long-axis sequences carry), else None."""
+    if path is None or not str(path).lower().endswith(".npz") or not Path(path).is_file():
+        return None
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            view = str(data["view"]) if "view" in data.files else None
+    except (OSError, ValueError):
+        return None
+    return view if view in VIEWS else None
+
+
+def sequence_view(sequence, given: str | None = None) -> tuple[str, str]:
+    """The view of a read sequence (``deeptag.io.Sequence``) and where it came from (``resolve_view``)."""
+    metadata = dict(getattr(sequence, "metadata", None) or {})
+    metadata.setdefault("view", stored_view(getattr(sequence, "source", None)))
+    return resolve_view(given, metadata)
+
+
+def result_view(given: str | None, result) -> str:
+    """The view of a track result folder (``report.ResultFolder``): ``--view``, else the one summary.json
+    records, else the input sequence's, else 'sax'."""
+    if given is not None:
+        return parse_view(given)
+    recorded = result.summary.get("view")
+    if recorded in VIEWS:
+        return recorded
+    return sequence_view(result.sequence)[0] if result.sequence is not None else "sax"
+
+
+def make_myocardium(shape: tuple[int, int], options: dict, spacing: tuple[float, float] | None = None,
+                    sequence_path: str | Path | None = None):
+    """The frame-0 myocardium of either kind from the command-line options: ``define_myocardium``'s keyword
+    arguments plus ``view``, ``centreline`` and ``wall_mm``. A long-axis view gives a
+    ``LongAxisMyocardium``, 'sax' (or none) a short-axis ``Myocardium``; options of the other kind are refused."""
+    from .myocardium import define_myocardium
+
+    view = parse_view(options.get("view")) or "sax"
+    if view in LONG_AXIS_VIEWS:
+        wrong = [flag for key, flag in SHORT_AXIS_OPTIONS.items() if options.get(key)]
+        if wrong:
+            raise InputError(f"{', '.join(wrong)} describe(s) a short-axis slice; the {view} view takes "
+                             "--centreline AX,AY,X1,Y1,X2,Y2 with --wall-mm, or --mask")
+        return define_long_axis_myocardium(shape, view, options.get("centreline"), options.get("wall_mm"),
+                                           options.get("mask"), options.get("mask_label"), spacing, sequence_path)
+    wrong = [flag for key, flag in (("centreline", "--centreline"), ("wall_mm", "--wall-mm")) if options.get(key)]
+    if wrong:
+        raise InputError(f"{', '.join(wrong)} describe(s) the wall of a long-axis view; give --view 2ch, 3ch or 4ch "
+                         "(the view is short axis here)")
+    return define_myocardium(shape, **{k: v for k, v in options.items() if k not in LONG_AXIS_OPTIONS})
+
+
+def compute_any_strain(lagrangian: np.ndarray, myocardium, spacing=None, frame_times_ms=None):
+    """``compute_long_axis_strain`` for a long-axis wall, ``deeptag.strain.compute_strain`` otherwise."""
+    if isinstance(myocardium, LongAxisMyocardium):
+        return compute_long_axis_strain(lagrangian, myocardium, spacing, frame_times_ms)
+    from .strain import compute_strain
+    return compute_strain(lagrangian, myocardium, spacing, frame_times_ms)
+
+
+def write_any_strain(folder: Path, result) -> dict:
+    """``write_long_axis_strain`` or ``deeptag.strain.write_strain``, by the kind of result."""
+    if isinstance(result, LongAxisStrain):
+        return write_long_axis_strain(folder, result)
+    from .strain import write_strain
+    return write_strain(folder, result)
+
+
+def print_long_axis_peaks(result: LongAxisStrain, summary: dict, out: Path) -> None:
+    """The peak values of every region of a long-axis result, as a table on stdout."""
+    myocardium = result.myocardium
+    print(f"{myocardium.view} view ({' / '.join(WALLS[myocardium.view])} walls), {len(result.points)} myocardium "
+          f"pixels, {result.num_frames} frames -> {out}")
+    when = "ms" if result.frame_times_ms is not None else "frame"
+    print(f"peak values (time in {when}):")
+    quantities = ("E_ll", "E_tt", "GLS_centreline")
+    print(f"{'region':<28}" + "".join(f"{q + ' (%)':>24}" for q in quantities))
+    for region in summary["regions"]:
+        cells = []
+        for quantity in quantities:
+            peak = region["peaks"].get(quantity)
+            if peak is None or peak["value"] is None:
+                cells.append("")
+                continue
+            at = f"{peak['time_ms']:.0f}" if peak["time_ms"] is not None else f"{peak['frame']}"
+            cells.append(f"{peak['value']:8.2f} at {at}")
+        label = f"{region['region']} {region['name']}" if region["kind"] == "segment" else region["name"]
+        print(f"{label:<28}" + "".join(f"{cell:>24}" for cell in cells))

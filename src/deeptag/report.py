@@ -21,8 +21,7 @@ from . import __version__, viz
 from .errors import InputError
 from .io import Sequence, read_sequence
 from .outputs import check_output_folder, result_directory
-from .myocardium import define_myocardium
-from .strain import QUANTITIES, StrainResult, compute_strain, region_label, strain_summary
+from .strain import QUANTITIES, region_label, strain_summary
 
 FIELD_NAMES = ("inf_forward", "inf_backward", "lagrangian")
 
@@ -129,8 +128,17 @@ class StrainTables:
     segment: np.ndarray
 
     @classmethod
-    def from_result(cls, result: StrainResult) -> StrainTables:
+    def from_result(cls, result) -> StrainTables:
+        """From a ``StrainResult`` or a ``long_axis.LongAxisStrain``."""
+        from .long_axis import LongAxisStrain, long_axis_summary
+        if isinstance(result, LongAxisStrain):
+            return cls(long_axis_summary(result), result.points, result.segment)
         return cls(strain_summary(result), result.points, result.segment)
+
+    @property
+    def long_axis(self) -> bool:
+        """Whether these are the strain tables of a long-axis view (E_ll, E_tt)."""
+        return self.summary.get("view") in ("2ch", "3ch", "4ch")
 
 
 def read_strain_folder(folder: str | Path) -> StrainTables | None:
@@ -239,7 +247,24 @@ def make_pictures(result: ResultFolder, strain: StrainTables | None = None,
                                 "The model's standard deviation of the velocity (its two components combined): "
                                 "where it is high, the motion estimate is less certain.",
                                 viz.uncertainty_frames(images, uncertainty), first=1))
-    if strain is not None:
+    if strain is not None and strain.long_axis:
+        view = strain.summary["view"].upper()
+        pictures += [
+            Picture("segments", f"LV wall and AHA segments ({view})",
+                    "The frame-0 LV wall coloured by long-axis AHA segment, its mid-wall centreline and the three "
+                    "points that define it (apex, annulus of wall 1 and of wall 2).",
+                    png=viz.png_bytes(viz.long_axis_segments_figure(images[0], strain.points, strain.segment,
+                                                                    strain.summary))),
+            Picture("strain_curves", "Longitudinal and transmural strain",
+                    "Green-Lagrange strain along the wall (E_ll) and across it (E_tt), globally, per wall and per "
+                    "segment; right: the global E_ll and the mid-wall centreline's shortening (GLS).",
+                    png=viz.png_bytes(viz.long_axis_curves_figure(strain.summary))),
+            Picture("long_axis_peaks", "Peak strain per segment",
+                    "Peak (largest magnitude) E_ll and E_tt per AHA segment, from the base of wall 1 over the "
+                    "apex to the base of wall 2.",
+                    png=viz.png_bytes(viz.long_axis_peaks_figure(strain.summary))),
+        ]
+    elif strain is not None:
         pictures += [
             Picture("segments", "Myocardium and AHA segments",
                     "The frame-0 myocardium coloured by segment, the LV centre and the anterior RV insertion.",
@@ -276,8 +301,38 @@ def _table(header: list[str], rows: list[list[str]]) -> str:
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 
+def long_axis_tables_html(summary: dict) -> str:
+    """The peak table (every region) and the per-frame global table of a long-axis view, as HTML."""
+    when = "time (ms)" if summary["time_ms"] is not None else "frame"
+    quantities = ("E_ll", "E_tt", "GLS_centreline")
+    rows = []
+    for region in summary["regions"]:
+        label = f"{region['region']} {region['name']}" if region["kind"] == "segment" else region["name"]
+        cells = [html.escape(f"{label} ({region['points']} px)")]
+        for quantity in quantities:
+            peak = region["peaks"].get(quantity)
+            if peak is None or peak["value"] is None:
+                cells.append("&ndash;")
+                continue
+            at = peak["time_ms"] if peak["time_ms"] is not None else peak["frame"]
+            cells.append(f"{peak['value']:.2f} / {at:g}")
+        rows.append(cells)
+    peaks = _table(["region"] + [f"peak {q} (%) / {when}" for q in quantities], rows)
+    overall = summary["regions"][0]["curves"]
+    frame_rows = [[str(t), _cell(None if summary["time_ms"] is None else summary["time_ms"][t], 1)]
+                  + [_cell(overall[q][t]) for q in quantities] for t in summary["frames"]]
+    frames = _table(["frame", "time (ms)"] + [f"{q} (%)" for q in quantities], frame_rows)
+    conventions = "".join(f"<li><b>{html.escape(k)}</b>: {html.escape(v)}</li>"
+                          for k, v in summary["conventions"].items())
+    myocardium = html.escape(json.dumps(summary["myocardium"]))
+    return (f"<h3>Peaks ({html.escape(summary['view'].upper())} view)</h3>{peaks}<h3>Global strain per frame</h3>"
+            f"{frames}<h3>Definitions</h3><ul>{conventions}</ul><p>Myocardium: <code>{myocardium}</code></p>")
+
+
 def strain_tables_html(summary: dict) -> str:
     """The peak table (every region) and the per-frame global table, as HTML."""
+    if summary.get("view") in ("2ch", "3ch", "4ch"):
+        return long_axis_tables_html(summary)
     units = summary["units"]
     when = "time (ms)" if summary["time_ms"] is not None else "frame"
     quantities = list(QUANTITIES) + [f"{q}_rate" for q in ("E_rr", "E_cc")]
@@ -323,7 +378,7 @@ img[hidden] { display: none; }
 """
 
 
-STRAIN_PICTURES = ("segments", "strain_curves", "bullseye")
+STRAIN_PICTURES = ("segments", "strain_curves", "bullseye", "long_axis_peaks")
 
 # the frame slider of the animations: every animation shows the same frame t (or its nearest), play steps
 # through the frames; inline, no external script
@@ -411,9 +466,10 @@ def end_systole(strain: StrainTables) -> int | None:
     """The frame of peak global circumferential shortening (most negative global E_cc), where the
     myocardium is known: end systole as strain defines it, whatever the background does; None when the
     strain tables have no global E_cc curve or it never shortens."""
+    quantity = "E_ll" if strain.long_axis else "E_cc"  # longitudinal shortening in a long-axis view
     for region in strain.summary.get("regions", []):
         if region.get("kind") == "global":
-            curve = np.asarray([np.nan if v is None else v for v in region["curves"].get("E_cc", [])], float)
+            curve = np.asarray([np.nan if v is None else v for v in region["curves"].get(quantity, [])], float)
             if np.nanmin(curve, initial=0.0) < 0:
                 return int(np.nanargmin(curve))
     return None
@@ -435,7 +491,8 @@ def render_html(result: ResultFolder, pictures: list[Picture], strain: StrainTab
              ["pixel spacing (mm, row x column)",
               "unknown" if result.spacing is None else html.escape(" x ".join(f"{v:g}" for v in result.spacing))],
              ["model", html.escape(str(summary.get("model")))],
-             [f"end systole ({'peak global E_cc' if from_strain else 'largest motion'})",
+             ["view", html.escape(str(summary.get("view", "sax")))],
+             [f"end systole ({('peak global ' + ('E_ll' if strain.long_axis else 'E_cc')) if from_strain else 'largest motion'})",
               f"frame {open_frame}: the animations open there"]]
     parts = [f"<h1>{html.escape(title)}</h1>",
              f"<p>Result folder <code>{html.escape(str(shown_as or result.path))}</code>, report made "
@@ -444,7 +501,8 @@ def render_html(result: ResultFolder, pictures: list[Picture], strain: StrainTab
              _table(["", ""], facts), "<h2>Strain</h2>"]
     if strain is None:
         parts.append("<p>No myocardium was given, so no strain was computed: run "
-                     "<code>deeptag strain RESULT_DIR --lv CX,CY,R_ENDO,R_EPI</code> (or --mask, --contours) "
+                     "<code>deeptag strain RESULT_DIR --lv CX,CY,R_ENDO,R_EPI</code> (or --mask, --contours; "
+                     "for a long-axis view --centreline AX,AY,X1,Y1,X2,Y2 --wall-mm MM) "
                      "first, or give the myocardium to <code>deeptag report</code>.</p>")
     else:
         for picture in pictures:
@@ -522,9 +580,13 @@ def write_report(result_dir: str | Path, out: str | Path, sequence: str | Path |
         check_output_folder(pictures_dir, force, [p for p in (result_dir, out, sequence) if p is not None])
     result = read_result_folder(result_dir, sequence)
     if myocardium is not None:
-        wall = define_myocardium(result.shape, **myocardium)
-        computed = compute_strain(result.fields["lagrangian"], wall, result.spacing, result.frame_times_ms)
-        if result.fields.get("uncertainty") is not None and result.fields["uncertainty"].ndim == 3:  # issue 27
+        from .long_axis import LongAxisMyocardium, compute_any_strain, make_myocardium, result_view
+        view = result_view(myocardium.get("view"), result)
+        wall = make_myocardium(result.shape, myocardium | {"view": view}, result.spacing,
+                               sequence or result.summary.get("input"))
+        computed = compute_any_strain(result.fields["lagrangian"], wall, result.spacing, result.frame_times_ms)
+        if not isinstance(wall, LongAxisMyocardium) and result.fields.get("uncertainty") is not None and \
+                result.fields["uncertainty"].ndim == 3:  # issue 27
             from .quality import region_estimates
             computed.error_px = region_estimates(computed, result.fields["uncertainty"])
         strain = StrainTables.from_result(computed)

@@ -524,3 +524,103 @@ def segments_figure(image: np.ndarray, points: np.ndarray, segment: np.ndarray, 
     axes.legend(loc="lower right", fontsize=7, framealpha=0.6)
     _fit(figure)
     return figure
+
+
+# ---- long-axis views (issue 29) -----------------------------------------------------------------
+
+
+def long_axis_segments_figure(image: np.ndarray, points: np.ndarray, segment: np.ndarray, summary: dict) -> Figure:
+    """Frame 0 of a long-axis view with the LV wall's pixels coloured and numbered by AHA segment, the
+    mid-wall centreline (dashed) and its three points (apex, annulus of wall 1 and of wall 2)."""
+    from .long_axis import centreline_curve
+
+    myocardium = summary["myocardium"]
+    figure = new_figure(1, inches=4.0)
+    walls = " / ".join(myocardium["walls"])
+    axes, _ = _image_axes(figure, 1, 1, f"{summary['view'].upper()} segments (walls 1 / 2: {walls})",
+                          image, _display_range(image))
+    palette = colormaps["tab10"]
+    for k, number in enumerate(sorted(set(segment.tolist()))):
+        selected = points[segment == number]
+        axes.scatter(selected[:, 0], selected[:, 1], s=4, marker="s", color=palette(k % 10), alpha=0.45, linewidths=0)
+        middle = selected[np.argmin(np.hypot(*(selected - np.median(selected, axis=0)).T))]
+        axes.text(*middle, str(number), ha="center", va="center", fontsize=8, color="white", fontweight="bold")
+    apex, (one, two) = myocardium["apex_xy_px"], myocardium["annulus_xy_px"]
+    curve = centreline_curve(apex, one, two)
+    axes.plot(curve[:, 0], curve[:, 1], "--", color="orange", linewidth=1.0, label="mid-wall centreline")
+    axes.plot(*apex, "o", color="orange", markersize=4)
+    axes.plot(*one, "s", color="cyan", markersize=4, label="annulus, wall 1")
+    axes.plot(*two, "^", color="magenta", markersize=4, label="annulus, wall 2")
+    axes.legend(loc="lower right", fontsize=7, framealpha=0.6)
+    _fit(figure)
+    return figure
+
+
+def long_axis_curves_figure(summary: dict) -> Figure:
+    """E_ll and E_tt against time (global thick black, the two walls, the segments) and the centreline's
+    shortening (GLS) beside the global E_ll. ``summary`` as :func:`deeptag.long_axis.long_axis_summary`."""
+    times = summary["time_ms"]
+    x = np.asarray(times if times is not None else summary["frames"], dtype=float)
+    figure = Figure(figsize=(11.0, 3.4), dpi=DPI)
+    FigureCanvasAgg(figure)
+
+    def curve(region, quantity):
+        return np.array([np.nan if v is None else v for v in region["curves"][quantity]], dtype=float)
+
+    regions = [r for r in summary["regions"] if r["kind"] in ("global", "wall", "segment")]
+    for position, quantity in enumerate(("E_ll", "E_tt"), start=1):
+        axes = figure.add_subplot(1, 3, position)
+        for region in regions[1:] + regions[:1]:
+            if region["kind"] == "global":
+                axes.plot(x, curve(region, quantity), color="black", linewidth=2.5, label="global", zorder=3)
+            elif region["kind"] == "wall":
+                axes.plot(x, curve(region, quantity), color="dimgrey", linewidth=1.6,
+                          linestyle="--" if region["region"] == "wall1" else "-.", label=region["name"])
+            else:
+                axes.plot(x, curve(region, quantity), linewidth=1.0, label=region_label(region))
+        axes.axhline(0.0, color="grey", linewidth=0.5)
+        axes.set_xlabel("time (ms)" if times is not None else "frame")
+        axes.set_ylabel(f"{quantity} (%)")
+        axes.set_title(f"{quantity} ({'longitudinal' if quantity == 'E_ll' else 'transmural'})", fontsize=10)
+        axes.grid(alpha=0.3)
+    figure.axes[0].legend(fontsize=6, loc="lower left")
+    axes = figure.add_subplot(1, 3, 3)
+    overall = summary["regions"][0]
+    axes.plot(x, curve(overall, "E_ll"), color="black", linewidth=2.0, label="global E_ll (Green-Lagrange)")
+    axes.plot(x, curve(overall, "GLS_centreline"), color="tab:red", linewidth=2.0,
+              label="centreline shortening (GLS)")
+    axes.axhline(0.0, color="grey", linewidth=0.5)
+    axes.set_xlabel("time (ms)" if times is not None else "frame")
+    axes.set_ylabel("%")
+    axes.set_title("global longitudinal strain", fontsize=10)
+    axes.grid(alpha=0.3)
+    axes.legend(fontsize=7, loc="lower left")
+    figure.subplots_adjust(left=0.06, right=0.98, bottom=0.16, top=0.9, wspace=0.3)
+    return figure
+
+
+def long_axis_peaks_figure(summary: dict, quantities: SequenceType[str] = ("E_ll", "E_tt")) -> Figure:
+    """Peak values per segment along the wall, from the wall-1 base over the apex to the wall-2 base."""
+    order = [str(s["number"]) for s in summary["segments"]]
+    regions = {r["region"]: r for r in summary["regions"] if r["kind"] == "segment"}
+    figure = Figure(figsize=(3.8 * len(quantities), 3.2), dpi=DPI)
+    FigureCanvasAgg(figure)
+    for position, quantity in enumerate(quantities, start=1):
+        axes = figure.add_subplot(1, len(quantities), position)
+        values = [regions[n]["peaks"][quantity]["value"] if n in regions else None for n in order]
+        finite = [abs(v) for v in values if v is not None]
+        limit = max(finite) if finite and max(finite) > 0 else 1.0
+        heights = [0.0 if v is None else v for v in values]
+        colours = [DIVERGING(0.5 + 0.5 * h / limit) for h in heights]
+        axes.bar(range(len(order)), heights, color=colours, edgecolor="grey")
+        for k, v in enumerate(values):
+            axes.text(k, heights[k], "n/a" if v is None else f"{v:.1f}", ha="center",
+                      va="top" if heights[k] < 0 else "bottom", fontsize=7)
+        axes.set_xticks(range(len(order)))
+        axes.set_xticklabels(order, fontsize=8)
+        axes.axhline(0.0, color="grey", linewidth=0.5)
+        axes.set_xlabel("AHA segment, wall-1 base -> apex -> wall-2 base", fontsize=8)
+        axes.set_title(f"peak {quantity} (%), {summary['view'].upper()}", fontsize=10)
+        axes.grid(alpha=0.3, axis="y")
+    figure.subplots_adjust(left=0.08, right=0.98, bottom=0.18, top=0.88, wspace=0.3)
+    return figure

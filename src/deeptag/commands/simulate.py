@@ -30,6 +30,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--levers", default=None, metavar="L1,L2",
                         help="with --variety wide, switch on only these levers (comma-separated) of: "
                              + ", ".join(LEVERS))
+    parser.add_argument("--view", choices=("sax", "2ch", "3ch", "4ch"), default="sax",
+                        help="sax (default): short-axis slices; 2ch, 3ch, 4ch: long-axis views with the LV wall from "
+                             "base to apex and the view's mid-wall centreline points (docs/guide/long_axis.md)")
     parser.add_argument("--jobs", type=int, default=1,
                         help="processes simulating side by side (default 1); the files do not depend on it")
     parser.add_argument("--force", action="store_true", help="replace an existing output folder")
@@ -41,8 +44,13 @@ MAX_FRAMES = 200  # a cardiac cycle has 16-25 tagged frames; more would only exh
 
 
 def write_one(index: int, folder: Path, first_seed: int, size: int, frames: int | None,
-              preset: str = "classic", levers: tuple[str, ...] | None = None) -> int:
+              preset: str = "classic", levers: tuple[str, ...] | None = None, view: str = "sax") -> int:
     """Simulate and write sequence ``index`` (seed ``first_seed + index``); returns its frame count."""
+    if view != "sax":  # issue 29: long-axis views
+        from ..phantom_long_axis import save_long_axis, simulate_long_axis
+        sequence = simulate_long_axis(first_seed + index, view, size=size, frames=frames)
+        save_long_axis(sequence, folder / f"sim_{index:05d}.npz")
+        return len(sequence.images)
     sequence = simulate_sequence(first_seed + index, size=size, frames=frames, variety=variety(preset, levers))
     save_simulated(sequence, folder / f"sim_{index:05d}.npz")
     return len(sequence.images)
@@ -69,10 +77,12 @@ def run(args: argparse.Namespace) -> int:
         unknown = sorted(set(levers) - set(LEVERS))
         if unknown or not levers:
             raise InputError(f"--levers: unknown or no lever(s) {', '.join(unknown)}; known: {', '.join(LEVERS)}")
+    if args.view != "sax" and (args.variety != "classic" or levers):
+        raise InputError(f"--variety and --levers widen the short-axis simulator; --view {args.view} has its own ranges")
     started = time.perf_counter()
     with result_directory(args.out, force=args.force) as folder:  # checks --out before any work
         write = partial(write_one, folder=folder, first_seed=args.seed, size=args.size, frames=args.frames,
-                        preset=args.variety, levers=levers)
+                        preset=args.variety, levers=levers, view=args.view)
         if args.jobs == 1:
             frame_counts = [write(i) for i in range(args.n)]
         else:
@@ -82,7 +92,7 @@ def run(args: argparse.Namespace) -> int:
     seconds = time.perf_counter() - started
     if not args.quiet:
         chosen = variety(args.variety, levers)
-        label = "" if not chosen.levers else f", variety {chosen.name}"
+        label = ("" if not chosen.levers else f", variety {chosen.name}") + ("" if args.view == "sax" else f", {args.view} view")
         print(f"wrote {args.n} simulated sequence(s) ({args.size}x{args.size}, {min(frame_counts)}-{max(frame_counts)} "
               f"frames, seeds {args.seed}-{args.seed + args.n - 1}{label}) to {args.out} in {seconds:.1f} s")
     return 0

@@ -1,4 +1,5 @@
-"""``deeptag strain``: radial and circumferential strain and rotation, globally and per AHA segment."""
+"""``deeptag strain``: radial and circumferential strain and rotation, globally and per AHA segment; for a
+long-axis view (2-, 3-, 4-chamber) longitudinal and transmural strain instead (``deeptag.long_axis``)."""
 from __future__ import annotations
 
 import argparse
@@ -29,10 +30,24 @@ def add_myocardium_arguments(parser: argparse.ArgumentParser) -> None:
                             "displayed, its place in the standard short-axis orientation)")
     group.add_argument("--level", choices=LEVELS, default="mid",
                        help="short-axis level: basal (AHA 1-6), mid (7-12, default) or apical (13-16)")
+    view = parser.add_argument_group("long-axis views (docs/guide/long_axis.md)")
+    view.add_argument("--view", metavar="{sax,2ch,3ch,4ch}",
+                      help="the view: short axis, or the 2-, 3- or 4-chamber long-axis view (default: read from "
+                           "the DICOM series description, e.g. '2CH', 'cine_4ch', 'LAX', else the one recorded by "
+                           "track, else sax); a long-axis view gives longitudinal (E_ll) and transmural (E_tt) "
+                           "strain per long-axis AHA segment")
+    view.add_argument("--centreline", metavar="AX,AY,X1,Y1,X2,Y2",
+                      help="long-axis views: the LV wall's mid-wall centreline by three points in pixels, the apex, "
+                           "then the annulus point of wall 1 (4ch inferoseptal, 2ch inferior, 3ch inferolateral), "
+                           "then that of wall 2; with --wall-mm it makes the myocardium, with --mask it sets the "
+                           "directions (default: stored with a simulated sequence, else the mask's skeleton)")
+    view.add_argument("--wall-mm", type=float, metavar="MM",
+                      help="long-axis views: the wall thickness in mm for --centreline (default: none; with --mask "
+                           "the mask's area over the centreline's length)")
 
 
 def myocardium_given(args: argparse.Namespace) -> bool:
-    return bool(args.lv or args.mask or args.contours)
+    return bool(args.lv or args.mask or args.contours or getattr(args, "centreline", None))
 
 
 def myocardium_options(args: argparse.Namespace) -> dict | None:
@@ -40,12 +55,14 @@ def myocardium_options(args: argparse.Namespace) -> dict | None:
     if not myocardium_given(args):
         return None
     return {"ring": args.lv, "mask": args.mask, "contours": args.contours, "rv": args.rv, "level": args.level,
-            "mask_label": args.mask_label}
+            "mask_label": args.mask_label, "view": args.view, "centreline": args.centreline, "wall_mm": args.wall_mm}
 
 
-def myocardium_from_args(args: argparse.Namespace, shape: tuple[int, int]) -> Myocardium:
-    from ..myocardium import define_myocardium
-    return define_myocardium(shape, **myocardium_options(args))
+def myocardium_from_args(args: argparse.Namespace, shape: tuple[int, int], view: str = "sax",
+                         spacing: tuple[float, float] | None = None, sequence_path=None):
+    """The frame-0 myocardium of the given options for ``view`` (a ``LongAxisMyocardium`` for 2ch-4ch)."""
+    from ..long_axis import make_myocardium
+    return make_myocardium(shape, myocardium_options(args) | {"view": view}, spacing, sequence_path)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -54,7 +71,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description="Green-Lagrange radial and circumferential strain (percent), rotation (degrees) and "
                     "strain rate of the frame-0 myocardium, globally and per AHA segment, from the "
                     "Lagrangian fields of a 'deeptag track' result folder. Writes strain.json, "
-                    "strain.csv, peaks.csv and strain_points.npz into RESULT_DIR/strain (or --out).")
+                    "strain.csv, peaks.csv and strain_points.npz into RESULT_DIR/strain (or --out). For a "
+                    "long-axis view (--view 2ch/3ch/4ch, or as track recorded it) longitudinal (E_ll) and "
+                    "transmural (E_tt) strain and the mid-wall centreline's shortening (GLS) instead, globally, per "
+                    "wall and per long-axis AHA segment.")
     parser.add_argument("result", type=Path, metavar="RESULT_DIR", help="the --out folder of deeptag track")
     add_myocardium_arguments(parser)
     parser.add_argument("--auto", action="store_true",
@@ -77,18 +97,24 @@ def run(args: argparse.Namespace) -> int:
 
     if args.auto and myocardium_given(args):
         raise InputError("give either --auto or one of --lv, --mask, --contours, not both")
+    from ..long_axis import LONG_AXIS_VIEWS, parse_view
+    parse_view(args.view)  # a bad --view fails before anything is read
     if not (args.auto or myocardium_given(args)):
         raise InputError("strain needs the myocardium at frame 0: give --lv CX,CY,R_ENDO,R_EPI, --mask FILE, "
-                         "--contours FILE or --auto")
+                         "--contours FILE or --auto (long-axis views: --centreline with --wall-mm, or --mask)")
     out = args.out or args.result / "strain"
     # the result folder itself is protected only from an --out of the user's (RESULT_DIR/strain lies in it)
     inputs = [path for path in (args.result if args.out else None, args.sequence, args.mask, args.contours)
               if path is not None]
     check_output_folder(out, args.force, inputs)
     result = read_result_folder(args.result, args.sequence)
+    from ..long_axis import result_view
+    view = result_view(args.view, result)
+    if view in LONG_AXIS_VIEWS:
+        return run_long_axis(args, result, view, out, inputs)
     found = find_automatically(result, args) if args.auto else None
     myocardium = found.myocardium(args.level, rv_angle(args.rv, found.centre)) if found else \
-        myocardium_from_args(args, result.shape)
+        myocardium_from_args(args, result.shape, view)
     warn_off_the_tracked_region(myocardium, result.fields["lagrangian"])
     strain = compute_strain(result.fields["lagrangian"], myocardium, result.spacing, result.frame_times_ms)
     if result.fields.get("uncertainty") is not None and result.fields["uncertainty"].ndim == 3:  # issue 27
@@ -101,6 +127,26 @@ def run(args: argparse.Namespace) -> int:
             write_found(folder, found, result.sequence.images[0])
     if not args.quiet:
         print_peaks(myocardium, strain, summary, out)
+    return 0
+
+
+def run_long_axis(args: argparse.Namespace, result, view: str, out: Path, inputs: list) -> int:
+    """``deeptag strain`` of a long-axis view: E_ll, E_tt and the centreline's shortening."""
+    from ..errors import InputError
+    from ..long_axis import compute_long_axis_strain, print_long_axis_peaks, write_long_axis_strain
+    from ..outputs import result_directory
+
+    if args.auto:
+        raise InputError(f"--auto finds a short-axis ring; for the {view} view give --centreline with --wall-mm, "
+                         "or --mask")
+    sequence_path = args.sequence or result.summary.get("input")
+    myocardium = myocardium_from_args(args, result.shape, view, result.spacing, sequence_path)
+    warn_off_the_tracked_region(myocardium, result.fields["lagrangian"])
+    strain = compute_long_axis_strain(result.fields["lagrangian"], myocardium, result.spacing, result.frame_times_ms)
+    with result_directory(out, args.force, inputs) as folder:
+        summary = write_long_axis_strain(folder, strain)
+    if not args.quiet:
+        print_long_axis_peaks(strain, summary, out)
     return 0
 
 

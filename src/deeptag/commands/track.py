@@ -148,13 +148,17 @@ def describe_roi(roi: str | None, sequence: Sequence, mapping: GridMapping) -> s
 
 
 def summarise(result: TrackResult, sequence: Sequence, model_name: str, intensity: str, roi: str | None,
-              device: str, myocardium=None) -> dict:
+              device: str, myocardium=None, view: str | None = None) -> dict:
+    from ..long_axis import sequence_view
+    view, view_source = sequence_view(sequence, view)
     return {
         "deeptag_version": __version__,
         "input": str(Path(sequence.source).absolute()),
         "format": sequence.metadata.get("format", "npz"),
         "series": sequence.metadata.get("series_uid"),
         "slice": sequence.metadata.get("slice_index"),
+        "view": view,
+        "view_source": view_source,
         "frames": sequence.num_frames,
         "frame_size": list(sequence.images.shape[1:]),
         "spacing_mm": list(sequence.spacing) if sequence.spacing else None,
@@ -191,9 +195,10 @@ def error_summary(result: TrackResult, myocardium=None) -> dict:
 def run(args: argparse.Namespace) -> int:
     """Check every argument and input, then track each sequence into a result folder that appears
     whole (with its report when asked) or not at all."""
-    from ..myocardium import define_myocardium
+    from ..long_axis import make_myocardium, parse_view, sequence_view
     from ..outputs import check_output_folder
 
+    parse_view(args.view)
     adapt = adapt_from_args(args)
     device = device_from_args(args)
     inputs = read_inputs(args)
@@ -211,7 +216,9 @@ def run(args: argparse.Namespace) -> int:
         warn_about(sequence)
         failed += check_scan(sequence, mapping)
         # a bad ring fails here, before any work
-        rings.append(None if myocardium is None else define_myocardium(sequence.images.shape[1:], **myocardium))
+        rings.append(None if myocardium is None else make_myocardium(
+            sequence.images.shape[1:], myocardium | {"view": sequence_view(sequence, args.view)[0]}, sequence.spacing,
+            sequence.source))
     if failed and args.strict:
         raise InputError(f"--strict: {failed} check(s) before tracking failed (the warnings above)")
     check_output_folder(args.out, args.force, protect)
@@ -226,7 +233,7 @@ def run(args: argparse.Namespace) -> int:
                                         adapt=adapt, device=device, progress=progress)
             write_result(folder / name, result, sequence,
                          summarise(result, sequence, described, args.intensity, args.roi, device_description(device),
-                                   ring))
+                                   ring, args.view))
             done.append(f"tracked {sequence.num_frames} frames in {result.seconds['total']:.2f} s -> {args.out / name}")
             if args.report:
                 from ..report import write_report  # Matplotlib: imported only when asked for
