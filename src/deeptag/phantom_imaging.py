@@ -98,6 +98,8 @@ class Anatomy:
 class ImagingParameters:
     """Tags, fading, blood, through-plane, shading, resolution and noise of one simulated acquisition.
 
+    ``noise`` is the standard deviation of the complex image noise relative to myocardium (each channel has
+    ``noise / sqrt(2)``, so a flat region of the magnitude image has SNR ``sqrt(2) / noise``).
     ``ghost`` is the amplitude of a Nyquist ghost (a copy shifted by half the field of view along the
     phase-encoding axis, the axis of lower resolution); ``bit_depth`` 8 quantises the displayed
     frames as 8-bit exports do, 0 keeps them continuous. ``tag_profile`` is one of ``TAG_PROFILES`` (see

@@ -54,7 +54,8 @@ def widen_geometry(wide: Widening, geometry: HeartGeometry, pixel: float, orient
     if not wide.on("anatomy"):
         return geometry
     v, rng = wide.variety, wide.rng("anatomy")
-    shape = [[0.0, 0.0], [float(x) for x in np.clip(rng.normal(0, v.ellipticity / 2, 2), -v.ellipticity, v.ellipticity)]]
+    second = np.clip(rng.normal(0, v.ellipticity / 2, 2), -v.ellipticity, v.ellipticity)
+    shape = [[0.0, 0.0], [float(x) for x in second]]
     shape += [[float(x) for x in np.clip(rng.normal(0, 0.03, 2), -0.06, 0.06)] for _ in range(2)]
     return replace(
         geometry, endo_shape=shape,
@@ -95,7 +96,8 @@ def widen_anatomy(wide: Widening, anatomy: Anatomy, geometry: HeartGeometry, pix
         u = wide.rng("fading").uniform
         t1.update(myocardium=u(*v.myocardium_t1_ms), blood=u(*v.blood_t1_ms), fat=u(*v.fat_t1_ms),
                   liver=u(*v.liver_t1_ms), muscle=u(900, 1200))
-    return replace(anatomy, density={k: float(x) for k, x in density.items()}, t1_ms={k: float(x) for k, x in t1.items()})
+    return replace(anatomy, density={key: float(x) for key, x in density.items()},
+                   t1_ms={key: float(x) for key, x in t1.items()})
 
 
 def widen_motion(wide: Widening, motion: HeartMotion, pixel: float) -> HeartMotion:
@@ -147,7 +149,8 @@ def widen_imaging(wide: Widening, imaging: ImagingParameters, tag_mm: float, pix
         rng = wide.rng("tags")
         profile = str(rng.choice(v.tag_profiles))
         grid = bool(rng.random() < v.grid_fraction)
-        angle, sharpness, depth = rng.uniform(0, np.pi / 2 if grid else np.pi), rng.uniform(1.0, 3.0), rng.uniform(*v.tag_depth)
+        angle = rng.uniform(0, np.pi / 2 if grid else np.pi)
+        sharpness, depth = rng.uniform(1.0, 3.0), rng.uniform(*v.tag_depth)
         cspamm_depletion = rng.uniform(1.0, 3.0)
         imaging = replace(imaging, tag_profile=profile, tag_grid=grid, tag_angle=float(angle),
                           tag_sharpness=float(sharpness), tag_depth=float(depth))
@@ -168,16 +171,20 @@ def widen_imaging(wide: Widening, imaging: ImagingParameters, tag_mm: float, pix
     if wide.on("snr"):
         snr = wide.log_uniform("snr", v.snr)
         record.update(snr=snr)
-        imaging = replace(imaging, noise=float(1.0 / snr))
+        # ``noise`` is the deviation of the complex noise, sqrt(2) times that of each channel, which is what
+        # the magnitude image shows at these SNRs: SNR = mean / standard deviation in a flat region
+        imaging = replace(imaging, noise=float(np.sqrt(2.0) / snr))
     if wide.on("resolution"):
         rng = wide.rng("resolution")
-        readout, factor, taper = rng.uniform(*v.acquired_mm), rng.uniform(*v.phase_encoding_factor), rng.uniform(*v.taper)
+        readout, factor = rng.uniform(*v.acquired_mm), rng.uniform(*v.phase_encoding_factor)
+        taper = rng.uniform(*v.taper)
         finest = 0.425 * tag_mm * (1.0 - taper / 2)  # the tag frequency stays well inside the window
         readout_mm, phase_mm = min(readout, finest), min(readout * factor, finest)
         fractions = (min(1.0, pixel / phase_mm), min(1.0, pixel / readout_mm))  # (phase encoding, readout)
         resolution = fractions if rng.random() < 0.5 else fractions[::-1]
         record.update(acquired_mm=[float(phase_mm), float(readout_mm)])
-        imaging = replace(imaging, resolution=(float(resolution[0]), float(resolution[1])), resolution_taper=float(taper))
+        imaging = replace(imaging, resolution=(float(resolution[0]), float(resolution[1])),
+                          resolution_taper=float(taper))
     if wide.on("through_plane"):
         rng = wide.rng("through_plane")
         imaging = replace(imaging, through_plane_signal=float(rng.uniform(*v.through_plane_signal)),
