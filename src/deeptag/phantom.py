@@ -34,7 +34,7 @@ myocardium / liver / fat / muscle T1    850-1100 / 520-650 / 250-350 / 850-1050 
 RF depletion: T1_app = f T1             f = 0.45-1.0                           [Ibra11]
 blood tag washout / inflow time         30-100 ms / 150-600 ms                 flow
 blood signal at start / after inflow    0.8-1.2 / 1.15-1.8 x myocardium        bright-blood cine
-noise per channel                       0.015-0.07 x myocardium                [Gud95]
+complex noise (SNR = sqrt 2 / noise)    0.015-0.07 x myocardium                [Gud95]
 acquired k-space fraction (PE / RO)     0.3-0.75 (>= 3.2 / tag px) / <= 0.95   typical matrices
 Nyquist ghost / 8-bit quantisation      30 %: 1-6 % amplitude / 50 %           exported data
 ======================================  =====================================  ====================
