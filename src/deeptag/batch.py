@@ -29,14 +29,15 @@ if TYPE_CHECKING:
     from .adapt import AdaptConfig
 
 ROW_FILE = "batch.json"
-SUMMARY_COLUMNS = ["input", "series", "slice", "folder", "status", "resumed", "seconds", "error", "frames",
+SUMMARY_COLUMNS = ["input", "series", "slice", "folder", "status", "resumed", "seconds", "error", "view", "frames",
                    "nonpositive_jacobians", "mean_uncertainty_px", "myocardium_points"]
 SEGMENT_COLUMNS = ["input", "series", "slice", "folder", "segment", "name", "myocardium_points"]
 MANIFEST_COLUMNS = ("input", "series", "slice", "roi", "points", "lv", "mask", "mask_label", "contours", "rv",
-                    "level")
-REGION_KEYS = ("ring", "mask", "contours")
+                    "level", "view", "centreline", "wall_mm")
+REGION_KEYS = ("ring", "mask", "contours", "centreline")
 MYOCARDIUM_KEYS = {"lv": "ring", "mask": "mask", "mask_label": "mask_label", "contours": "contours", "rv": "rv",
-                   "level": "level"}
+                   "level": "level", "view": "view", "centreline": "centreline", "wall_mm": "wall_mm"}
+LONG_AXIS_PEAKS = ("E_ll", "E_tt", "GLS_centreline")  # issue 29: the peak columns of long-axis views
 
 
 @dataclass(frozen=True)
@@ -82,7 +83,8 @@ def peak_columns() -> list[str]:
     """The peak strain columns of both tables, e.g. ``E_rr_peak_pct`` and ``E_rr_peak_frame``."""
     from .strain import QUANTITIES, UNITS
     unit = {"%": "pct", "deg": "deg"}
-    return [name for q in QUANTITIES for name in (f"{q}_peak_{unit[UNITS[q]]}", f"{q}_peak_frame")]
+    return [name for q in QUANTITIES for name in (f"{q}_peak_{unit[UNITS[q]]}", f"{q}_peak_frame")] + \
+        [name for q in LONG_AXIS_PEAKS for name in (f"{q}_peak_pct", f"{q}_peak_frame")]
 
 
 # ---- inputs -------------------------------------------------------------------------------------
@@ -130,6 +132,14 @@ def _manifest_scan(row: dict, base: Path, defaults: Scan) -> Scan:
             myocardium[column] = resolve(column)
     if "mask_label" in myocardium:
         myocardium["mask_label"] = _integer(myocardium["mask_label"], "mask_label")
+    if "wall_mm" in myocardium:
+        try:
+            myocardium["wall_mm"] = float(myocardium["wall_mm"])
+        except ValueError:
+            raise InputError(f"'wall_mm' must be a number of mm, got '{myocardium['wall_mm']}'") from None
+    if "view" in myocardium:
+        from .long_axis import parse_view
+        myocardium["view"] = parse_view(myocardium["view"])
     slice_text = _cell(row, "slice")
     slice_index = defaults.slice if slice_text is None else parse_slice(slice_text, allow_all=True)
     return Scan(resolve("input"), series=_cell(row, "series") or defaults.series,
@@ -247,7 +257,7 @@ def _track_and_write(job: SliceJob, options: Options, model, started: float) -> 
     from .commands.common import device_description
     from .commands.track import input_mapping, summarise, write_result
     from .io import read_points, read_sequence
-    from .myocardium import define_myocardium
+    from .long_axis import make_myocardium, sequence_view
     from .outputs import result_directory
     from .report import write_report
     from .track import track_sequence
@@ -257,18 +267,20 @@ def _track_and_write(job: SliceJob, options: Options, model, started: float) -> 
     sequence = read_sequence(scan.path, series=job.series, slice_index=job.slice)
     points = read_points(scan.points) if scan.points else None
     mapping = input_mapping(sequence, scan.roi, points, scan.points)
-    myocardium = (define_myocardium(sequence.images.shape[1:], **scan.myocardium)
-                  if has_myocardium(scan.myocardium) else None)
+    view = sequence_view(sequence, scan.myocardium.get("view"))[0]
+    myocardium = (make_myocardium(sequence.images.shape[1:], scan.myocardium | {"view": view}, sequence.spacing,
+                                  sequence.source) if has_myocardium(scan.myocardium) else None)
     device = torch.device(options.device)
     result = track_sequence(sequence, model, points, mapping=mapping, intensity=options.intensity,
                             adapt=options.adapt, device=device)
     row = base_row(job) | {"series": job.series or sequence.metadata.get("series_uid"), "status": "ok",
-                           "error": None, "frames": sequence.num_frames,
+                           "error": None, "view": view, "frames": sequence.num_frames,
                            "nonpositive_jacobians": result.nonpositive_jacobians["lagrangian"],
                            "mean_uncertainty_px": round(float(np.nanmean(result.uncertainty)), 6)}
     with result_directory(options.out / job.folder, force=True) as folder:
         write_result(folder, result, sequence, summarise(result, sequence, options.model_name,
-                                                         options.intensity, scan.roi, device_description(device)))
+                                                         options.intensity, scan.roi, device_description(device),
+                                                         view=scan.myocardium.get("view")))
         segments = _write_strain(folder, result, sequence, myocardium, row) if myocardium else []
         if options.report:  # strain, where there is, from folder/strain
             write_report(folder, folder / "report.html", pictures_dir=folder / "pictures", force=True)
@@ -280,11 +292,12 @@ def _track_and_write(job: SliceJob, options: Options, model, started: float) -> 
 def _write_strain(folder: Path, result, sequence, myocardium, row: dict) -> list[dict]:
     """Strain into ``folder/strain`` (as ``deeptag strain`` writes it); adds the global peaks to ``row``
     and returns the segments' rows."""
-    from .strain import compute_strain, region_kind, write_strain
+    from .long_axis import compute_any_strain, write_any_strain
+    from .strain import region_kind
     times = None if sequence.frame_times is None else np.asarray(sequence.frame_times, dtype=float)
-    strain = compute_strain(result.lagrangian, myocardium, sequence.spacing, times)
+    strain = compute_any_strain(result.lagrangian, myocardium, sequence.spacing, times)
     (folder / "strain").mkdir()
-    summary = write_strain(folder / "strain", strain)
+    summary = write_any_strain(folder / "strain", strain)
     segments = []
     for region in summary["regions"]:
         values = _peaks(region) | {"myocardium_points": region["points"]}
@@ -299,7 +312,8 @@ def _write_strain(folder: Path, result, sequence, myocardium, row: dict) -> list
 def _peaks(region: dict) -> dict:
     """The ``peak_columns`` of a region of ``strain_summary``."""
     from .strain import QUANTITIES
-    return dict(zip(peak_columns(), (region["peaks"][q][key] for q in QUANTITIES for key in ("value", "frame"))))
+    return dict(zip(peak_columns(), ((region["peaks"].get(q) or {}).get(key)
+                                     for q in QUANTITIES + LONG_AXIS_PEAKS for key in ("value", "frame"))))
 
 
 def finished_rows(out: Path, job: SliceJob) -> dict | None:
@@ -497,6 +511,7 @@ def write_tables(out: Path, rows: list[dict], segments: list[dict]) -> None:
 def _typed(table: pd.DataFrame) -> pd.DataFrame:
     """Columns with fixed types, so that tables of different batches read alike."""
     types = {"input": "string", "series": "string", "folder": "string", "status": "string", "error": "string",
+             "view": "string",
              "name": "string", "slice": "Int64", "frames": "Int64", "nonpositive_jacobians": "Int64",
              "myocardium_points": "Int64", "segment": "Int64", "resumed": "boolean", "seconds": "Float64",
              "mean_uncertainty_px": "Float64"}

@@ -655,14 +655,14 @@ def make_myocardium(shape: tuple[int, int], options: dict, spacing: tuple[float,
     if view in LONG_AXIS_VIEWS:
         wrong = [flag for key, flag in SHORT_AXIS_OPTIONS.items() if options.get(key)]
         if wrong:
-            raise InputError(f"{', '.join(wrong)} describe(s) a short-axis slice; the {view} view takes "
+            raise InputError(f"{', '.join(wrong)}: short-axis option(s), but the view is {view}; give "
                              "--centreline AX,AY,X1,Y1,X2,Y2 with --wall-mm, or --mask")
         return define_long_axis_myocardium(shape, view, options.get("centreline"), options.get("wall_mm"),
                                            options.get("mask"), options.get("mask_label"), spacing, sequence_path)
     wrong = [flag for key, flag in (("centreline", "--centreline"), ("wall_mm", "--wall-mm")) if options.get(key)]
     if wrong:
-        raise InputError(f"{', '.join(wrong)} describe(s) the wall of a long-axis view; give --view 2ch, 3ch or 4ch "
-                         "(the view is short axis here)")
+        raise InputError(f"{', '.join(wrong)}: long-axis option(s), but the view is sax; give --view 2ch, 3ch "
+                         "or 4ch")
     return define_myocardium(shape, **{k: v for k, v in options.items() if k not in LONG_AXIS_OPTIONS})
 
 

@@ -25,7 +25,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("inputs", type=Path, nargs="+", metavar="INPUT",
                         help="a DICOM study folder, a NIfTI or .npz file (any input 'deeptag track' reads), or a "
                              "CSV manifest (.csv) with a column 'input' and optional columns series, slice, roi, "
-                             "points, lv, mask, mask_label, contours, rv, level")
+                             "points, lv, mask, mask_label, contours, rv, level, view, centreline, wall_mm")
     parser.add_argument("--out", type=Path, required=True, help="the batch's folder (created; reused to resume)")
     parser.add_argument("--workers", type=int, metavar="N",
                         help="workers of the local Dask cluster, one thread each (default: one per CPU core, "
@@ -49,6 +49,8 @@ def run(args: argparse.Namespace) -> int:
     from .common import adapt_from_args, describe_model, device_from_args, model_from_args
 
     check_cluster_arguments(args)
+    from ..long_axis import parse_view
+    parse_view(args.view)
     adapt = adapt_from_args(args)
     if args.scheduler is None:  # a remote cluster's workers may have devices that this machine lacks
         device_from_args(args)
