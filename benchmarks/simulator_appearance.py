@@ -6,7 +6,8 @@ sequences beside the real validation scan, so that one sees whether the wide pre
 What is compared is what the network sees: by default (``--view roi``) each simulated sequence's heart box
 (``roi``, the crop of the paper's pre-processing) resampled to the 192 grid, beside the real scan, which is
 already such a heart-centred crop (resized from 192 to 231 for display; back to 192 here). ``--view full``
-takes the whole simulated frames instead. Per sequence:
+takes the whole simulated frames instead. Intensities are those the network gets
+(``deeptag.preprocess.prepare_intensity``: the sequence divided by its 98.5 % quantile, clipped). Per sequence:
 
 * tag spacing (px): the period of the strongest peak of frame 0's spectrum at periods of 3-20 px;
 * tag share at frame 0: spectral power within 0.8-1.25 times that frequency over all non-DC power, and
@@ -37,6 +38,7 @@ from reference_data import REAL_SEQUENCE, VALIDATION_SEED  # noqa: E402
 
 from deeptag.io import read_sequence  # noqa: E402
 from deeptag.phantom import simulate_sequence  # noqa: E402
+from deeptag.preprocess import prepare_intensity  # noqa: E402
 
 GRID = 192
 STATISTICS = ("frames", "tag spacing (px)", "tag share, frame 0", "tag share, last / first", "noise sigma",
@@ -90,7 +92,7 @@ def statistics(images: np.ndarray) -> dict[str, float]:
     """The appearance statistics of one sequence (T, H, W) in [0, 1], resampled to the 192 grid."""
     if images.shape[1:] != (GRID, GRID):
         images = np.stack([resize(frame, (GRID, GRID), order=1, anti_aliasing=True) for frame in images])
-    images = images.astype(np.float64)
+    images = prepare_intensity(images).astype(np.float64)
     first, last = images[0], images[-1]
     frequency = tag_frequency(first)
     share = tag_share(first, frequency)

@@ -60,7 +60,7 @@ def test_presets_and_levers():
         variety("huge")
 
 
-@pytest.mark.parametrize("lever", ["snr", "textures", "through_plane"])
+@pytest.mark.parametrize("lever", ["snr", "textures", "through_plane", "display"])
 def test_an_appearance_lever_alone_keeps_the_classic_motion(lever):
     """A lever that changes only appearance leaves the motion and landmarks of the seed bit-identical."""
     classic = simulate_sequence(5, size=96, frames=6)
@@ -130,7 +130,7 @@ def test_snr_measured_in_a_flat_region_is_the_drawn_one(seed):
     widening = Widening(variety("wide"), seed)
     imaging = draw_parameters(np.random.default_rng(seed), 192, None, widening)["imaging"]
     flat = replace(imaging, tag_depth=0.0, shading=[0.0] * 5, ghost=0.0, bit_depth=0, through_plane_signal=0.0,
-                   through_plane_tags=0.0, rf_rate=0.0, tag_profile="classic")
+                   through_plane_tags=0.0, rf_rate=0.0, tag_profile="classic", display_gamma=1.0)
     images = _flat_render(flat, np.zeros(8))
     measured = images.mean() / images.std()
     assert abs(measured - widening.record["snr"]) < 0.06 * widening.record["snr"]

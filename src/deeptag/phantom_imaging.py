@@ -21,8 +21,8 @@ tissue, a blood fraction and the LV myocardium. A frame samples these maps at th
   complex signal plus white complex Gaussian noise, then the magnitude: Rician noise, correlated as in
   zero-filled reconstructions;
 * a faint Nyquist ghost along the phase-encoding axis in some acquisitions;
-* display normalisation: the sequence is scaled so that a small fraction of pixels saturates at 1, and
-  optionally quantised to 8 bits.
+* display normalisation: the sequence is scaled so that a small fraction of pixels saturates at 1, passed
+  through a display gamma (wide preset), and optionally quantised to 8 bits.
 
 Parameter ranges and their sources are in the docstring of ``deeptag.phantom`` and in docs/simulator.md.
 """
@@ -104,7 +104,8 @@ class ImagingParameters:
     phase-encoding axis, the axis of lower resolution); ``bit_depth`` 8 quantises the displayed
     frames as 8-bit exports do, 0 keeps them continuous. ``tag_profile`` is one of ``TAG_PROFILES`` (see
     ``tag_modulation``); ``rf_rate`` (1/ms) the extra relaxation rate of a constant-flip-angle train, 0 for
-    the classic model (``rf_depletion`` only). Fields marked ``omit_default`` are left out of a
+    the classic model (``rf_depletion`` only); ``display_gamma`` the exponent of the display curve applied
+    after the normalisation (1: linear, as in the classic preset). Fields marked ``omit_default`` are left out of a
     sequence's ``params`` while at their default, so classic sequences record what they always did.
     """
 
@@ -130,6 +131,7 @@ class ImagingParameters:
     bit_depth: int
     tag_profile: str = field(default="classic", metadata={"omit_default": True})
     rf_rate: float = field(default=0.0, metadata={"omit_default": True})
+    display_gamma: float = field(default=1.0, metadata={"omit_default": True})
 
 
 def omitted_defaults(value: object) -> set[str]:
@@ -358,6 +360,8 @@ def render_frames(samples: np.ndarray, x: np.ndarray, y: np.ndarray, times: np.n
     image = np.abs(scipy.fft.ifft2(spectrum * window, axes=(-2, -1))).astype(np.float32)
     top = np.percentile(image, 100.0 * (1.0 - imaging.saturated_fraction))
     image = np.clip(image / max(float(top), 1e-6), 0.0, 1.0)
+    if imaging.display_gamma != 1.0:
+        image = image ** np.float32(imaging.display_gamma)
     if imaging.bit_depth and not clean:
         levels = 2 ** imaging.bit_depth - 1
         image = np.round(image * levels) / levels

@@ -20,8 +20,9 @@ import numpy as np
 from .phantom_imaging import TAG_PROFILES
 
 LEVERS = ("textures", "anatomy", "tags", "fading", "snr", "resolution", "zoom", "frames", "motion",
-          "through_plane", "breathing")
-"""Every lever of the wide preset, in a fixed order (the order seeds each lever's generator)."""
+          "through_plane", "breathing", "display")
+"""Every lever of the wide preset, in a fixed order (the order seeds each lever's generator: add new
+levers at the end, so that the draws of the others stay the same)."""
 
 PRESETS = ("classic", "wide")
 _LEVER_STREAM = 23  # keeps the lever generators apart from any other use of the seed
@@ -93,6 +94,8 @@ class Variety:
     # breathing: whole-image drift over the sequence, linear or part of a breath
     drift_mm: tuple[float, float] = (0.0, 6.0)
     breaths_per_sequence: tuple[float, float] = (0.15, 0.5)
+    # display: gamma of the display curve of exported images, log-uniform
+    display_gamma: tuple[float, float] = (0.7, 1.4)
 
     def __post_init__(self) -> None:
         unknown = set(self.levers) - set(LEVERS)

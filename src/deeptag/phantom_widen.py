@@ -143,7 +143,8 @@ def widen_timing(wide: Widening, timing: CardiacTiming, frames: int | None) -> C
 
 def widen_imaging(wide: Widening, imaging: ImagingParameters, tag_mm: float, pixel: float) -> ImagingParameters:
     """Tag profile, pattern and depth (``tags``), flip-angle schedule (``fading``), SNR (``snr``), acquired
-    resolution and window (``resolution``) and through-plane change (``through_plane``)."""
+    resolution and window (``resolution``), through-plane change (``through_plane``) and the display
+    curve (``display``)."""
     v, record = wide.variety, wide.record
     if wide.on("tags"):
         rng = wide.rng("tags")
@@ -189,4 +190,6 @@ def widen_imaging(wide: Widening, imaging: ImagingParameters, tag_mm: float, pix
         rng = wide.rng("through_plane")
         imaging = replace(imaging, through_plane_signal=float(rng.uniform(*v.through_plane_signal)),
                           through_plane_tags=float(rng.uniform(*v.through_plane_tags)))
+    if wide.on("display"):
+        imaging = replace(imaging, display_gamma=wide.log_uniform("display", v.display_gamma))
     return imaging
