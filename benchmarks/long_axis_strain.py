@@ -8,7 +8,7 @@ Lagrangian fields shows the error of the pipeline itself (finite differences on 
 The wall is the simulator's mask with its stored centreline, as ``deeptag strain --mask sim.npz`` takes it.
 
     python benchmarks/long_axis_strain.py [--views 2ch 3ch 4ch] [--sequences 4] [--track] [--model SPEC]
-        [--adapt-steps 0] [--size 192] [--json FILE]
+        [--adapt-steps 0] [--size 192] [--seeds S ...] [--json FILE]
 """
 from __future__ import annotations
 
@@ -40,6 +40,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--views", nargs="+", default=["2ch", "3ch", "4ch"])
     parser.add_argument("--sequences", type=int, default=4, help="per view (default 4)")
+    parser.add_argument("--seeds", type=int, nargs="+", default=None,
+                        help="these seeds instead of --sequences from 900100 (default: none)")
     parser.add_argument("--size", type=int, default=192)
     parser.add_argument("--track", action="store_true", help="also track each sequence with the model")
     parser.add_argument("--model", default=None, help="a checkpoint (default: the bundled model)")
@@ -61,8 +63,7 @@ def main() -> None:
     print(f"{'view':<5}{'seed':>8}{'truth E_ll':>12}{'true-field':>12}{'tracked':>10}"
           f"{'truth GLS':>11}{'true-field':>12}{'tracked':>10}  (peak global, %)")
     for view in args.views:
-        for k in range(args.sequences):
-            seed = FIRST_SEED + k
+        for seed in args.seeds or [FIRST_SEED + k for k in range(args.sequences)]:
             started = time.perf_counter()
             sequence = simulate_long_axis(seed, view, size=args.size)
             wall = wall_of(sequence)
