@@ -136,15 +136,17 @@ def test_snr_measured_in_a_flat_region_is_the_drawn_one(seed):
     assert abs(measured - widening.record["snr"]) < 0.06 * widening.record["snr"]
 
 
-def test_constant_flip_fading_follows_the_bloch_recursion():
-    """Untagged and tag-line signal over time against the discrete recursion Mz <- (Mz cos a) E1 + 1 - E1."""
+@pytest.mark.parametrize("recovery", [None, 150.0])
+def test_constant_flip_fading_follows_the_bloch_recursion(recovery):
+    """Untagged and tag-line signal over time against the discrete recursion Mz <- (Mz cos a) E1 + 1 - E1,
+    started from M0 or from the steady state of the previous cycle recovered for ``recovery`` ms."""
     flip, tr, t1 = np.radians(10.0), 5.0, 1000.0
     imaging = ImagingParameters(
         tag_spacing=16.0, tag_angle=0.0, tag_phase=(0.0, 0.0), tag_sharpness=1.0, tag_grid=False, tag_depth=1.0,
         rf_depletion=1.0, blood_washout_ms=50.0, blood_inflow_ms=300.0, blood_inflow_level=1.0, flow_texture=0.0,
         through_plane_signal=0.0, through_plane_tags=0.0, shading=[0.0] * 5, resolution=(1.0, 1.0),
         resolution_taper=0.02, noise=0.0, ghost=0.0, saturated_fraction=0.001, bit_depth=0,
-        rf_rate=float(-np.log(np.cos(flip)) / tr))
+        rf_rate=float(-np.log(np.cos(flip)) / tr), recovery_ms=recovery)
     times = np.array([0.0, 100.0, 300.0, 600.0])
     images = _flat_render(imaging, times).astype(np.float64)
     between, line = images[:, 32, 8], images[:, 32, 16]  # tag lines at x = 0, 16, 32, ...
@@ -158,9 +160,17 @@ def test_constant_flip_fading_follows_the_bloch_recursion():
             mz = mz * np.cos(flip) * e1 + 1 - e1
         return np.array(out)
 
-    untagged = bloch(1.0)
+    start = 1.0
+    if recovery is not None:
+        mz = 1.0
+        for _ in range(5000):  # the imaging pulses of the previous cycles
+            mz = mz * np.cos(flip) * e1 + 1 - e1
+        start = 1.0 - (1.0 - mz) * np.exp(-recovery / t1)
+    untagged = bloch(start)
     assert np.allclose(between / between[0], untagged / untagged[0], rtol=0.02)
     assert np.allclose(line[1:] / between[0], bloch(0.0)[1:] / untagged[0], rtol=0.03, atol=0.01)
+    if recovery is not None:  # the frames darken less than from a fully recovered start
+        assert 0.5 < between[-1] / between[0] < 0.9
 
 
 def test_tag_profiles_are_periodic_and_dark_on_the_lines():

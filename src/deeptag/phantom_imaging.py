@@ -105,7 +105,9 @@ class ImagingParameters:
     frames as 8-bit exports do, 0 keeps them continuous. ``tag_profile`` is one of ``TAG_PROFILES`` (see
     ``tag_modulation``); ``rf_rate`` (1/ms) the extra relaxation rate of a constant-flip-angle train, 0 for
     the classic model (``rf_depletion`` only); ``display_gamma`` the exponent of the display curve applied
-    after the normalisation (1: linear, as in the classic preset). Fields marked ``omit_default`` are left out of a
+    after the normalisation (1: linear, as in the classic preset); ``recovery_ms`` the time without imaging
+    pulses before the tagging pulses (the unacquired end of the previous cycle and the trigger delay),
+    None for a magnetisation fully recovered to M0. Fields marked ``omit_default`` are left out of a
     sequence's ``params`` while at their default, so classic sequences record what they always did.
     """
 
@@ -132,6 +134,7 @@ class ImagingParameters:
     tag_profile: str = field(default="classic", metadata={"omit_default": True})
     rf_rate: float = field(default=0.0, metadata={"omit_default": True})
     display_gamma: float = field(default=1.0, metadata={"omit_default": True})
+    recovery_ms: float | None = field(default=None, metadata={"omit_default": True})
 
 
 def omitted_defaults(value: object) -> set[str]:
@@ -296,9 +299,11 @@ def _tissue_signal(density: np.ndarray, rate: np.ndarray, t: np.ndarray, c: np.n
     """Tissue signal (T, H, W) under the wide preset's fading models.
 
     Constant flip angle (``rf_rate`` r > 0): Mz relaxes at ``R1 + r`` towards the untagged steady state
-    ``ss = R1 / (R1 + r)`` and the tag contrast decays at the same rate, ``rho (b(t) - A(t) (1 - M))`` with
-    ``A(t) = A0 exp(-(R1 + r) t)`` and ``b(t) = ss + (1 - ss) exp(-(R1 + r) t)``: the frames darken and
-    lose their tags together. CSPAMM: the subtraction cancels the recovering untagged magnetisation, the
+    ``ss = R1 / (R1 + r)`` and the tag contrast decays at the same rate, ``rho (b(t) - b0 A(t) (1 - M))``
+    with ``A(t) = A0 exp(-(R1 + r) t)`` and ``b(t) = ss + (b0 - ss) exp(-(R1 + r) t)``, where ``b0`` is Mz
+    at the tagging pulses: 1 when fully recovered, else ``ss`` recovered by T1 alone for ``recovery_ms``
+    (the imaging pulses of the previous cycle left it at ``ss``). The frames darken and lose their tags
+    together. CSPAMM: the subtraction cancels the recovering untagged magnetisation, the
     image is the tag component alone, ``rho exp(-(R1 / f + r) t) (1 - A0 (1 - M))``, f > 1 where a
     flip-angle ramp compensates part of the decay.
     """
@@ -310,7 +315,10 @@ def _tissue_signal(density: np.ndarray, rate: np.ndarray, t: np.ndarray, c: np.n
     total = rate / imaging.rf_depletion + imaging.rf_rate
     decay = np.exp(-t * total)
     steady = rate / total
-    return density * through * (steady + (1.0 - steady) * decay - depth * decay * untagged)
+    start = 1.0  # Mz at the tagging pulses
+    if imaging.recovery_ms is not None:
+        start = steady + (1.0 - steady) * (1.0 - np.exp(-rate * imaging.recovery_ms))
+    return density * through * (steady + (start - steady) * decay - depth * start * decay * untagged)
 
 
 def render_frames(samples: np.ndarray, x: np.ndarray, y: np.ndarray, times: np.ndarray,

@@ -67,6 +67,7 @@ class Variety:
     constant_flip_fraction: float = 0.5  # else a flip-angle ramp
     flip_deg: tuple[float, float] = (5.0, 14.0)
     tr_ms: tuple[float, float] = (3.0, 7.0)
+    recovery_ms: tuple[float, float] = (20.0, 300.0)  # no imaging pulses: end of the cycle, trigger delay
     # noise: SNR = myocardium signal / noise per channel, log-uniform
     snr: tuple[float, float] = (8.0, 40.0)
     # resolution: acquired pixel (readout; phase encoding up to 1.6 times coarser) and the window taper

@@ -161,11 +161,12 @@ def widen_imaging(wide: Widening, imaging: ImagingParameters, tag_mm: float, pix
         rng = wide.rng("fading")
         constant, flip, tr, ramp = (rng.random() < v.constant_flip_fraction, rng.uniform(*v.flip_deg),
                                     rng.uniform(*v.tr_ms), rng.uniform(0.8, 1.0))
+        recovery = rng.uniform(*v.recovery_ms)
         record.update(flip_schedule="constant" if constant else "ramp")
         if constant:
             record.update(flip_deg=float(flip), tr_ms=float(tr))
             rate = -np.log(np.cos(np.radians(flip))) / tr
-            imaging = replace(imaging, rf_rate=float(rate),
+            imaging = replace(imaging, rf_rate=float(rate), recovery_ms=float(recovery),
                               rf_depletion=imaging.rf_depletion if imaging.tag_profile == "cspamm" else 1.0)
         elif imaging.tag_profile != "cspamm":
             imaging = replace(imaging, rf_depletion=float(ramp))
