@@ -27,7 +27,8 @@ def power_law_noise(rng: np.random.Generator, shape: tuple[int, int], beta: floa
     return ((field - field.mean()) / max(float(field.std()), 1e-12)).astype(np.float32)
 
 
-def texture_field(rng: np.random.Generator, shape: tuple[int, int], variety: Variety, scale: float) -> tuple[np.ndarray, dict]:
+def texture_field(rng: np.random.Generator, shape: tuple[int, int], variety: Variety,
+                  scale: float) -> tuple[np.ndarray, dict]:
     """A unit-variance texture (H, W): a random mix of 1/f**beta noise and Gaussian-smoothed noise.
 
     ``scale`` is the image side over 192 (smoothing lengths are given at 192 px). Returns the field and
