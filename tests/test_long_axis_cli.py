@@ -110,3 +110,22 @@ def test_track_records_the_view(tmp_path, model_path, description, given, view, 
     assert main(arguments + (["--view", given] if given else [])) == 0
     summary = json.loads((tmp_path / "out" / "summary.json").read_text())
     assert (summary["view"], summary["view_source"]) == (view, source)
+
+
+def test_bullseye_combines_the_views(result, simulated, tmp_path, capsys):
+    for view in ("4ch", "2ch"):  # the same wall read as two views: their segments differ, the apex is shared
+        assert main(["strain", str(result), "--view", view, "--mask", str(simulated), "--out",
+                     str(tmp_path / view), "--quiet"]) == 0
+    out = tmp_path / "gls.png"
+    assert main(["bullseye", str(tmp_path / "4ch"), str(tmp_path / "2ch"), "--out", str(out)]) == 0
+    assert out.is_file() and "global (mean of 2)" in capsys.readouterr().out
+    rows = {row.split(",")[0]: row.split(",") for row in out.with_suffix(".csv").read_text().splitlines()[1:]}
+    assert set(rows) == {"1", "3", "4", "6", "7", "9", "10", "12", "13", "14", "15", "16", "17", "global"}
+    assert rows["17"][-1] == "4ch + 2ch" and rows["3"][-1] == "4ch" and rows["1"][-1] == "2ch"
+    summaries = [json.loads((tmp_path / v / "strain.json").read_text()) for v in ("4ch", "2ch")]
+    apex = [next(r for r in s["regions"] if r["region"] == "17")["peaks"]["E_ll"]["value"] for s in summaries]
+    assert float(rows["17"][2]) == pytest.approx(np.mean(apex), abs=1e-3)
+    assert main(["bullseye", str(tmp_path / "4ch"), "--out", str(out)]) == 2  # exists: needs --force
+    assert main(["bullseye", str(tmp_path / "4ch"), "--quantity", "E_cc", "--out", str(tmp_path / "cc.png")]) == 2
+    assert main(["bullseye", str(tmp_path), "--out", str(tmp_path / "none.png")]) == 2  # no strain.json
+    assert "no strain.json" in capsys.readouterr().err

@@ -702,3 +702,58 @@ def print_long_axis_peaks(result: LongAxisStrain, summary: dict, out: Path) -> N
             cells.append(f"{peak['value']:8.2f} at {at}")
         label = f"{region['region']} {region['name']}" if region["kind"] == "segment" else region["name"]
         print(f"{label:<28}" + "".join(f"{cell:>24}" for cell in cells))
+
+
+# ------------------------------------------------------------------- one bull's-eye from several views
+def read_strain_summary(folder: str | Path) -> dict:
+    """``strain.json`` of a ``deeptag strain`` output folder, or of ``strain/`` in a track result folder."""
+    import json
+
+    folder = Path(folder)
+    for candidate in (folder / "strain.json", folder / "strain" / "strain.json"):
+        if candidate.is_file():
+            try:
+                summary = json.loads(candidate.read_text(encoding="utf-8"))
+            except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+                raise InputError(f"not a readable strain.json ({error})", candidate) from None
+            if not isinstance(summary, dict) or "regions" not in summary:
+                raise InputError("not a strain.json of deeptag strain (no regions)", candidate)
+            return summary
+    raise InputError("no strain.json here or in strain/: run deeptag strain on it first", folder)
+
+
+def summary_label(summary: dict) -> str:
+    """How a combined table names one result: its view, and its level for a short-axis slice."""
+    view = summary.get("view", "sax")
+    return view if view != "sax" else f"sax {summary.get('myocardium', {}).get('level', '')}".strip()
+
+
+def combine_segments(summaries: list[dict], quantity: str) -> tuple[dict, dict]:
+    """Peak ``quantity`` per AHA segment (1-17) over several strain results: the mean over the results that
+    hold the segment (the apex shows in every long-axis view, the apical septal and lateral segments in two),
+    with the results it came from; and the global value, the mean of the results' global peaks (for E_ll
+    of the three apical views, the echocardiographic GLS). Returns ``(segments, global)``:
+    ``{number: {"value", "name", "sources"}}`` and ``{"value", "sources"}``."""
+    from .myocardium import segments as short_axis_segments
+
+    names = dict(SEGMENT_NAMES)
+    for level in ("basal", "mid", "apical"):
+        names.update({s.number: f"{level} {s.name}" for s in short_axis_segments(level=level)})
+    found: dict[int, list[tuple[float, str]]] = {}
+    overall: list[tuple[float, str]] = []
+    for summary in summaries:
+        label = summary_label(summary)
+        for region in summary["regions"]:
+            peak = (region.get("peaks", {}).get(quantity) or {}).get("value")
+            if peak is None:
+                continue
+            kind = region.get("kind") or ("global" if region["region"] == "global" else "segment")
+            if kind == "global":
+                overall.append((float(peak), label))
+            elif kind == "segment":
+                found.setdefault(int(region["region"]), []).append((float(peak), label))
+    segments = {number: {"value": float(np.mean([v for v, _ in values])), "name": names.get(number, ""),
+                         "sources": [s for _, s in values]} for number, values in sorted(found.items())}
+    total = {"value": float(np.mean([v for v, _ in overall])) if overall else None,
+             "sources": [s for _, s in overall]}
+    return segments, total

@@ -624,3 +624,43 @@ def long_axis_peaks_figure(summary: dict, quantities: SequenceType[str] = ("E_ll
         axes.grid(alpha=0.3, axis="y")
     figure.subplots_adjust(left=0.08, right=0.98, bottom=0.18, top=0.88, wspace=0.3)
     return figure
+
+
+def combined_bullseye_figure(values: dict[int, float | None], title: str, unit: str = "%") -> Figure:
+    """One AHA 17-segment bull's-eye (anterior up, septum left, basal outside, apex 17 in the centre) of a
+    value per segment, e.g. the peak E_ll of the three apical long-axis views; segments without a value grey."""
+    finite = [abs(v) for v in values.values() if v is not None]
+    limit = max(finite) if finite and max(finite) > 0 else 1.0
+    rings = {"basal": (2.0, 3.0), "mid": (1.0, 2.0), "apical": (0.35, 1.0)}
+    figure = Figure(figsize=(4.2, 4.4), dpi=DPI)
+    FigureCanvasAgg(figure)
+    axes = figure.add_subplot(1, 1, 1, projection="polar")
+
+    def colour(value):
+        return DIVERGING(0.5 + 0.5 * value / limit) if value is not None else "#dddddd"
+
+    def label(number, value):
+        return f"{number}" if value is None else f"{number}\n{value:.1f}"
+
+    for name in LEVELS:
+        inner, outer = rings[name]
+        for segment in segments(120.0, name):
+            width = np.radians((segment.end_deg - segment.start_deg) % 360.0)
+            middle = np.radians(segment.start_deg) + width / 2.0
+            value = values.get(segment.number)
+            axes.bar(middle, outer - inner, width=width, bottom=inner, color=colour(value), edgecolor="white",
+                     linewidth=1.0)
+            dark = value is not None and abs(value) > 0.6 * limit
+            axes.text(middle, (inner + outer) / 2.0, label(segment.number, value), ha="center", va="center",
+                      fontsize=7, color="white" if dark else "black")
+    apex = values.get(17)
+    axes.bar(0.0, 0.35, width=2 * np.pi, bottom=0.0, color=colour(apex), edgecolor="white")
+    axes.text(0.0, 0.0, label(17, apex), ha="center", va="center", fontsize=7,
+              color="white" if apex is not None and abs(apex) > 0.6 * limit else "black")
+    axes.set_ylim(0.0, 3.0)
+    axes.set_axis_off()
+    axes.set_title(title, fontsize=9)
+    figure.colorbar(ScalarMappable(Normalize(-limit, limit), DIVERGING), ax=axes, orientation="horizontal",
+                    fraction=0.05, pad=0.02, shrink=0.7, label=unit)
+    figure.subplots_adjust(left=0.04, right=0.96, bottom=0.04, top=0.88)
+    return figure

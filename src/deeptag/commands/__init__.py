@@ -19,6 +19,7 @@ SUMMARIES = {
     "simulate": "synthetic tagging sequences with known motion",
     "benchmark": "the paper's Tables 1 and 2 and Figures 8 and 10 on your sequences",
     "batch": "track every slice of many scans (resumable, on Dask) into one table",
+    "bullseye": "one AHA bull's-eye of peak strain from several views or slices (e.g. GLS of 2/3/4-chamber)",
 }
 COMMANDS = tuple(SUMMARIES)
 QUIET_HELP = "no progress bar or messages: print nothing but warnings, errors and the results asked for"
