@@ -64,9 +64,9 @@ class Variety:
     blood_t1_ms: tuple[float, float] = (1400.0, 1700.0)
     fat_t1_ms: tuple[float, float] = (250.0, 400.0)
     liver_t1_ms: tuple[float, float] = (500.0, 800.0)
-    constant_flip_fraction: float = 0.5  # else a flip-angle ramp
-    flip_deg: tuple[float, float] = (5.0, 14.0)
-    tr_ms: tuple[float, float] = (3.0, 7.0)
+    constant_flip_fraction: float = 0.5  # else a flip-angle ramp (always a ramp with the CSPAMM-like profile)
+    flip_deg: tuple[float, float] = (5.0, 12.0)
+    tr_ms: tuple[float, float] = (4.0, 8.0)
     recovery_ms: tuple[float, float] = (20.0, 300.0)  # no imaging pulses: end of the cycle, trigger delay
     # noise: SNR = myocardium signal / noise per channel, log-uniform
     snr: tuple[float, float] = (8.0, 40.0)

@@ -162,12 +162,12 @@ def widen_imaging(wide: Widening, imaging: ImagingParameters, tag_mm: float, pix
         constant, flip, tr, ramp = (rng.random() < v.constant_flip_fraction, rng.uniform(*v.flip_deg),
                                     rng.uniform(*v.tr_ms), rng.uniform(0.8, 1.0))
         recovery = rng.uniform(*v.recovery_ms)
+        constant = constant and imaging.tag_profile != "cspamm"  # CSPAMM comes with ramped flip angles
         record.update(flip_schedule="constant" if constant else "ramp")
         if constant:
             record.update(flip_deg=float(flip), tr_ms=float(tr))
             rate = -np.log(np.cos(np.radians(flip))) / tr
-            imaging = replace(imaging, rf_rate=float(rate), recovery_ms=float(recovery),
-                              rf_depletion=imaging.rf_depletion if imaging.tag_profile == "cspamm" else 1.0)
+            imaging = replace(imaging, rf_rate=float(rate), recovery_ms=float(recovery), rf_depletion=1.0)
         elif imaging.tag_profile != "cspamm":
             imaging = replace(imaging, rf_depletion=float(ramp))
     if wide.on("snr"):
