@@ -24,7 +24,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .losses import DeepTagLoss, LossConfig, frame_pairs
+from . import fields
+from .losses import (DeepTagLoss, LossConfig, edge_weighted_kl_mean, edge_weighted_smoothness, edge_weights,
+                     frame_pairs, grid_degree, local_ncc_map, log_circumferential_stretch, log_jacobian_penalty,
+                     weighted_mean)
 from .model import DeepTagNet, PairFields
 
 SETTINGS_GRID = 96  # the network grid that blur_sigma and control_spacing are given on
@@ -66,6 +69,14 @@ class AdaptConfig:
     smoothness_scale: float = 0.4
     ncc_window: int | None = 7
     loss: LossConfig = field(default_factory=LossConfig)
+    # Myocardium-aware terms (issue 30), used only when adapt_model is given the frame-0 myocardium
+    # (track_sequence's ``myocardium``); 1, 1 and 0 leave Eq. 12 as it is. docs/guide/strain.md has
+    # the figures of each on validation sequences (benchmarks/radial_strain_levers.py).
+    pool_weight: float = 1.0  # weight of the similarity in the blood pool (the cavity, less a margin)
+    pool_smoothness: float = 1.0  # weight of the smoothness on edges that touch the blood pool
+    tissue_margin: float = 2.0  # pixels of a 96 grid between the tracked endocardium and the pool
+    incompressibility: float = 0.0  # weight of (log det(I + grad L) - log lambda_z)^2 in the myocardium
+    longitudinal_ratio: float = 1.0  # log lambda_z = ratio * mean log lambda_c (see TissueLoss)
 
     def objective(self) -> LossConfig:
         """``loss`` with the smoothness weights (alpha1, alpha2) scaled by ``smoothness_scale`` and, when
@@ -73,6 +84,11 @@ class AdaptConfig:
         return replace(self.loss, alpha1=self.loss.alpha1 * self.smoothness_scale,
                        alpha2=self.loss.alpha2 * self.smoothness_scale,
                        ncc_window=self.ncc_window or self.loss.ncc_window)
+
+
+    def tissue_aware(self) -> bool:
+        """Whether any myocardium-aware term differs from Eq. 12."""
+        return self.pool_weight != 1.0 or self.pool_smoothness != 1.0 or self.incompressibility > 0
 
 
 def gaussian_blur(frames: torch.Tensor, sigma: float) -> torch.Tensor:
@@ -129,17 +145,25 @@ def half_size(size: torch.Size) -> torch.Size:
 
 
 def adapt_model(model: DeepTagNet, frames: torch.Tensor, config: AdaptConfig | None = None,
-                progress: Callable[[int], object] | None = None) -> tuple[AdaptedFields, dict]:
+                progress: Callable[[int], object] | None = None,
+                myocardium: torch.Tensor | None = None) -> tuple[AdaptedFields, dict]:
     """The fields of ``frames`` (N, 1, S, S) refined from ``model``'s prediction by minimising the
     configured loss; returns them (callable like the network on the pairs that loss registers:
     consecutive frames, or frame 0 to every frame) and a record of the run. ``progress`` is called
-    with 1 after each step (a tqdm bar's ``update``, say)."""
+    with 1 after each step (a tqdm bar's ``update``, say). ``myocardium`` (2, 1, S, S): the frame-0
+    myocardium and the cavity it encloses on the network grid (fractions in [0, 1]), for the
+    myocardium-aware terms of ``config`` (``TissueLoss``); ignored when they are off."""
     config = config or AdaptConfig()
     started = time.perf_counter()
     scale = frames.shape[-1] / SETTINGS_GRID
     spacing = max(1, round(config.control_spacing * scale))
     adapted = AdaptedFields(model, *frame_pairs(frames, config.loss.pairs), spacing)
-    loss = DeepTagLoss(config.objective())
+    tissue = myocardium is not None and config.tissue_aware()
+    if tissue:
+        margin = max(1, round(config.tissue_margin * scale))
+        loss = TissueLoss(config, tissue_maps(adapted, frames, myocardium, margin))
+    else:
+        loss = DeepTagLoss(config.objective())
     optimizer = torch.optim.Adam(adapted.parameters(), lr=config.learning_rate)
     blurred_steps = round(config.blurred_fraction * config.steps)
     coarse_steps = round(config.coarse_fraction * config.steps)
@@ -153,6 +177,8 @@ def adapt_model(model: DeepTagNet, frames: torch.Tensor, config: AdaptConfig | N
             images = coarse_blurred if step < blurred_steps else coarse_sharp
         else:
             images = blurred if step < blurred_steps else frames
+            if tissue and step == coarse_steps and step > 0:  # where the wall is now, from the fields so far
+                loss.maps = tissue_maps(adapted, frames, myocardium, margin)
         value, _ = loss(adapted, images)
         value.backward()
         optimizer.step()
@@ -162,3 +188,109 @@ def adapt_model(model: DeepTagNet, frames: torch.Tensor, config: AdaptConfig | N
     record = {"steps": config.steps, "seconds": time.perf_counter() - started,
               "first_loss": losses[0] if losses else None, "last_loss": losses[-1] if losses else None}
     return adapted.eval(), record
+
+
+def tissue_maps(adapted: AdaptedFields, frames: torch.Tensor, myocardium: torch.Tensor, margin: int) -> dict:
+    """The frame-0 myocardium and cavity ``myocardium`` (2, 1, S, S) carried to every frame by the
+    current Lagrangian fields of ``adapted`` (pulled back: a pixel of frame t takes the value of its
+    frame-0 position), and the blood pool: the cavity less ``margin`` pixels next to the wall, so that
+    an endocardium tracked a little short of its true motion is not taken for blood. Returns
+    ``{"tissue", "pool"}`` maps (N, 1, S, S) of the full grid, keyed by the grid's side, and the same
+    for the half grid (the coarse level)."""
+    with torch.no_grad():
+        moving, fixed = frame_pairs(frames, "consecutive")
+        lagrangian = fields.lagrangian_fields(adapted(moving, fixed).forward)
+        count = lagrangian.shape[0]
+        carried = [torch.cat([region[None], fields.warp(region[None].expand(count, -1, -1, -1), lagrangian)])
+                   for region in myocardium]  # each (N, 1, S, S)
+        tissue, cavity = (region.clamp(0, 1) for region in carried)
+        outside = 1.0 - (cavity > 0.5).to(cavity.dtype)
+        pool = 1.0 - F.max_pool2d(outside, 2 * margin + 1, stride=1, padding=margin)
+        maps = {}
+        for size in (frames.shape[-1], half_size(frames.shape[-2:])[-1]):
+            scaled = [F.interpolate(m, size=(size, size), mode="area") for m in (tissue, cavity, pool)]
+            maps[size] = {"tissue": scaled[0], "pool": (scaled[2] > 0.5).to(frames.dtype),
+                          "centre": weighted_centre(scaled[1] if scaled[1].sum() > 0 else scaled[0])}
+    return maps
+
+
+def weighted_centre(weights: torch.Tensor) -> torch.Tensor:
+    """Centroid (N, 2) as (row, column) of non-negative maps (N, 1, H, W)."""
+    grid = fields.identity_grid(*weights.shape[-2:], weights.device, weights.dtype)
+    total = weights.sum(dim=(-2, -1)).clamp_min(1e-8)  # (N, 1)
+    return (weights * grid).sum(dim=(-2, -1)) / total
+
+
+class TissueLoss(DeepTagLoss):
+    """Eq. 12 (consecutive pairs, NCC, global term from frame 0) with the myocardium-aware terms of an
+    ``AdaptConfig`` (issue 30), given the myocardium and blood pool of every frame (``tissue_maps``):
+
+    * the similarity terms weigh pixels of the blood pool by ``pool_weight`` (tagged blood at
+      end-diastole, bright untagged blood later: what the pool shows is not the wall's motion), each a
+      weighted mean of the NCC map on its fixed image's grid;
+    * the smoothness terms (INF, Lagrangian, and the mean part of the KL, a Laplacian smoothness of
+      the velocity) weigh edges that touch the pool by ``pool_smoothness``, so the pool's motion does
+      not spread into the wall and the wall's strain is not smoothed across the endocardial border;
+    * ``incompressibility`` weighs ``(log det(I + grad L_t) - log lambda_z(t))^2``, averaged over the
+      myocardium of frame t (``losses.log_jacobian_penalty``): near-incompressible tissue whose
+      through-plane stretch is ``lambda_z``. The in-plane area of a short-axis slice is not kept: the
+      wall shortens along the long axis and thickens in-plane. Assumed: the longitudinal stretch is the
+      circumferential one to the power ``longitudinal_ratio`` (1: E_ll = E_cc, as in healthy hearts
+      roughly, peak engineering strains of about -15 to -20 % each), with ``log lambda_c(t)`` the mean over
+      the myocardium of the circumferential stretch of the current fields, held fixed within a step.
+      The simulator thickens the wall from a random in-plane wall area gain of 0 to 30 % (at peak),
+      which this prior does not know.
+    """
+
+    def __init__(self, config: AdaptConfig, maps: dict) -> None:
+        objective = config.objective()
+        if objective.pairs != "consecutive" or objective.global_window is not None or objective.similarity != "ncc":
+            raise ValueError("the myocardium-aware terms need Eq. 12's consecutive pairs, NCC and full-sequence "
+                             "global term")
+        super().__init__(objective)
+        self.adapt = config
+        self.maps = maps
+
+    def __call__(self, model, frames: torch.Tensor) -> tuple[torch.Tensor, dict[str, float]]:
+        c, a = self.config, self.adapt
+        maps = self.maps[frames.shape[-1]]
+        pool = maps["pool"]
+        similarity_weight = 1.0 - (1.0 - a.pool_weight) * pool  # (N, 1, S, S)
+        rows, cols = edge_weights(pool, a.pool_smoothness)
+        velocity_rows, velocity_cols = edge_weights(torch.maximum(pool[:-1], pool[1:]), a.pool_smoothness)
+        moving, fixed = frame_pairs(frames, "consecutive")
+        out = model(moving, fixed)
+        terms: dict[str, torch.Tensor] = {}
+        window = c.ncc_window
+        if c.kl:
+            degree = grid_degree(*out.mean.shape[-2:], device=out.mean.device, dtype=out.mean.dtype)
+            trace = (c.prior_lambda * degree * torch.exp(out.log_var)).mean() - out.log_var.mean()
+            kl = 0.5 * trace + edge_weighted_kl_mean(out.mean, velocity_rows, velocity_cols, c.prior_lambda,
+                                                     c.kl_mean_weight)
+            terms["kl"] = 2 * kl if c.backward else kl
+        terms["sim_forward"] = c.gamma * weighted_mean(
+            local_ncc_map(fields.warp(moving, out.forward), fixed, window), similarity_weight[1:])
+        if c.backward:
+            terms["sim_backward"] = c.gamma * weighted_mean(
+                local_ncc_map(fields.warp(fixed, out.backward), moving, window), similarity_weight[:-1])
+        if c.alpha1:
+            smooth = edge_weighted_smoothness(out.forward, rows[1:], cols[1:])
+            if c.backward:
+                smooth = smooth + edge_weighted_smoothness(out.backward, rows[:-1], cols[:-1])
+            terms["smooth_inf"] = c.alpha1 * smooth
+        lagrangian = fields.lagrangian_fields(out.forward)
+        if c.alpha2:
+            terms["smooth_lagrangian"] = c.alpha2 * edge_weighted_smoothness(lagrangian, rows[1:], cols[1:])
+        if c.beta:
+            start = frames[:1].expand(len(lagrangian), -1, -1, -1)
+            terms["global"] = -c.beta * weighted_mean(
+                local_ncc_map(fields.warp(start, lagrangian), fixed, window), similarity_weight[1:])
+        if a.incompressibility > 0:
+            tissue = maps["tissue"][1:]
+            with torch.no_grad():
+                stretch = log_circumferential_stretch(lagrangian, maps["centre"][1:])[:, None]
+                log_target = a.longitudinal_ratio * (stretch * tissue).sum(dim=(1, 2, 3)) \
+                    / tissue.sum(dim=(1, 2, 3)).clamp_min(1e-8)
+            terms["incompressibility"] = a.incompressibility * log_jacobian_penalty(lagrangian, log_target, tissue)
+        total = sum(terms.values())
+        return total, {name: float(value.detach()) for name, value in terms.items()}

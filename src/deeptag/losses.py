@@ -215,3 +215,82 @@ VM_CONFIGS: dict[str, tuple[ModelConfig, LossConfig]] = {
     # lambda = 10 and the SSD likelihood with sigma = 0.02 (their training script's defaults)
     "vm-dif": (ModelConfig(), replace(_VM, kl=True, alpha1=0.0, prior_lambda=10.0, similarity="ssd", image_sigma=0.02)),
 }
+
+
+# --- Terms of the myocardium-aware adaptation (adapt.TissueLoss, issue 30). Eq. 12 above is unchanged:
+# with every weight 1 these reduce to its terms (tests/test_radial_terms.py checks it).
+
+def weighted_mean(values: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+    """``sum(w v) / sum(w)`` over everything, ``weight`` broadcast against ``values``; with weights 1
+    the plain mean."""
+    weight = weight.expand_as(values)
+    return (values * weight).sum() / weight.sum().clamp_min(1e-8)
+
+
+def edge_weights(region: torch.Tensor, weight: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """Weights of the 4-neighbour edges of a grid from a map ``region`` (B, 1, H, W) in [0, 1]: an
+    edge weighs ``weight`` where either of its pixels lies in the region (``region`` > 0.5), else 1.
+    Returns the weights of the edges along rows (B, 1, H-1, W) and along columns (B, 1, H, W-1)."""
+    inside = (region > 0.5).to(region.dtype)
+    along_rows = torch.maximum(inside[..., 1:, :], inside[..., :-1, :])
+    along_cols = torch.maximum(inside[..., :, 1:], inside[..., :, :-1])
+    return 1.0 + (weight - 1.0) * along_rows, 1.0 + (weight - 1.0) * along_cols
+
+
+def edge_weighted_smoothness(displacement: torch.Tensor, row_weight: torch.Tensor,
+                             col_weight: torch.Tensor) -> torch.Tensor:
+    """``gradient_smoothness`` with each squared forward difference weighted by its edge's weight
+    (``edge_weights``); with weights 1 it is ``gradient_smoothness``."""
+    d_rows = (displacement[..., 1:, :] - displacement[..., :-1, :]) ** 2
+    d_cols = (displacement[..., :, 1:] - displacement[..., :, :-1]) ** 2
+    return 0.5 * ((d_rows * row_weight).mean() + (d_cols * col_weight).mean())
+
+
+def edge_weighted_kl_mean(mean: torch.Tensor, row_weight: torch.Tensor, col_weight: torch.Tensor,
+                          prior_lambda: float = 10.0, mean_weight: float = KL_MEAN_WEIGHT) -> torch.Tensor:
+    """The mean part of ``kl_laplacian_prior`` (``mean_weight * lambda * mu^T L mu / numel``), each edge
+    weighted; with weights 1 it is that part exactly."""
+    edges = (((mean[..., 1:, :] - mean[..., :-1, :]) ** 2) * row_weight).sum() \
+        + (((mean[..., :, 1:] - mean[..., :, :-1]) ** 2) * col_weight).sum()
+    return mean_weight * prior_lambda * edges / mean.numel()
+
+
+def inverse_gradient(displacement: torch.Tensor) -> torch.Tensor:
+    """``G = I + grad u`` of pull-back fields (B, 2, H, W), (B, 2, 2, H, W) with ``G[:, i, j] = d(p + u)_i /
+    d p_j`` in (row, column) order, by central differences (one-sided at the border, as
+    ``fields.jacobian_determinant``)."""
+    d_rows = torch.gradient(displacement, dim=-2)[0]
+    d_cols = torch.gradient(displacement, dim=-1)[0]
+    gradient = torch.stack([torch.stack([d_rows[:, 0], d_cols[:, 0]], 1),
+                            torch.stack([d_rows[:, 1], d_cols[:, 1]], 1)], 1)
+    eye = torch.eye(2, dtype=displacement.dtype, device=displacement.device)
+    return gradient + eye[None, :, :, None, None]
+
+
+def log_jacobian_penalty(displacement: torch.Tensor, log_target: torch.Tensor, weight: torch.Tensor,
+                         min_det: float = 1e-3) -> torch.Tensor:
+    """Near-incompressibility: ``(log det(I + grad u) - log_target)^2`` averaged with ``weight``.
+
+    ``displacement`` (B, 2, H, W) pull-back Lagrangian fields (a pixel of frame t to frame 0), so
+    ``det(I + grad u)`` is the frame-0 area of a unit of current area, ``1 / J``; for a tissue that keeps
+    its volume while stretching by ``lambda_z`` through the plane, ``1 / J = lambda_z``: ``log_target``
+    (B,) is ``log lambda_z`` of each field (0: the in-plane area is kept). ``weight`` (B, 1, H, W) or
+    (B, H, W): where it counts (the myocardium). Determinants below ``min_det`` count as ``min_det``.
+    """
+    determinant = fields.jacobian_determinant(displacement).clamp_min(min_det)
+    difference = torch.log(determinant) - log_target.reshape(-1, 1, 1)
+    return weighted_mean(difference ** 2, weight.reshape(difference.shape))
+
+
+def log_circumferential_stretch(displacement: torch.Tensor, centre: torch.Tensor) -> torch.Tensor:
+    """``log lambda_c`` (B, H, W) of pull-back Lagrangian fields (B, 2, H, W): the stretch of a material
+    fibre that now runs circumferentially about ``centre`` (B, 2) as (row, column) at each pixel,
+    ``1 / |G c|`` with ``G = I + grad u`` and ``c`` the current unit circumferential direction (a fibre
+    now along ``c`` came from ``G c``)."""
+    height, width = displacement.shape[-2:]
+    grid = fields.identity_grid(height, width, displacement.device, displacement.dtype)
+    offset = grid - centre[:, :, None, None]
+    radial = offset / offset.norm(dim=1, keepdim=True).clamp_min(1e-6)
+    circumferential = torch.stack([-radial[:, 1], radial[:, 0]], 1)  # (B, 2, H, W)
+    reference = torch.einsum("bijhw,bjhw->bihw", inverse_gradient(displacement), circumferential)
+    return -torch.log(reference.norm(dim=1).clamp_min(1e-6))

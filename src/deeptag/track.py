@@ -9,11 +9,13 @@ from typing import Callable
 
 import numpy as np
 import torch
+from scipy import ndimage
 
 from . import fields, quality
 from .adapt import AdaptConfig, AdaptedFields, adapt_model
 from .io import Sequence
 from .model import DeepTagNet
+from .myocardium import Myocardium
 from .preprocess import GridMapping, prepare_intensity
 
 
@@ -74,17 +76,27 @@ def predict_fields(model: DeepTagNet, frames: torch.Tensor) -> dict[str, torch.T
             "sigma": torch.exp(0.5 * log_var)}
 
 
+def network_regions(myocardium: Myocardium, mapping: GridMapping) -> torch.Tensor:
+    """The frame-0 myocardium and the cavity it encloses (empty for an open mask) on the network grid,
+    (2, 1, S, S) fractions in [0, 1], as ``adapt.adapt_model`` takes them."""
+    mask = np.asarray(myocardium.mask, dtype=bool)
+    cavity = ndimage.binary_fill_holes(mask) & ~mask
+    return mapping.images_to_network(np.stack([mask, cavity]).astype(np.float32))
+
+
 def track_sequence(sequence: Sequence, model: DeepTagNet, points: np.ndarray | None = None,
                    mapping: GridMapping | None = None, intensity: str | None = None,
                    adapt: AdaptConfig | None = DEFAULT_ADAPTATION, device: str | torch.device = "cpu",
-                   progress: Callable[[int], object] | None = None) -> TrackResult:
+                   progress: Callable[[int], object] | None = None, myocardium: Myocardium | None = None
+                   ) -> TrackResult:
     """Track ``sequence`` with ``model``; ``points`` (K, 2) as (x, y) in frame 0 of the input grid.
 
     The network's fields are first refined on the sequence itself (``adapt.py``), as ``deeptag track``
     does by default; ``adapt=None`` gives the network alone (the paper's method).
     The model is moved to ``device``, where the network and point tracking run. ``intensity`` None
     normalises as the model was trained (``ModelConfig.intensity``). ``progress`` is called with 1
-    after each adaptation step.
+    after each adaptation step. ``myocardium`` (frame 0, input grid), when given, lets the adaptation
+    weigh the wall and the blood pool apart (the myocardium-aware terms of ``AdaptConfig``, issue 30).
     """
     height, width = sequence.images.shape[1:]
     # the heart's box stored with the sequence, else the full frame; the network's grid size and
@@ -98,7 +110,8 @@ def track_sequence(sequence: Sequence, model: DeepTagNet, points: np.ndarray | N
     if adapt is not None and adapt.steps > 0:
         if adapt.loss.pairs != "consecutive":
             raise ValueError("track composes consecutive pairs: adapt with a loss on consecutive pairs")
-        model, _ = adapt_model(model, frames, adapt, progress)
+        regions = None if myocardium is None else network_regions(myocardium, mapping).to(device)
+        model, _ = adapt_model(model, frames, adapt, progress, regions)
     adapted = time.perf_counter()
     model.eval()
     with torch.inference_mode():
