@@ -263,3 +263,24 @@ def test_save_and_load_keep_the_view_and_the_centreline(simulated, tmp_path):
     assert np.allclose(stored_centreline(path), simulated["4ch"].centreline[0])
     assert sequence_view(read_sequence(path)) == ("4ch", "stored with the input")
     assert sequence_view(read_sequence(path), "2ch") == ("2ch", "--view")
+
+
+def test_short_axis_slices_of_the_same_heart(simulated):
+    from deeptag.phantom_long_axis import heart_from_params, short_axis_of
+    from deeptag.strain import compute_strain
+
+    sequence = simulated["4ch"]
+    heart, motion, _ = heart_from_params(sequence.params)
+    radii = {}
+    for level in ("basal", "apical"):
+        slice_ = short_axis_of(sequence, level)
+        link = slice_.params["same_heart"]
+        assert np.array_equal(slice_.frame_times, sequence.frame_times) and len(slice_.images) == len(sequence.images)
+        assert link["level"] == level and link["long_axis_seed"] == 11
+        assert slice_.params["geometry"]["endo_radius"] * slice_.spacing[0] == pytest.approx(link["endo_radius_mm"])
+        assert link["wall_mm"] == pytest.approx(heart.wall * sequence.spacing[0])
+        radii[level] = link["endo_radius_mm"]
+        strain = compute_strain(slice_.lagrangian[1:], slice_.myocardium(), slice_.spacing, slice_.frame_times)
+        everywhere = np.ones(len(strain.points), dtype=bool)
+        assert strain.curve("E_cc", everywhere).min() < -2.0 and strain.curve("E_rr", everywhere).max() > 2.0
+    assert radii["apical"] < radii["basal"]  # the cavity narrows towards the apex

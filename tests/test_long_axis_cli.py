@@ -129,3 +129,14 @@ def test_bullseye_combines_the_views(result, simulated, tmp_path, capsys):
     assert main(["bullseye", str(tmp_path / "4ch"), "--quantity", "E_cc", "--out", str(tmp_path / "cc.png")]) == 2
     assert main(["bullseye", str(tmp_path), "--out", str(tmp_path / "none.png")]) == 2  # no strain.json
     assert "no strain.json" in capsys.readouterr().err
+
+
+def test_simulate_a_stack_of_the_same_heart(tmp_path):
+    out = tmp_path / "sims"
+    assert main(["simulate", "--view", "2ch", "--stack", "--n", "1", "--size", "64", "--frames", "4", "--out", str(out),
+                 "--quiet"]) == 0
+    assert sorted(p.name for p in out.glob("*.npz")) == ["sim_00000.npz", "sim_00000_sax_apical.npz",
+                                                    "sim_00000_sax_basal.npz", "sim_00000_sax_mid.npz"]
+    from deeptag.phantom import load_simulated
+    assert load_simulated(out / "sim_00000_sax_mid.npz").params["same_heart"]["long_axis_view"] == "2ch"
+    assert main(["simulate", "--stack", "--n", "1", "--out", str(tmp_path / "no")]) == 2

@@ -46,7 +46,7 @@ LV endocardial length base to apex (ED)  62-85 mm                             [L
 LV endocardial half-width (ED)           19-28 mm                             [Lang15] LVIDd 38-58 mm
 wall thickness / apical cap fraction     6-11 mm / 0.55-0.85 of it            [Lang15]
 longitudinal shortening of each wall     0.13-0.21 (75 %), 0.04-0.13 (25 %)    [Yingchon14, Rogers91]
-lateral endocardial motion / thickening  0.12-0.28 of half-width / 0.15-0.45  [Moore00, Lang15]
+lateral endocardial motion / thickening  0.22-0.38 of half-width / 0.15-0.45  [Lang15] FS 25-43 %
 apical swing                             0-3 mm                               in-plane trace
 LA length / half-width                   38-55 mm / 16-24 mm                  [Lang15]
 RV (4CH) length fraction / width         0.7-0.88 of LV / 14-24 mm; wall 2.5-5 [Lang15]
@@ -489,7 +489,7 @@ def draw_long_axis(rng: np.random.Generator, view: str, size: int, frames: int |
         return (float(length * np.cos(direction)), float(length * np.sin(direction)))
 
     motion = LongAxisMotion(
-        shortening=shortening, lateral=float(u(0.12, 0.28) * (1.0 if normal else 0.6)),
+        shortening=shortening, lateral=float(u(0.22, 0.38) * (1.0 if normal else 0.6)),
         thickening=float(u(0.15, 0.45) * (1.0 if normal else 0.5)), apical_swing=px(u(0.0, 3.0)) * rng.choice([-1, 1]),
         rv_inward=px(u(2.0, 6.0)) if rv is not None else 0.0, translation_systole=vector(4.0),
         translation_filling=vector(3.0), drift=vector(1.5), margin=max(px(u(12.0, 22.0)), 8.0 * size / 192))
@@ -615,3 +615,84 @@ def load_long_axis(path: str | Path) -> LongAxisSequence:
                 params=json.loads(str(data["params_json"])))
     except (OSError, ValueError, KeyError) as error:
         raise InputError(f"not a simulated long-axis sequence ({error})", path) from None
+
+
+# ------------------------------------------------------------- short-axis slices of the same heart
+SLICE_HEIGHTS = {"basal": 5 / 6, "mid": 1 / 2, "apical": 1 / 6}  # of the cavity's length above its tip
+
+
+def short_axis_of(sequence: LongAxisSequence, level: str = "mid", size: int | None = None):
+    """A short-axis slice (``deeptag.phantom.SimulatedSequence``) of the heart of a simulated long-axis
+    sequence, at the middle of the basal, mid or apical third of the cavity.
+
+    The slice shares the long-axis sequence's cardiac timing (the same frames and times) and its heart at
+    that level: the endocardial radius is the long-axis cavity's half-width there, the wall the same
+    thickness, the cavity's fractional area change ``1 - (1 - k)^2`` from the lateral endocardial motion
+    ``k`` and the wall's in-plane area gain from its thickening ``theta``,
+    ``((r (1 - k) + T (1 + theta))^2 - (r (1 - k))^2) / ((r + T)^2 - r^2) - 1``. Everything else (rotation,
+    RV, surroundings, appearance, pixel size within the field of view that the heart needs) is drawn as
+    for any short-axis sequence from the long-axis seed and the level, with the short-axis simulator's
+    functions; the ground truth is exact as there. ``params['same_heart']`` records the link.
+    """
+    from . import phantom
+    from .phantom_motion import CardiacTiming, lagrangian_fields, track_material_points
+
+    if level not in SLICE_HEIGHTS:
+        raise ValueError(f"level must be one of {tuple(SLICE_HEIGHTS)}, got {level!r}")
+    params = sequence.params
+    heart, motion, _ = heart_from_params(params)
+    size = int(size or params["size"])
+    seed = int(params["seed"])
+    rng = np.random.default_rng([seed, 20 + list(SLICE_HEIGHTS).index(level)])
+    timing = CardiacTiming(**params["timing"])
+    drawn = phantom.draw_parameters(rng, size, timing.frames)
+    h = heart.apical_wall + SLICE_HEIGHTS[level] * heart.endo_length
+    la_pixel = float(params["pixel_mm"])
+    endo_mm = float(heart.endo_width(np.asarray(h))) * la_pixel
+    wall_mm = heart.wall * la_pixel
+    k = motion.lateral * float(heart.motion_width(np.asarray(h)) / max(float(heart.endo_width(np.asarray(h))), 1e-9))
+    theta = motion.thickening * float(smoothstep((h - 0.5 * heart.apical_wall) / heart.apical_wall))
+    before = (endo_mm + wall_mm) ** 2 - endo_mm ** 2
+    after = (endo_mm * (1 - k) + wall_mm * (1 + theta)) ** 2 - (endo_mm * (1 - k)) ** 2
+    scale = size / 192.0
+    pixel = float(np.clip(drawn["pixel_mm"], (endo_mm + wall_mm) / (48.0 * scale), (endo_mm + wall_mm) / (22.0 * scale)))
+    geometry = dataclasses.replace(drawn["geometry"], endo_radius=endo_mm / pixel, wall_thickness=wall_mm / pixel)
+    short_motion = dataclasses.replace(drawn["motion"], area_change=float(1 - (1 - k) ** 2), hypokinesis_depth=0.0,
+                                       wall_area_gain=float(after / before - 1))
+    times = timing.frame_times()
+    profiles = timing.profiles(times)
+    motion_scale = 1.0
+    for _ in range(8):
+        scaled = short_motion.scaled(motion_scale)
+        lagrangian = lagrangian_fields(geometry, scaled, profiles, size, size)
+        worst = float(jacobian_determinant(torch.from_numpy(lagrangian)).min())
+        if worst > phantom.MIN_JACOBIAN:
+            break
+        motion_scale *= 0.8
+    else:
+        raise RuntimeError(f"seed {seed} {level}: the motion is not diffeomorphic even scaled by {motion_scale:.2f}")
+    margin = int(np.ceil(np.abs(lagrangian).max())) + 4
+    maps = phantom.reference_maps(geometry, drawn["anatomy"], size, size, margin, rng, edge=max(1.0, size / 192))
+    rows, cols = np.mgrid[0:size, 0:size]
+    material_x = (cols[None] + lagrangian[:, 1]).astype(np.float32)
+    material_y = (rows[None] + lagrangian[:, 0]).astype(np.float32)
+    samples = sample_maps(maps, margin, material_x, material_y)
+    images = render_frames(samples, material_x, material_y, times, profiles["contraction"], drawn["imaging"],
+                           drawn["anatomy"], rng)
+    angles = rng.uniform(0, 2 * np.pi) + np.arange(16) * 2 * np.pi / 16
+    radii = [geometry.endo_radius + f * geometry.wall_thickness for f in LANDMARK_DEPTHS]  # circular: shapes aside
+    sources = np.concatenate([np.stack((geometry.centre[0] + r * np.cos(angles), geometry.centre[1] + r * np.sin(angles)),
+                                       axis=1) for r in radii])
+    landmarks = track_material_points(geometry, scaled, profiles, sources)
+    mask = samples[0, MAP_CHANNELS.index("myocardium")] > 0.5
+    plain = _plain({"seed": seed, "size": size, "clean": False, **{k_: v for k_, v in drawn.items()
+                                                                    if k_ not in ("timing", "geometry", "motion")},
+                    "pixel_mm": pixel, "geometry": geometry, "motion": scaled, "timing": timing,
+                    "motion_scale": motion_scale, "min_jacobian": worst,
+                    "same_heart": {"long_axis_view": sequence.view, "long_axis_seed": seed, "level": level,
+                                   "height_above_apex_mm": float(h * la_pixel), "endo_radius_mm": endo_mm,
+                                   "wall_mm": wall_mm, "lateral_motion": float(k), "thickening": float(theta)}})
+    return phantom.SimulatedSequence(
+        images=images, lagrangian=lagrangian.astype(np.float32), myocardium_mask=mask,
+        landmarks=landmarks.astype(np.float32), spacing=(pixel, pixel), frame_times=times.astype(np.float64),
+        lv_centre=geometry.centre, params=plain)

@@ -28,11 +28,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="distribution of the sequences: classic (default, the original one) or wide "
                              "(wider appearance, anatomy, motion and acquisition; docs/simulator.md)")
     parser.add_argument("--levers", default=None, metavar="L1,L2",
-                        help="with --variety wide, switch on only these levers (comma-separated) of: "
+                        help="with --variety wide, switch on only these levers (comma-separated; default: all) of: "
                              + ", ".join(LEVERS))
     parser.add_argument("--view", choices=("sax", "2ch", "3ch", "4ch"), default="sax",
                         help="sax (default): short-axis slices; 2ch, 3ch, 4ch: long-axis views with the LV wall from "
                              "base to apex and the view's mid-wall centreline points (docs/guide/long_axis.md)")
+    parser.add_argument("--stack", action="store_true",
+                        help="with a long-axis --view: also write the basal, mid and apical short-axis slices of the "
+                             "same simulated heart, with the same frames, as sim_NNNNN_sax_{basal,mid,apical}.npz")
     parser.add_argument("--jobs", type=int, default=1,
                         help="processes simulating side by side (default 1); the files do not depend on it")
     parser.add_argument("--force", action="store_true", help="replace an existing output folder")
@@ -44,12 +47,17 @@ MAX_FRAMES = 200  # a cardiac cycle has 16-25 tagged frames; more would only exh
 
 
 def write_one(index: int, folder: Path, first_seed: int, size: int, frames: int | None,
-              preset: str = "classic", levers: tuple[str, ...] | None = None, view: str = "sax") -> int:
+              preset: str = "classic", levers: tuple[str, ...] | None = None, view: str = "sax",
+              stack: bool = False) -> int:
     """Simulate and write sequence ``index`` (seed ``first_seed + index``); returns its frame count."""
     if view != "sax":  # issue 29: long-axis views
         from ..phantom_long_axis import save_long_axis, simulate_long_axis
         sequence = simulate_long_axis(first_seed + index, view, size=size, frames=frames)
         save_long_axis(sequence, folder / f"sim_{index:05d}.npz")
+        if stack:
+            from ..phantom_long_axis import SLICE_HEIGHTS, short_axis_of
+            for level in SLICE_HEIGHTS:
+                save_simulated(short_axis_of(sequence, level), folder / f"sim_{index:05d}_sax_{level}.npz")
         return len(sequence.images)
     sequence = simulate_sequence(first_seed + index, size=size, frames=frames, variety=variety(preset, levers))
     save_simulated(sequence, folder / f"sim_{index:05d}.npz")
@@ -79,10 +87,12 @@ def run(args: argparse.Namespace) -> int:
             raise InputError(f"--levers: unknown or no lever(s) {', '.join(unknown)}; known: {', '.join(LEVERS)}")
     if args.view != "sax" and (args.variety != "classic" or levers):
         raise InputError(f"--variety and --levers widen the short-axis simulator; --view {args.view} has its own ranges")
+    if args.stack and args.view == "sax":
+        raise InputError("--stack adds short-axis slices to a long-axis view: give --view 2ch, 3ch or 4ch")
     started = time.perf_counter()
     with result_directory(args.out, force=args.force) as folder:  # checks --out before any work
         write = partial(write_one, folder=folder, first_seed=args.seed, size=args.size, frames=args.frames,
-                        preset=args.variety, levers=levers, view=args.view)
+                        preset=args.variety, levers=levers, view=args.view, stack=args.stack)
         if args.jobs == 1:
             frame_counts = [write(i) for i in range(args.n)]
         else:
