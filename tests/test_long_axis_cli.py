@@ -140,3 +140,29 @@ def test_simulate_a_stack_of_the_same_heart(tmp_path):
     from deeptag.phantom import load_simulated
     assert load_simulated(out / "sim_00000_sax_mid.npz").params["same_heart"]["long_axis_view"] == "2ch"
     assert main(["simulate", "--stack", "--n", "1", "--out", str(tmp_path / "no")]) == 2
+
+
+def test_batch_task_of_a_long_axis_slice(simulated, tmp_path, model_path):  # noqa: F811
+    """One batch task (no cluster): the view comes from the file, strain is long-axis, the tables get it."""
+    from deeptag.batch import Options, Scan, track_slice, write_tables
+    from deeptag.checkpoint import load_model
+
+    model, name = load_model(model_path)
+    scan = Scan(simulated, name="sim", myocardium={"mask": simulated})
+    outcome = track_slice(slice_job_of(scan), Options(tmp_path, name), model)
+    row = outcome["row"]
+    assert row["status"] == "ok", row.get("error")
+    assert row["view"] == "4ch" and row["E_ll_peak_pct"] is not None and row["E_cc_peak_pct"] is None
+    assert [s["segment"] for s in outcome["segments"]] == ["3", "9", "14", "17", "16", "12", "6"]
+    write_tables(tmp_path, [row], outcome["segments"])
+    import pandas as pd
+    table = pd.read_csv(tmp_path / "summary.csv")
+    assert table["view"].tolist() == ["4ch"] and "GLS_centreline_peak_pct" in table.columns
+    refused = track_slice(slice_job_of(Scan(simulated, name="sim2", myocardium={"ring": "40,40,5,10"})),
+                          Options(tmp_path, name), model)["row"]
+    assert refused["status"] == "failed" and "short-axis option" in refused["error"]
+
+
+def slice_job_of(scan):
+    from deeptag.batch import slice_job
+    return slice_job(scan, None, 0, False)
