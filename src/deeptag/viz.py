@@ -632,7 +632,7 @@ def combined_bullseye_figure(values: dict[int, float | None], title: str, unit: 
     finite = [abs(v) for v in values.values() if v is not None]
     limit = max(finite) if finite and max(finite) > 0 else 1.0
     rings = {"basal": (2.0, 3.0), "mid": (1.0, 2.0), "apical": (0.35, 1.0)}
-    figure = Figure(figsize=(4.2, 4.4), dpi=DPI)
+    figure = Figure(figsize=(4.4, 4.9), dpi=DPI)
     FigureCanvasAgg(figure)
     axes = figure.add_subplot(1, 1, 1, projection="polar")
 
@@ -659,8 +659,8 @@ def combined_bullseye_figure(values: dict[int, float | None], title: str, unit: 
               color="white" if apex is not None and abs(apex) > 0.6 * limit else "black")
     axes.set_ylim(0.0, 3.0)
     axes.set_axis_off()
-    axes.set_title(title, fontsize=9)
+    axes.set_title(title, fontsize=9, pad=14)
     figure.colorbar(ScalarMappable(Normalize(-limit, limit), DIVERGING), ax=axes, orientation="horizontal",
                     fraction=0.05, pad=0.02, shrink=0.7, label=unit)
-    figure.subplots_adjust(left=0.04, right=0.96, bottom=0.04, top=0.88)
+    figure.subplots_adjust(left=0.04, right=0.96, bottom=0.04, top=0.82)
     return figure
