@@ -30,7 +30,7 @@ def wall(view: str = "4ch") -> LongAxisMyocardium:
     ("2CH", "2ch"), ("cine_4ch", "4ch"), ("CINE 3-CH tagging", "3ch"), ("tag_2 chamber", "2ch"),
     ("SPAMM HLA", "4ch"), ("VLA grid tag", "2ch"), ("tagging_LAX", "3ch"), ("LVOT cine", "3ch"),
     ("SAX stack", "sax"), ("short axis tag", "sax"), ("sa_tag_mid", "sax"), ("T1 map", None), ("", None),
-    (None, None), ("Series 24ch", None)])
+    (None, None), ("Series 24ch", None), ("tag_CH3", "3ch"), ("ch_4 grid", "4ch"), ("branch 2", None)])
 def test_view_from_the_series_description(description, view):
     assert view_from_description(description) == view
 

@@ -4,7 +4,7 @@ long-axis AHA segments, and longitudinal and transmural strain.
 The view
 --------
 ``--view`` takes ``sax``, ``2ch``, ``3ch`` or ``4ch``; ``view_from_description`` reads it from a DICOM
-series description ('2CH', 'cine_4ch', 'HLA' = 4-chamber, 'VLA' = 2-chamber, 'LVOT' or 'LAX' =
+series description ('2CH', 'cine_4ch', 'CH3', 'HLA' = 4-chamber, 'VLA' = 2-chamber, 'LVOT' or 'LAX' =
 3-chamber, 'SAX' or 'short axis' = short axis), else None.
 
 The myocardium of a long-axis view
@@ -88,6 +88,7 @@ CONVENTIONS = {
 
 _PATTERNS = (  # order matters: the first match wins
     (r"(?<![0-9])([234])\s*[-_ ]?\s*(?:ch|chamber|chmb|cv)(?![a-z])", None),
+    (r"(?<![a-z])ch\s*[-_]?\s*([234])(?![0-9])", None),
     (r"(?<![a-z])(?:hla|4cv)(?![a-z])", "4ch"),
     (r"(?<![a-z])(?:vla|2cv)(?![a-z])", "2ch"),
     (r"(?<![a-z])(?:lvot|3cv|lax|plax|aplax)(?![a-z])|long[\s_-]*axis", "3ch"),
