@@ -32,8 +32,9 @@ def wall_of(sequence) -> LongAxisMyocardium:
 
 def peaks(result) -> dict:
     everywhere = np.ones(len(result.points), dtype=bool)
-    e_ll = result.curve("E_ll", everywhere)
-    return {"E_ll": float(e_ll[np.nanargmax(np.abs(e_ll))]), "GLS": float(result.gls_centreline.min())}
+    e_ll, e_tt = result.curve("E_ll", everywhere), result.curve("E_tt", everywhere)
+    return {"E_ll": float(e_ll[np.nanargmax(np.abs(e_ll))]), "GLS": float(result.gls_centreline.min()),
+            "E_tt": float(e_tt[np.nanargmax(np.abs(e_tt))])}
 
 
 def main() -> None:
@@ -69,7 +70,8 @@ def main() -> None:
             wall = wall_of(sequence)
             truth = true_long_axis_strain(sequence, wall)
             true_peak = {"E_ll": float(truth["E_ll"][np.argmax(np.abs(truth["E_ll"]))]),
-                         "GLS": float(truth["GLS_centreline"].min())}
+                         "GLS": float(truth["GLS_centreline"].min()),
+                         "E_tt": float(truth["E_tt"][np.argmax(np.abs(truth["E_tt"]))])}
             from_true = peaks(compute_long_axis_strain(sequence.lagrangian[1:], wall, sequence.spacing,
                                                        sequence.frame_times))
             row = {"view": view, "seed": seed, "truth": true_peak, "true_fields": from_true,
@@ -92,7 +94,7 @@ def main() -> None:
         chosen = [r for r in rows if source in r]
         if not chosen:
             continue
-        for quantity in ("E_ll", "GLS"):
+        for quantity in ("E_ll", "GLS", "E_tt"):
             errors = np.array([abs(r[source][quantity] - r["truth"][quantity]) for r in chosen])
             print(f"{source:<12} {quantity:<4} |error| of the peak: mean {errors.mean():.2f}, max {errors.max():.2f} "
                   f"points over {len(errors)} sequences")
