@@ -284,3 +284,18 @@ def test_short_axis_slices_of_the_same_heart(simulated):
         everywhere = np.ones(len(strain.points), dtype=bool)
         assert strain.curve("E_cc", everywhere).min() < -2.0 and strain.curve("E_rr", everywhere).max() > 2.0
     assert radii["apical"] < radii["basal"]  # the cavity narrows towards the apex
+
+
+def test_contours_give_the_wall_and_its_centreline(tmp_path):
+    myocardium = wall()
+    every = np.r_[0:len(myocardium.curve):8, len(myocardium.curve) - 1]
+    curve, outward = myocardium.curve[every], myocardium.outward[every]
+    endo, epi = curve - 0.5 * WALL * outward, curve + 0.5 * WALL * outward
+    path = tmp_path / "contours.json"
+    path.write_text(json.dumps({"endo": endo.tolist(), "epi": epi[::-1].tolist()}))  # epi the other way round
+    made = make_myocardium(SHAPE, {"view": "4ch", "contours": path})
+    assert np.hypot(made.apex[0] - APEX[0], made.apex[1] - APEX[1]) < 0.5
+    assert np.allclose(made.annulus, ANNULUS, atol=0.5) and made.wall_px == pytest.approx(WALL, rel=0.15)
+    overlap = (made.mask & myocardium.mask).sum() / (made.mask | myocardium.mask).sum()
+    assert overlap > 0.85
+    assert made.segment_of(np.array([[30.5, 25.0], [69.5, 25.0]])).tolist() == [3, 6]

@@ -15,9 +15,11 @@ through which two quarter-ellipses are drawn: in the frame of the long axis (fro
 mid-point of the annulus points), annulus point i at height ``h_i`` above the apex and ``w_i`` across the
 axis, the wall-i half is ``(h, w) = (h_i (1 - cos a), w_i sin a)``, ``a`` from 0 (apex) to 90 deg (annulus),
 so the curve crosses the axis at right angles at the apex and runs along it at the annulus. The
-myocardium is then either the band of pixels within half a wall thickness of the centreline (``--wall-mm``)
-or a mask; a mask alone gives its centreline by its skeleton (the longest path through it), with wall 1
-the wall on the left when the image is turned so that the apex points up (the echocardiographic display).
+myocardium is then either the band of pixels within half a wall thickness of the centreline (``--wall-mm``),
+a mask, or the region between open endo- and epicardial contours (``--contours``, each from the base of
+wall 1 over the apex to the base of wall 2; their ends and deepest points give the centreline's points);
+a mask alone gives its centreline by its skeleton (the longest path through it), with wall 1 the wall on
+the left when the image is turned so that the apex points up (the echocardiographic display).
 
 At each frame-0 point the *longitudinal* direction ``l`` is the centreline's tangent at the nearest
 centreline point and the *transmural* direction ``n`` is perpendicular to it, pointing out of the cavity
@@ -349,6 +351,34 @@ def skeleton_centreline(mask: np.ndarray) -> tuple[tuple[float, float], tuple[tu
     return (float(apex[0]), float(apex[1])), ((float(first[0]), float(first[1])), (float(last[0]), float(last[1])))
 
 
+def contours_myocardium(shape: tuple[int, int], view: str, path: str | Path, points=None,
+                        wall_px: float | None = None) -> LongAxisMyocardium:
+    """The wall between open endo- and epicardial contours (``myocardium.read_contours``: JSON or CSV), each
+    from the base of wall 1 over the apex to the base of wall 2 (the epicardium may run the other way; it is
+    turned). The centreline's points, unless given: the annulus points are the mid-points of the contours'
+    ends, the apex the mid-point of the two contours' points farthest from the line through the annulus."""
+    from skimage.draw import polygon2mask
+
+    from .myocardium import read_contours
+
+    endo, epi = read_contours(path)
+    if np.hypot(*(endo[0] - epi[0])) > np.hypot(*(endo[0] - epi[-1])):
+        epi = epi[::-1]
+    region = polygon2mask(shape, np.concatenate([endo, epi[::-1]])[:, ::-1])
+    if not region.any():
+        raise InputError("no pixel lies between the endo- and epicardial contours", path)
+    if points is None:
+        one, two = 0.5 * (endo[0] + epi[0]), 0.5 * (endo[-1] + epi[-1])
+        chord = two - one
+        normal = np.array([-chord[1], chord[0]]) / max(float(np.hypot(*chord)), 1e-9)
+        tips = [curve[int(np.argmax(np.abs((curve - one) @ normal)))] for curve in (endo, epi)]
+        apex = 0.5 * (tips[0] + tips[1])
+        points = ((float(apex[0]), float(apex[1])), ((float(one[0]), float(one[1])), (float(two[0]), float(two[1]))))
+    curve = centreline_curve(points[0], *points[1])
+    wall = wall_px if wall_px is not None else float(region.sum()) / float(_arclength(curve)[-1])
+    return LongAxisMyocardium(region, view, points[0], points[1], float(wall), f"contours {path}")
+
+
 def parse_centreline(text: str) -> tuple[tuple[float, float], tuple[tuple[float, float], tuple[float, float]]]:
     """``--centreline AX,AY,X1,Y1,X2,Y2``: the apex and the two annulus points."""
     from .myocardium import parse_numbers
@@ -376,21 +406,31 @@ def stored_centreline(path: str | Path | None) -> np.ndarray | None:
 def define_long_axis_myocardium(shape: tuple[int, int], view: str, centreline: str | None = None,
                                 wall_mm: float | None = None, mask: str | Path | None = None,
                                 mask_label: int | None = None, spacing: tuple[float, float] | None = None,
-                                sequence_path: str | Path | None = None) -> LongAxisMyocardium:
+                                sequence_path: str | Path | None = None,
+                                contours: str | Path | None = None) -> LongAxisMyocardium:
     """The frame-0 LV wall of a long-axis view from the command-line forms: ``--centreline`` with
     ``--wall-mm`` (a band about the centreline), ``--mask`` (with ``--centreline``, or a centreline stored in
-    the mask's or the sequence's .npz, or else its skeleton), for ``view`` in ``LONG_AXIS_VIEWS``."""
+    the mask's or the sequence's .npz, or else its skeleton), or ``--contours`` (open endo- and epicardial
+    curves, each from the base of wall 1 over the apex to the base of wall 2), for ``view`` in
+    ``LONG_AXIS_VIEWS``."""
     from .myocardium import read_mask
 
     if view not in LONG_AXIS_VIEWS:
         raise InputError(f"a long-axis myocardium needs --view 2ch, 3ch or 4ch, got {view!r}")
+    if sum(v is not None for v in (mask, contours)) > 1:
+        raise InputError("give the long-axis wall with one of --mask or --contours, not both")
+    if contours is not None:
+        return contours_myocardium(shape, view, contours, points=parse_centreline(centreline) if centreline else None,
+                                   wall_px=None if wall_mm is None else wall_mm / (float(np.sqrt(np.prod(spacing)))
+                                                                                   if spacing else 1.0))
     if wall_mm is not None and not (np.isfinite(wall_mm) and 0 < wall_mm <= 40):
         raise InputError(f"--wall-mm must be a wall thickness in mm, in (0, 40], got {wall_mm:g}")
     pixel = float(np.sqrt(np.prod(spacing))) if spacing else 1.0
     points = parse_centreline(centreline) if centreline else None
     if mask is None:
         if points is None:
-            raise InputError("a long-axis myocardium needs --centreline AX,AY,X1,Y1,X2,Y2 (with --wall-mm) or --mask")
+            raise InputError("a long-axis myocardium needs --centreline AX,AY,X1,Y1,X2,Y2 (with --wall-mm), --mask "
+                             "or --contours")
         if wall_mm is None:
             raise InputError("--centreline needs --wall-mm, the wall thickness in mm, to make the myocardium "
                              "(or give a --mask)")
@@ -612,7 +652,7 @@ def true_long_axis_strain(sequence, myocardium: LongAxisMyocardium) -> dict:
 
 # ------------------------------------------------------------------------------- the commands' glue
 LONG_AXIS_OPTIONS = ("view", "centreline", "wall_mm")
-SHORT_AXIS_OPTIONS = {"ring": "--lv", "contours": "--contours", "rv": "--rv"}
+SHORT_AXIS_OPTIONS = {"ring": "--lv", "rv": "--rv"}
 
 
 def stored_view(path: str | Path | None) -> str | None:
@@ -657,9 +697,10 @@ def make_myocardium(shape: tuple[int, int], options: dict, spacing: tuple[float,
         wrong = [flag for key, flag in SHORT_AXIS_OPTIONS.items() if options.get(key)]
         if wrong:
             raise InputError(f"{', '.join(wrong)}: short-axis option(s), but the view is {view}; give "
-                             "--centreline AX,AY,X1,Y1,X2,Y2 with --wall-mm, or --mask")
+                             "--centreline AX,AY,X1,Y1,X2,Y2 with --wall-mm, --mask or --contours")
         return define_long_axis_myocardium(shape, view, options.get("centreline"), options.get("wall_mm"),
-                                           options.get("mask"), options.get("mask_label"), spacing, sequence_path)
+                                           options.get("mask"), options.get("mask_label"), spacing, sequence_path,
+                                           options.get("contours"))
     wrong = [flag for key, flag in (("centreline", "--centreline"), ("wall_mm", "--wall-mm")) if options.get(key)]
     if wrong:
         raise InputError(f"{', '.join(wrong)}: long-axis option(s), but the view is sax; give --view 2ch, 3ch "

@@ -22,7 +22,8 @@ def add_myocardium_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--mask-label", type=int, help="the myocardium's label when --mask is a label map "
                                                       "(default: none; the mask must then be binary)")
     group.add_argument("--contours", type=Path,
-                       help='endo- and epicardial contours: JSON {"endo": [[x, y], ...], "epi": [...]} or a '
+                       help='endo- and epicardial contours (long-axis views: open curves from the base of wall 1 over '
+                            'the apex to the base of wall 2): JSON {"endo": [[x, y], ...], "epi": [...]} or a '
                             "CSV with columns contour (endo|epi), x, y (default: none)")
     group.add_argument("--rv", metavar="X,Y",
                        help="the anterior right-ventricular insertion point; it separates the anterior "
@@ -101,7 +102,7 @@ def run(args: argparse.Namespace) -> int:
     parse_view(args.view)  # a bad --view fails before anything is read
     if not (args.auto or myocardium_given(args)):
         raise InputError("strain needs the myocardium at frame 0: give --lv CX,CY,R_ENDO,R_EPI, --mask FILE, "
-                         "--contours FILE or --auto (long-axis views: --centreline with --wall-mm, or --mask)")
+                         "--contours FILE or --auto (long-axis views: --centreline with --wall-mm, --mask or --contours)")
     out = args.out or args.result / "strain"
     # the result folder itself is protected only from an --out of the user's (RESULT_DIR/strain lies in it)
     inputs = [path for path in (args.result if args.out else None, args.sequence, args.mask, args.contours)
@@ -138,7 +139,7 @@ def run_long_axis(args: argparse.Namespace, result, view: str, out: Path, inputs
 
     if args.auto:
         raise InputError(f"--auto finds a short-axis ring; for the {view} view give --centreline with --wall-mm, "
-                         "or --mask")
+                         "--mask or --contours")
     sequence_path = args.sequence or result.summary.get("input")
     myocardium = myocardium_from_args(args, result.shape, view, result.spacing, sequence_path)
     warn_off_the_tracked_region(myocardium, result.fields["lagrangian"])
