@@ -124,7 +124,7 @@ def test_blood_pool_weights_are_zero_in_the_pool_only():
 
 def test_tissue_loss_with_neutral_weights_is_eq12():
     _, regions, model, frames = ring_frames(32)
-    config = AdaptConfig(ncc_window=5)
+    config = AdaptConfig(ncc_window=5, pool_smoothness=1.0)  # every myocardium-aware term neutral
     adapted = AdaptedFields(model, frames[:-1], frames[1:], 4)
     maps = tissue_maps(adapted, frames, regions, margin=2)
     eq12, terms = DeepTagLoss(config.objective())(adapted, frames)
@@ -132,19 +132,22 @@ def test_tissue_loss_with_neutral_weights_is_eq12():
     assert float(tissue.detach()) == pytest.approx(float(eq12.detach()), rel=1e-5)
     assert set(terms) == set(tissue_terms)
     assert maps[32]["pool"].sum() > 0
-    pooled, _ = TissueLoss(AdaptConfig(ncc_window=5, pool_weight=0.0), maps)(adapted, frames)
+    pooled, _ = TissueLoss(AdaptConfig(ncc_window=5, pool_weight=0.0, pool_smoothness=1.0), maps)(adapted, frames)
     assert float(pooled.detach()) != pytest.approx(float(eq12.detach()), rel=1e-5)
     with torch.no_grad():
         adapted.correction.normal_(0.0, 0.5)  # some motion, so that det J differs from the target
-    _, terms = TissueLoss(AdaptConfig(ncc_window=5, incompressibility=1.0), maps)(adapted, frames)
+    _, terms = TissueLoss(AdaptConfig(ncc_window=5, pool_smoothness=1.0, incompressibility=1.0), maps)(adapted, frames)
     assert terms["incompressibility"] > 0
 
 
 def test_the_myocardium_only_matters_when_a_tissue_term_is_on():
     _, regions, model, frames = ring_frames(32)
-    plain, _ = adapt_model(model, frames, AdaptConfig(steps=3))
-    given, _ = adapt_model(model, frames, AdaptConfig(steps=3), myocardium=regions)
+    neutral = AdaptConfig(steps=3, pool_smoothness=1.0)
+    assert not neutral.tissue_aware() and AdaptConfig().tissue_aware()  # the default relaxes the pool's smoothness
+    plain, _ = adapt_model(model, frames, neutral)
+    given, _ = adapt_model(model, frames, neutral, myocardium=regions)
     assert torch.equal(plain.correction, given.correction)
-    aware, record = adapt_model(model, frames, AdaptConfig(steps=3, pool_weight=0.1, incompressibility=1.0),
-                                myocardium=regions)
+    without, _ = adapt_model(model, frames, AdaptConfig(steps=3))  # no myocardium: Eq. 12 whatever the config
+    assert torch.equal(plain.correction, without.correction)
+    aware, record = adapt_model(model, frames, AdaptConfig(steps=3), myocardium=regions)
     assert record["steps"] == 3 and not torch.equal(plain.correction, aware.correction)
