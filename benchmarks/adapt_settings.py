@@ -8,7 +8,7 @@ for the reported figures), and on the real sequence from zero motion.
    (sigma and spacing in pixels of a 96 grid, scaled to the model's: ``AdaptConfig``; left out: no
    coarse level, the paper's smoothness weights, window and global weight beta).
 2. ``--real``: the real sequence's mean landmark distance after adapting the bundled model with each
-   setting (the bundled model trained on its images: see bundled_model.py).
+   setting.
 3. ``--real-from-zero``: the real sequence tracked by adapting a network that predicts no motion at all
    (its mean head zeroed), i.e. the paper's loss minimised on the scan alone.
 
