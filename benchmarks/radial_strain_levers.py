@@ -59,6 +59,7 @@ METHODS: dict[str, AdaptConfig | None | str] = {
     "tissue-10": replace(BASE, incompressibility=10.0, **POOL),
     "tissue-3": replace(BASE, incompressibility=3.0, **POOL),
     "tissue-0.1": replace(BASE, incompressibility=0.1, **POOL),
+    "smooth-incomp0.1": replace(BASE, pool_smoothness=0.1, incompressibility=0.1),
     "smooth-incomp10": replace(BASE, pool_smoothness=0.1, incompressibility=10.0),
     "tvl1": "tvl1",
 }
