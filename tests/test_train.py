@@ -145,6 +145,19 @@ def test_train_command_line_and_bad_input(tmp_path, capsys):
     assert "--average" in capsys.readouterr().err and not (tmp_path / "r3").exists()
 
 
+def test_frames_option_cuts_long_sequences_and_is_saved(tmp_path, capsys):
+    data = write_sequences(tmp_path / "data", count=2, frames=5)
+    whole = load_frames(data / "seq0.npz", frames=5, model_config=ModelConfig(image_size=32))
+    cut = load_frames(data / "seq0.npz", frames=3, model_config=ModelConfig(image_size=32))
+    assert torch.equal(cut, whole[:3])  # the first three frames, not a resampling in time
+    out = tmp_path / "run"
+    assert main(["train", str(data), "--out", str(out), "--steps", "1", "--image-size", "32", "--quiet",
+                 "--frames", "3"]) == 0
+    assert read_checkpoint(out / "last.pt")["train_config"]["frames"] == 3
+    assert main(["train", str(data), "--out", str(tmp_path / "r"), "--frames", "1"]) == 2
+    assert "--frames must be at least 2" in capsys.readouterr().err and not (tmp_path / "r").exists()
+
+
 def test_a_file_listed_k_times_is_drawn_k_times_as_often_and_never_held_out():
     simulated = [Path(f"sim{i:02d}.npz") for i in range(20)]
     train, held_out = split_files(simulated, 0.1, seed=4)

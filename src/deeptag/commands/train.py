@@ -43,8 +43,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="sequences in each optimiser step")
     parser.add_argument("--crop", type=int, help="train on random square crops of this size (faster on a CPU; "
                                                  "default: the whole network grid)")
+    parser.add_argument("--frames", type=int, default=defaults.frames,
+                        help="frames of each sequence trained on: longer sequences are cut to this many, shorter "
+                             "ones padded by repeating their last frame (paper: 25; give the longest sequence's "
+                             "count to keep late diastole, e.g. 40 for simulate --variety wide)")
     parser.add_argument("--window", type=int, help="train on runs of this many consecutive frames "
-                                                   f"(default: the whole sequence, padded to {defaults.frames} frames)")
+                                                   "(default: all --frames frames)")
     parser.add_argument("--validate-every", type=int, default=defaults.validate_every,
                         help="steps between validations (the best validation loss is saved as best.pt)")
     parser.add_argument("--checkpoint-every", type=int, default=defaults.checkpoint_every,
@@ -98,6 +102,7 @@ def check_arguments(args: argparse.Namespace) -> None:
         raise InputError(f"--average is a decay between 0 and 1 (e.g. 0.999), got {args.average}")
     at_least = {"--steps": (args.steps, 1), "--supervised-steps": (args.supervised_steps, 0),
                 "--sequences-per-step": (args.sequences_per_step, 1), "--window": (args.window, 2),
+                "--frames": (args.frames, 2),
                 "--validate-every": (args.validate_every, 1), "--checkpoint-every": (args.checkpoint_every, 1),
                 "--seed": (args.seed, 0), "--threads": (args.threads, 1), "--crop": (args.crop, 16)}
     for option, (value, low) in at_least.items():
@@ -148,7 +153,7 @@ def train(args: argparse.Namespace) -> int:
         torch.set_num_threads(args.threads)
     steps = TrainConfig().steps if args.steps is None else args.steps
     config = TrainConfig(steps=steps, supervised_steps=args.supervised_steps, learning_rate=args.lr,
-                         sequences_per_step=args.sequences_per_step,
+                         sequences_per_step=args.sequences_per_step, frames=args.frames,
                          crop=args.crop, window=args.window, validate_every=args.validate_every,
                          checkpoint_every=args.checkpoint_every, max_minutes=args.max_minutes, seed=args.seed,
                          average=args.average)
