@@ -48,6 +48,7 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Callable, TypeVar
 
 import numpy as np
 import torch
@@ -71,6 +72,7 @@ EXAMPLE_SEED = 900_024  # the shipped example: a grid-tagged, heart-centred view
 LANDMARK_RINGS = (0.2, 0.5, 0.8)  # fractions of the wall thickness, endocardium to epicardium
 LANDMARKS_PER_RING = 16
 MIN_JACOBIAN = 0.1
+Loaded = TypeVar("Loaded")
 
 
 @dataclass
@@ -367,12 +369,14 @@ def simulate_sequence(seed: int, size: int = 192, frames: int | None = None, cle
         frame_times=times.astype(np.float64), lv_centre=geometry.centre, params=params)
 
 
-def save_simulated(sequence: SimulatedSequence, path: str | Path, compact: bool = False) -> Path:
+def save_simulated(sequence: SimulatedSequence, path: str | Path, compact: bool = False,
+                   extra: dict[str, np.ndarray] | None = None) -> Path:
     """Write one ``.npz`` that ``deeptag.io.read_sequence`` reads, with the ground truth alongside.
 
     Keys: ``images``, ``landmarks``, ``spacing``, ``frame_times``, ``roi``, ``gt_lagrangian``,
     ``myocardium_mask``, ``lv_centre`` and ``params_json`` (a 0-d string array); no pickled objects. ``compact`` stores images
-    rounded to 1/1024 and fields to 1/128 px, as float16 in a compressed file, for shipping.
+    rounded to 1/1024 and fields to 1/128 px, as float16 in a compressed file, for shipping. ``extra`` adds
+    arrays of other kinds of simulated sequence (the long-axis ``view`` and ``centreline``) under their keys.
     """
     path = Path(path)
     images, lagrangian = sequence.images, sequence.lagrangian
@@ -386,24 +390,36 @@ def save_simulated(sequence: SimulatedSequence, path: str | Path, compact: bool 
               "gt_lagrangian": lagrangian,
               "myocardium_mask": sequence.myocardium_mask.astype(bool),
               "lv_centre": np.asarray(sequence.lv_centre, dtype=np.float64),
+              **(extra or {}),
               "params_json": np.array(json.dumps(sequence.params))}
     (np.savez_compressed if compact else np.savez)(path, **arrays)
     return path
 
 
-def load_simulated(path: str | Path) -> SimulatedSequence:
-    """Read a file written by ``save_simulated`` back, ground truth included."""
+def ground_truth_fields(data: np.lib.npyio.NpzFile) -> dict:
+    """The fields that every kind of simulated sequence shares (images, ground truth, spacing, times,
+    params), as keyword arguments of its class, from an open file written by ``save_simulated``."""
+    return {"images": data["images"].astype(np.float32), "lagrangian": data["gt_lagrangian"].astype(np.float32),
+            "myocardium_mask": data["myocardium_mask"].astype(bool), "landmarks": data["landmarks"].astype(np.float32),
+            "spacing": tuple(float(v) for v in data["spacing"]), "frame_times": data["frame_times"],
+            "params": json.loads(str(data["params_json"]))}
+
+
+def read_simulated_file(path: str | Path, build: Callable[[np.lib.npyio.NpzFile], Loaded], kind: str) -> Loaded:
+    """``build(data)`` of the open ``.npz`` at ``path``; a missing or unreadable file or key is an
+    ``InputError`` saying the file is not a ``kind``."""
     path = Path(path)
     try:
         with np.load(path, allow_pickle=False) as data:
-            return SimulatedSequence(
-                images=data["images"].astype(np.float32), lagrangian=data["gt_lagrangian"].astype(np.float32),
-                myocardium_mask=data["myocardium_mask"].astype(bool),
-                landmarks=data["landmarks"].astype(np.float32),
-                spacing=tuple(float(v) for v in data["spacing"]), frame_times=data["frame_times"],
-                lv_centre=tuple(float(v) for v in data["lv_centre"]), params=json.loads(str(data["params_json"])))
+            return build(data)
     except (OSError, ValueError, KeyError) as error:
-        raise InputError(f"not a simulated sequence ({error})", path) from None
+        raise InputError(f"not a {kind} ({error})", path) from None
+
+
+def load_simulated(path: str | Path) -> SimulatedSequence:
+    """Read a file written by ``save_simulated`` back, ground truth included."""
+    return read_simulated_file(path, lambda data: SimulatedSequence(
+        **ground_truth_fields(data), lv_centre=tuple(float(v) for v in data["lv_centre"])), "simulated sequence")
 
 
 def example_path() -> Path:

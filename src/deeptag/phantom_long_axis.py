@@ -60,16 +60,15 @@ in Green-Lagrange terms, -12.2 to -18.8 %.
 from __future__ import annotations
 
 import dataclasses
-import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from .errors import InputError
 from .fields import jacobian_determinant
 from .phantom_imaging import MAP_CHANNELS, Blob, render_frames, sample_maps, smooth_noise
+from .phantom import ground_truth_fields, read_simulated_file, save_simulated
 from .phantom_motion import smoothstep
 from .preprocess import heart_box
 
@@ -589,32 +588,16 @@ def simulate_long_axis(seed: int, view: str = "4ch", size: int = 192, frames: in
 
 def save_long_axis(sequence: LongAxisSequence, path: str | Path) -> Path:
     """Write one ``.npz`` that ``deeptag.io.read_sequence`` reads: the keys of a short-axis simulated file
-    (``images``, ``landmarks``, ``spacing``, ``frame_times``, ``roi``, ``gt_lagrangian``, ``myocardium_mask``,
-    ``lv_centre``, ``params_json``) plus ``view`` (a 0-d string) and ``centreline`` (T, 3, 2)."""
-    path = Path(path)
-    np.savez(path, images=sequence.images, landmarks=sequence.landmarks.astype(np.float32),
-             spacing=np.asarray(sequence.spacing, dtype=np.float64),
-             frame_times=np.asarray(sequence.frame_times, dtype=np.float64),
-             roi=np.asarray(sequence.roi, dtype=np.int64), gt_lagrangian=sequence.lagrangian,
-             myocardium_mask=sequence.myocardium_mask.astype(bool),
-             lv_centre=np.asarray(sequence.lv_centre, dtype=np.float64), view=np.array(sequence.view),
-             centreline=sequence.centreline.astype(np.float32), params_json=np.array(json.dumps(sequence.params)))
-    return path
+    (``deeptag.phantom.save_simulated``) plus ``view`` (a 0-d string) and ``centreline`` (T, 3, 2)."""
+    return save_simulated(sequence, path, extra={"view": np.array(sequence.view),
+                                                 "centreline": sequence.centreline.astype(np.float32)})
 
 
 def load_long_axis(path: str | Path) -> LongAxisSequence:
     """Read a file written by ``save_long_axis`` back, ground truth included."""
-    path = Path(path)
-    try:
-        with np.load(path, allow_pickle=False) as data:
-            return LongAxisSequence(
-                images=data["images"].astype(np.float32), lagrangian=data["gt_lagrangian"].astype(np.float32),
-                myocardium_mask=data["myocardium_mask"].astype(bool), landmarks=data["landmarks"].astype(np.float32),
-                spacing=tuple(float(v) for v in data["spacing"]), frame_times=data["frame_times"],
-                view=str(data["view"]), centreline=data["centreline"].astype(np.float32),
-                params=json.loads(str(data["params_json"])))
-    except (OSError, ValueError, KeyError) as error:
-        raise InputError(f"not a simulated long-axis sequence ({error})", path) from None
+    return read_simulated_file(path, lambda data: LongAxisSequence(
+        **ground_truth_fields(data), view=str(data["view"]), centreline=data["centreline"].astype(np.float32)),
+        "simulated long-axis sequence")
 
 
 # ------------------------------------------------------------- short-axis slices of the same heart
