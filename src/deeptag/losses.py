@@ -20,7 +20,7 @@ import torch
 import torch.nn.functional as F
 
 from . import fields
-from .model import DeepTagNet, ModelConfig
+from .model import DeepTagNet, ModelConfig, PairFields
 
 
 KL_MEAN_WEIGHT = 0.5  # Eq. 8's reading of the KL; docs/method.md compares it with the others
@@ -151,10 +151,19 @@ class DeepTagLoss:
         return -local_ncc(image, target, self.config.ncc_window)
 
     def __call__(self, model: DeepTagNet, frames: torch.Tensor) -> tuple[torch.Tensor, dict[str, float]]:
+        moving, fixed = frame_pairs(frames, self.config.pairs)
+        terms = self.terms(model(moving, fixed), moving, fixed, frames[self.window_starts(len(frames))])
+        total = sum(terms.values())
+        return total, {name: float(value.detach()) for name, value in terms.items()}
+
+    def terms(self, out: PairFields, moving: torch.Tensor, fixed: torch.Tensor, origins: torch.Tensor,
+              lagrangian: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+        """The terms of Eq. 12, each averaged over the pairs (``moving``, ``fixed``) whose fields are
+        ``out``. ``origins``: the frame each pair's Lagrangian field points into (frame 0, or its
+        window's first frame), one per pair. ``lagrangian``: those Lagrangian fields when given (``part``
+        composes them for a run of pairs that starts later in the sequence), else composed here."""
         c = self.config
         reference = c.pairs == "reference"
-        moving, fixed = frame_pairs(frames, c.pairs)
-        out = model(moving, fixed)
         terms: dict[str, torch.Tensor] = {}
         if c.kl:
             kl = kl_laplacian_prior(out.mean, out.log_var, c.prior_lambda, c.kl_mean_weight)
@@ -168,14 +177,28 @@ class DeepTagLoss:
                 smooth = smooth + gradient_smoothness(out.backward)
             terms["smooth_inf"] = c.alpha1 * smooth
         if not reference and (c.alpha2 or c.beta):
-            lagrangian = self.lagrangian(out.forward)
+            if lagrangian is None:
+                lagrangian = self.lagrangian(out.forward)
             if c.alpha2:
                 terms["smooth_lagrangian"] = c.alpha2 * gradient_smoothness(lagrangian)
             if c.beta:
-                starts = self.window_starts(len(frames))
-                terms["global"] = c.beta * self.dissimilarity(fields.warp(frames[starts], lagrangian), fixed)
-        total = sum(terms.values())
-        return total, {name: float(value.detach()) for name, value in terms.items()}
+                terms["global"] = c.beta * self.dissimilarity(fields.warp(origins, lagrangian), fixed)
+        return terms
+
+    def part(self, out: PairFields, frames: torch.Tensor, pairs: slice,
+             lagrangian: torch.Tensor) -> dict[str, torch.Tensor]:
+        """What the consecutive ``pairs`` of the sequence ``frames`` (N, 1, H, W) add to each term of its
+        loss, so that the parts of the runs of a partition of its pairs sum to the loss: every term is a
+        mean over pairs, so a run's is its own mean times its share of the pairs. ``out``: the fields of
+        those pairs; ``lagrangian``: their Lagrangian fields from frame 0. The adaptation evaluates long
+        sequences run by run this way (``adapt.backward_in_runs``); Eq. 12 with its full-sequence global
+        term only (consecutive pairs, no window)."""
+        if self.config.pairs != "consecutive" or self.config.global_window is not None:
+            raise ValueError("runs of pairs need consecutive pairs and the full-sequence global term")
+        moving, fixed = frames[pairs.start:pairs.stop], frames[pairs.start + 1:pairs.stop + 1]
+        share = len(moving) / (len(frames) - 1)
+        terms = self.terms(out, moving, fixed, frames[:1].expand_as(moving), lagrangian)
+        return {name: share * value for name, value in terms.items()}
 
     def window_starts(self, num_frames: int) -> torch.Tensor:
         """Index of the frame each Lagrangian field points into (0, or the start of its window)."""
