@@ -2,10 +2,12 @@
 import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
 
-from deeptag.adapt import AdaptConfig, AdaptedFields, adapt_model, gaussian_blur
+from deeptag.adapt import (AdaptConfig, AdaptedFields, TissueLoss, adapt_model, backward_in_runs, gaussian_blur,
+                           tissue_maps)
 from deeptag.baselines.voxelmorph import track_network
-from deeptag.losses import ABLATIONS, LossConfig
+from deeptag.losses import ABLATIONS, DeepTagLoss, LossConfig
 from deeptag.io import Sequence
 from deeptag.model import DeepTagNet, ModelConfig
 from deeptag.track import track_sequence
@@ -128,3 +130,81 @@ def test_adapted_bundled_model_tracks_the_real_sequence_better_than_tv_l1():
     model, _ = load_model(None)
     result = track_sequence(sequence, model, sequence.landmarks[0], adapt=AdaptConfig())
     assert landmark_summary(result.tracks, sequence.landmarks)["mean_px"] < 1.9
+
+
+def ring_regions(size: int) -> torch.Tensor:
+    """A frame-0 myocardium ring and the cavity it encloses, (2, 1, S, S), as ``adapt_model`` takes them."""
+    rows, cols = np.indices((size, size))
+    radius = np.hypot(rows - (size - 1) / 2, cols - (size - 1) / 2)
+    wall, cavity = (radius >= 0.25 * size) & (radius <= 0.4 * size), radius < 0.25 * size
+    return torch.from_numpy(np.stack([wall, cavity])[:, None].astype(np.float32))
+
+
+def moving_sequence(frames: int = 9, size: int = 32) -> tuple[AdaptedFields, torch.Tensor]:
+    """Adapted fields of a fresh network on random frames, with a random correction, so that every pair
+    moves and the Lagrangian fields (the global term) couple the pairs."""
+    torch.manual_seed(0)
+    model = DeepTagNet(ModelConfig(image_size=size)).eval()
+    images = torch.rand(frames, 1, size, size)
+    adapted = AdaptedFields(model, images[:-1], images[1:], 4)
+    with torch.no_grad():
+        adapted.correction.normal_(0.0, 1.0)
+    return adapted, images
+
+
+@pytest.mark.parametrize("tissue", [False, True], ids=["eq12", "myocardium-aware"])
+@pytest.mark.parametrize("coarse", [False, True], ids=["full-grid", "half-grid"])
+@pytest.mark.parametrize("pairs_per_run", [2, 3])
+def test_loss_and_gradients_in_runs_equal_all_pairs_at_once(pairs_per_run, coarse, tissue):
+    """One adaptation step over runs of pairs (each but the last recomputed in the backward pass) against
+    plain autograd through the whole sequence: same loss, same gradient of every pair's correction, the
+    first pairs' included (they reach the last frames through the Lagrangian composition)."""
+    adapted, frames = moving_sequence()
+    config = AdaptConfig(pool_weight=0.5, pool_smoothness=0.1, incompressibility=1.0)
+    loss = TissueLoss(config, tissue_maps(adapted, frames, ring_regions(32), margin=2)) if tissue \
+        else DeepTagLoss(config.objective())
+    images = F.interpolate(frames, size=(16, 16), mode="area") if coarse else frames
+
+    whole, _ = loss(adapted, images)
+    whole.backward()
+    expected = adapted.correction.grad.clone()
+    adapted.zero_grad(set_to_none=True)
+    in_runs = backward_in_runs(loss, adapted, images, pairs_per_run)
+
+    assert float(in_runs) == pytest.approx(float(whole.detach()), rel=1e-6)
+    torch.testing.assert_close(adapted.correction.grad, expected, rtol=1e-5, atol=1e-5 * float(expected.abs().max()))
+    assert float(expected[0].abs().max()) > 1e-3 * float(expected.abs().max())  # the first pair moves the loss
+
+
+def test_a_step_keeps_one_run_of_pairs_for_its_backward_pass():
+    """The tensors an adaptation step keeps for its backward pass are those of one run of pairs, the
+    boundary fields and the parts: the same for a sequence twice as long (three times as many without runs)."""
+    def saved_bytes(frames: int, pairs_per_run: int) -> int:
+        adapted, images = moving_sequence(frames)
+        storages: dict[int, int] = {}
+
+        def pack(tensor: torch.Tensor) -> torch.Tensor:
+            storages[tensor.untyped_storage().data_ptr()] = tensor.untyped_storage().nbytes()
+            return tensor
+
+        with torch.autograd.graph.saved_tensors_hooks(pack, lambda tensor: tensor):
+            backward_in_runs(DeepTagLoss(AdaptConfig().objective()), adapted, images, pairs_per_run)
+        return sum(storages.values())
+
+    short, long = saved_bytes(9, 4), saved_bytes(17, 4)  # runs of 4 pairs: 2 runs, then 4
+    assert long < 1.1 * short
+    assert saved_bytes(17, 100) > 1.8 * saved_bytes(9, 100)  # all pairs at once: it grows with the pairs
+
+
+def test_adaptation_in_runs_ends_where_adaptation_of_all_pairs_at_once_does():
+    """Both levels, blurred and sharp frames, with and without the myocardium: the same fields."""
+    torch.manual_seed(0)
+    model = DeepTagNet(ModelConfig(image_size=32)).eval()
+    frames = torch.rand(8, 1, 32, 32)
+    config = AdaptConfig(steps=6, blurred_fraction=0.3, coarse_fraction=0.5)
+    for regions in (None, ring_regions(32)):
+        whole, record = adapt_model(model, frames, config, myocardium=regions, pairs_per_run=100)
+        in_runs, record_in_runs = adapt_model(model, frames, config, myocardium=regions, pairs_per_run=3)
+        assert record_in_runs["last_loss"] == pytest.approx(record["last_loss"], rel=1e-5)
+        torch.testing.assert_close(in_runs.correction, whole.correction, rtol=1e-4, atol=1e-5)
+        assert float(whole.correction.detach().abs().max()) > 0.1  # the steps moved the fields

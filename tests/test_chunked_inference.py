@@ -1,6 +1,8 @@
-"""The network's pairs run a few at a time (bounded memory for long sequences): same fields as one batch."""
+"""The network's pairs, and adapted fields' pairs, run a few at a time (bounded memory for long sequences):
+same fields as one batch."""
 import torch
 
+from deeptag.adapt import AdaptedFields
 from deeptag.model import DeepTagNet, ModelConfig
 from deeptag.track import predict_fields, predict_pairs
 
@@ -18,3 +20,21 @@ def test_pairs_in_batches_equal_one_batch():
         fields = predict_fields(model, frames)
     torch.testing.assert_close(fields["inf_forward"], whole[0], rtol=1e-5, atol=1e-6)
     assert fields["lagrangian"].shape == (7, 2, 32, 32)
+
+
+def test_adapted_fields_in_batches_equal_one_call_on_all_pairs():
+    """Adapted fields (every pair of their sequence) give a batch of pairs at a time, as the network does."""
+    torch.manual_seed(0)
+    model = DeepTagNet(ModelConfig(image_size=32)).eval()
+    frames = torch.rand(8, 1, 32, 32)
+    adapted = AdaptedFields(model, frames[:-1], frames[1:], 4)
+    with torch.no_grad():
+        adapted.correction.normal_(0.0, 1.0)  # motion that differs between pairs
+    with torch.inference_mode():
+        whole = adapted(frames[:-1], frames[1:])
+        for size in (1, 3, 7):
+            forward, backward, log_var = predict_pairs(adapted, frames, pairs_per_batch=size)
+            torch.testing.assert_close(forward, whole.forward, rtol=1e-5, atol=1e-6)
+            torch.testing.assert_close(backward, whole.backward, rtol=1e-5, atol=1e-6)
+            torch.testing.assert_close(log_var, whole.log_var)
+    assert float(whole.forward.abs().max()) > 0.5

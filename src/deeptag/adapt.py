@@ -23,6 +23,7 @@ from typing import Callable
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.utils.checkpoint import checkpoint
 
 from . import fields
 from .losses import (DeepTagLoss, LossConfig, edge_weighted_kl_mean, edge_weighted_smoothness, edge_weights,
@@ -31,6 +32,12 @@ from .losses import (DeepTagLoss, LossConfig, edge_weighted_kl_mean, edge_weight
 from .model import DeepTagNet, PairFields
 
 SETTINGS_GRID = 96  # the network grid that blur_sigma and control_spacing are given on
+PAIRS_PER_BATCH = 16  # pairs through the network at once: bounded memory for long sequences (issue 26)
+# Pairs whose loss graph an adaptation step holds at once (issues 24 and 26). A longer sequence is
+# evaluated in runs of at most this many pairs, each run but the last recomputed in the backward pass,
+# so its memory does not grow with its length; sequences of up to 25 frames (the simulator's and the
+# paper's, 24 pairs) are one run and pay nothing for it. benchmarks/memory.py measures it.
+PAIRS_PER_RUN = 24
 
 
 @dataclass(frozen=True)
@@ -118,17 +125,20 @@ class AdaptedFields(nn.Module):
     def __init__(self, model: DeepTagNet, moving: torch.Tensor, fixed: torch.Tensor, control_spacing: int = 4) -> None:
         super().__init__()
         self.config = model.config
-        with torch.no_grad():
-            predicted = model(moving, fixed, stochastic=False)
-        self.register_buffer("network_velocity", predicted.velocity)
-        self.register_buffer("log_var", predicted.log_var)
-        pairs, _, height, width = predicted.velocity.shape
+        with torch.no_grad():  # PAIRS_PER_BATCH pairs at a time: the network's activations of a few pairs
+            predicted = [model(moving[i:i + PAIRS_PER_BATCH], fixed[i:i + PAIRS_PER_BATCH], stochastic=False)
+                         for i in range(0, len(moving), PAIRS_PER_BATCH)]
+        self.register_buffer("network_velocity", torch.cat([part.velocity for part in predicted]))
+        self.register_buffer("log_var", torch.cat([part.log_var for part in predicted]))
+        pairs, _, height, width = self.network_velocity.shape
         nodes = [(side - 1) // max(1, control_spacing) + 1 for side in (height, width)]
         self.correction = nn.Parameter(torch.zeros(pairs, 2, *nodes, device=moving.device))
 
-    def velocity(self) -> torch.Tensor:
+    def velocity(self, pairs: slice = slice(None)) -> torch.Tensor:
+        """The velocity of ``pairs`` on the network's grid: the network's plus the interpolated correction."""
         size = self.network_velocity.shape[-2:]
-        return self.network_velocity + F.interpolate(self.correction, size=size, mode="bilinear", align_corners=True)
+        return self.network_velocity[pairs] + F.interpolate(self.correction[pairs], size=size, mode="bilinear",
+                                                            align_corners=True)
 
     def forward(self, moving: torch.Tensor, fixed: torch.Tensor, stochastic: bool | None = None) -> PairFields:
         """The fields of the sequence's pairs, on the network's grid or, for pairs of half its size (the
@@ -136,11 +146,16 @@ class AdaptedFields(nn.Module):
         full = self.network_velocity.shape[-2:]
         if moving.shape[0] != self.network_velocity.shape[0] or moving.shape[-2:] not in (full, half_size(full)):
             raise ValueError("adapted fields belong to one sequence: called on pairs of another shape")
-        if moving.shape[-2:] == full:
-            velocity, log_var = self.velocity(), self.log_var
+        return self.pair_fields(slice(0, len(moving)), moving.shape[-2:])
+
+    def pair_fields(self, pairs: slice, size: torch.Size) -> PairFields:
+        """The fields of the sequence's ``pairs`` (a run of them) on a grid of ``size``: the network's
+        grid, or half of it (in the half grid's pixels)."""
+        if size == self.network_velocity.shape[-2:]:
+            velocity, log_var = self.velocity(pairs), self.log_var[pairs]
         else:  # the same motion in pixels of the half grid
-            velocity = F.interpolate(self.velocity(), size=moving.shape[-2:], mode="area") / 2
-            log_var = F.interpolate(self.log_var, size=moving.shape[-2:], mode="area") - 2 * math.log(2)
+            velocity = F.interpolate(self.velocity(pairs), size=size, mode="area") / 2
+            log_var = F.interpolate(self.log_var[pairs], size=size, mode="area") - 2 * math.log(2)
         return PairFields.integrated(velocity, log_var, velocity, self.config.integration_steps)
 
 
@@ -151,13 +166,17 @@ def half_size(size: torch.Size) -> torch.Size:
 
 def adapt_model(model: DeepTagNet, frames: torch.Tensor, config: AdaptConfig | None = None,
                 progress: Callable[[int], object] | None = None,
-                myocardium: torch.Tensor | None = None) -> tuple[AdaptedFields, dict]:
+                myocardium: torch.Tensor | None = None, pairs_per_run: int = PAIRS_PER_RUN
+                ) -> tuple[AdaptedFields, dict]:
     """The fields of ``frames`` (N, 1, S, S) refined from ``model``'s prediction by minimising the
     configured loss; returns them (callable like the network on the pairs that loss registers:
     consecutive frames, or frame 0 to every frame) and a record of the run. ``progress`` is called
     with 1 after each step (a tqdm bar's ``update``, say). ``myocardium`` (2, 1, S, S): the frame-0
     myocardium and the cavity it encloses on the network grid (fractions in [0, 1]), for the
-    myocardium-aware terms of ``config`` (``TissueLoss``); ignored when they are off."""
+    myocardium-aware terms of ``config`` (``TissueLoss``); ignored when they are off.
+    ``pairs_per_run``: a step's loss is evaluated over runs of at most this many pairs
+    (``backward_in_runs``; Eq. 12 with consecutive pairs and the full-sequence global term, else all
+    pairs at once): the same loss and gradients, with memory that does not grow with the sequence."""
     config = config or AdaptConfig()
     started = time.perf_counter()
     scale = frames.shape[-1] / SETTINGS_GRID
@@ -175,6 +194,7 @@ def adapt_model(model: DeepTagNet, frames: torch.Tensor, config: AdaptConfig | N
     blurred = gaussian_blur(frames, config.blur_sigma * scale) if blurred_steps else frames
     half = half_size(frames.shape[-2:])
     coarse_blurred, coarse_sharp = (F.interpolate(images, size=half, mode="area") for images in (blurred, frames))
+    in_runs = loss.config.pairs == "consecutive" and loss.config.global_window is None
     losses = []
     for step in range(config.steps):
         optimizer.zero_grad(set_to_none=True)
@@ -184,8 +204,11 @@ def adapt_model(model: DeepTagNet, frames: torch.Tensor, config: AdaptConfig | N
             images = blurred if step < blurred_steps else frames
             if tissue and step == coarse_steps and step > 0:  # where the wall is now, from the fields so far
                 loss.maps = tissue_maps(adapted, frames, myocardium, margin)
-        value, _ = loss(adapted, images)
-        value.backward()
+        if in_runs:
+            value = backward_in_runs(loss, adapted, images, pairs_per_run)
+        else:
+            value, _ = loss(adapted, images)
+            value.backward()
         optimizer.step()
         losses.append(float(value.detach()))
         if progress is not None:
@@ -193,6 +216,44 @@ def adapt_model(model: DeepTagNet, frames: torch.Tensor, config: AdaptConfig | N
     record = {"steps": config.steps, "seconds": time.perf_counter() - started,
               "first_loss": losses[0] if losses else None, "last_loss": losses[-1] if losses else None}
     return adapted.eval(), record
+
+
+def backward_in_runs(loss: DeepTagLoss, adapted: AdaptedFields, frames: torch.Tensor,
+                     pairs_per_run: int) -> torch.Tensor:
+    """The loss of ``adapted``'s fields on ``frames`` (N, 1, H, W), its gradients accumulated into
+    ``adapted``'s parameters (``backward``); returns the loss, detached.
+
+    The consecutive pairs are taken in runs of at most ``pairs_per_run`` (of equal length, so that the
+    last run is not a short one), each adding its part of every term (``DeepTagLoss.part``). The runs
+    are coupled only by the Lagrangian composition: a run starts from the Lagrangian field of its first
+    frame, which the run before it ends with. Every run but the last is checkpointed: only that boundary
+    field and the run's part are kept, and the run is computed again in the backward pass, where the
+    gradient of the boundary field flows into the run before. So a step holds the graph of one run,
+    whatever the length, for about one more forward pass of all but the last run.
+    """
+    count = len(frames) - 1
+    runs = -(-count // pairs_per_run)
+    length = -(-count // runs)
+    total, initial = None, None
+    for start in range(0, count, length):
+        pairs = slice(start, min(start + length, count))
+        if pairs.stop < count:
+            part, initial = checkpoint(run_loss, loss, adapted, frames, pairs, initial, use_reentrant=False)
+        else:
+            part, initial = run_loss(loss, adapted, frames, pairs, initial)
+        total = part if total is None else total + part
+    total.backward()
+    return total.detach()
+
+
+def run_loss(loss: DeepTagLoss, adapted: AdaptedFields, frames: torch.Tensor, pairs: slice,
+             initial: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
+    """The part of ``loss`` on ``frames`` from the run of consecutive ``pairs`` of ``adapted``, whose
+    first frame has the Lagrangian field ``initial`` (None: frame 0), and the Lagrangian field (1, 2, H, W)
+    of the run's last frame, for the run after it."""
+    out = adapted.pair_fields(pairs, frames.shape[-2:])
+    lagrangian = fields.lagrangian_fields(out.forward, initial)
+    return sum(loss.part(out, frames, pairs, lagrangian).values()), lagrangian[-1:].clone()
 
 
 def tissue_maps(adapted: AdaptedFields, frames: torch.Tensor, myocardium: torch.Tensor, margin: int) -> dict:
@@ -257,14 +318,28 @@ class TissueLoss(DeepTagLoss):
         self.maps = maps
 
     def __call__(self, model, frames: torch.Tensor) -> tuple[torch.Tensor, dict[str, float]]:
+        moving, fixed = frame_pairs(frames, "consecutive")
+        out = model(moving, fixed)
+        terms = self.part(out, frames, slice(0, len(moving)), fields.lagrangian_fields(out.forward))
+        total = sum(terms.values())
+        return total, {name: float(value.detach()) for name, value in terms.items()}
+
+    def part(self, out: PairFields, frames: torch.Tensor, pairs: slice,
+             lagrangian: torch.Tensor) -> dict[str, torch.Tensor]:
+        """What the consecutive ``pairs`` add to each term (``DeepTagLoss.part``): a mean over pixels
+        times the run's share of the pairs, a weighted mean times its share of the sequence's weight."""
         c, a = self.config, self.adapt
+        first, last = pairs.start, pairs.stop  # the run's frames: first .. last
         maps = self.maps[frames.shape[-1]]
         pool = maps["pool"]
         similarity_weight = 1.0 - (1.0 - a.pool_weight) * pool  # (N, 1, S, S)
-        rows, cols = edge_weights(pool, a.pool_smoothness)
-        velocity_rows, velocity_cols = edge_weights(torch.maximum(pool[:-1], pool[1:]), a.pool_smoothness)
-        moving, fixed = frame_pairs(frames, "consecutive")
-        out = model(moving, fixed)
+        rows, cols = edge_weights(pool[first:last + 1], a.pool_smoothness)
+        velocity_rows, velocity_cols = edge_weights(torch.maximum(pool[first:last], pool[first + 1:last + 1]),
+                                                    a.pool_smoothness)
+        moving, fixed = frames[first:last], frames[first + 1:last + 1]
+        share = len(moving) / (len(frames) - 1)
+        fixed_weight, moving_weight = similarity_weight[first + 1:last + 1], similarity_weight[first:last]
+        fixed_share = weight_share(fixed_weight, similarity_weight[1:])
         terms: dict[str, torch.Tensor] = {}
         window = c.ncc_window
         if c.kl:
@@ -272,30 +347,35 @@ class TissueLoss(DeepTagLoss):
             trace = (c.prior_lambda * degree * torch.exp(out.log_var)).mean() - out.log_var.mean()
             kl = 0.5 * trace + edge_weighted_kl_mean(out.mean, velocity_rows, velocity_cols, c.prior_lambda,
                                                      c.kl_mean_weight)
-            terms["kl"] = 2 * kl if c.backward else kl
-        terms["sim_forward"] = c.gamma * weighted_mean(
-            local_ncc_map(fields.warp(moving, out.forward), fixed, window), similarity_weight[1:])
+            terms["kl"] = share * (2 * kl if c.backward else kl)
+        terms["sim_forward"] = fixed_share * c.gamma * weighted_mean(
+            local_ncc_map(fields.warp(moving, out.forward), fixed, window), fixed_weight)
         if c.backward:
-            terms["sim_backward"] = c.gamma * weighted_mean(
-                local_ncc_map(fields.warp(fixed, out.backward), moving, window), similarity_weight[:-1])
+            terms["sim_backward"] = weight_share(moving_weight, similarity_weight[:-1]) * c.gamma * weighted_mean(
+                local_ncc_map(fields.warp(fixed, out.backward), moving, window), moving_weight)
         if c.alpha1:
             smooth = edge_weighted_smoothness(out.forward, rows[1:], cols[1:])
             if c.backward:
                 smooth = smooth + edge_weighted_smoothness(out.backward, rows[:-1], cols[:-1])
-            terms["smooth_inf"] = c.alpha1 * smooth
-        lagrangian = fields.lagrangian_fields(out.forward)
+            terms["smooth_inf"] = share * c.alpha1 * smooth
         if c.alpha2:
-            terms["smooth_lagrangian"] = c.alpha2 * edge_weighted_smoothness(lagrangian, rows[1:], cols[1:])
+            terms["smooth_lagrangian"] = share * c.alpha2 * edge_weighted_smoothness(lagrangian, rows[1:], cols[1:])
         if c.beta:
             start = frames[:1].expand(len(lagrangian), -1, -1, -1)
-            terms["global"] = -c.beta * weighted_mean(
-                local_ncc_map(fields.warp(start, lagrangian), fixed, window), similarity_weight[1:])
+            terms["global"] = fixed_share * -c.beta * weighted_mean(
+                local_ncc_map(fields.warp(start, lagrangian), fixed, window), fixed_weight)
         if a.incompressibility > 0:
-            tissue = maps["tissue"][1:]
+            tissue = maps["tissue"][first + 1:last + 1]
             with torch.no_grad():
-                stretch = log_circumferential_stretch(lagrangian, maps["centre"][1:])[:, None]
+                stretch = log_circumferential_stretch(lagrangian, maps["centre"][first + 1:last + 1])[:, None]
                 log_target = a.longitudinal_ratio * (stretch * tissue).sum(dim=(1, 2, 3)) \
                     / tissue.sum(dim=(1, 2, 3)).clamp_min(1e-8)
-            terms["incompressibility"] = a.incompressibility * log_jacobian_penalty(lagrangian, log_target, tissue)
-        total = sum(terms.values())
-        return total, {name: float(value.detach()) for name, value in terms.items()}
+            terms["incompressibility"] = weight_share(tissue, maps["tissue"][1:]) * a.incompressibility \
+                * log_jacobian_penalty(lagrangian, log_target, tissue)
+        return terms
+
+
+def weight_share(run: torch.Tensor, whole: torch.Tensor) -> torch.Tensor:
+    """The run's share ``sum(run) / sum(whole)`` of a sequence's weights: a weighted mean over the run
+    times it is the run's part of the weighted mean over the whole sequence (1 when the run is whole)."""
+    return run.sum() / whole.sum().clamp_min(1e-8)

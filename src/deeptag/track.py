@@ -12,7 +12,7 @@ import torch
 from scipy import ndimage
 
 from . import fields, quality
-from .adapt import AdaptConfig, AdaptedFields, adapt_model
+from .adapt import PAIRS_PER_BATCH, AdaptConfig, AdaptedFields, adapt_model
 from .io import Sequence
 from .model import DeepTagNet
 from .myocardium import Myocardium
@@ -50,20 +50,21 @@ def network_frames(sequence: Sequence, mapping: GridMapping, intensity: str = "s
 
 
 DEFAULT_ADAPTATION = AdaptConfig()  # what deeptag track does without --adapt
-PAIRS_PER_BATCH = 16  # pairs through the network at once: bounded memory for long sequences (issue 26)
 
 
-def predict_pairs(model: DeepTagNet, frames: torch.Tensor, pairs_per_batch: int | None = None
+def predict_pairs(model: DeepTagNet | AdaptedFields, frames: torch.Tensor, pairs_per_batch: int | None = None
                   ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Forward and backward INF fields and the latent's log-variance of all consecutive pairs of
     ``frames``, ``pairs_per_batch`` pairs at a time (default ``PAIRS_PER_BATCH``): the network's
-    activations then need memory for one batch, not for every pair of a long sequence at once. Adapted
-    fields (``adapt.AdaptedFields``) hold every pair of their sequence already and are called once."""
+    activations, or the integration of adapted fields (``adapt.AdaptedFields``, which hold every pair of
+    their sequence and give a run of them), then need memory for one batch, not for every pair at once."""
     size = pairs_per_batch or PAIRS_PER_BATCH
-    if isinstance(model, AdaptedFields):
-        size = len(frames) - 1
     moving, fixed = frames[:-1], frames[1:]
-    parts = [model(moving[i:i + size], fixed[i:i + size], stochastic=False) for i in range(0, len(moving), size)]
+    batches = [slice(i, i + size) for i in range(0, len(moving), size)]
+    if isinstance(model, AdaptedFields):
+        parts = [model.pair_fields(b, frames.shape[-2:]) for b in batches]
+    else:
+        parts = [model(moving[b], fixed[b], stochastic=False) for b in batches]
     return tuple(torch.cat([getattr(part, name) for part in parts]) for name in ("forward", "backward", "log_var"))
 
 
