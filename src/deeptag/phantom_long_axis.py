@@ -61,6 +61,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import asdict, dataclass, field
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -69,7 +70,7 @@ import torch
 from .fields import jacobian_determinant
 from .phantom_imaging import MAP_CHANNELS, Blob, render_frames, sample_maps, smooth_noise
 from .phantom import ground_truth_fields, read_simulated_file, save_simulated
-from .phantom_motion import smoothstep
+from .phantom_motion import central_jacobian, invert_map, smoothstep
 from .preprocess import heart_box
 
 VIEWS = ("2ch", "3ch", "4ch")
@@ -249,31 +250,16 @@ def forward(heart, motion, profiles, x, y):
 def pullback_fields(heart: LongAxisHeart, motion: LongAxisMotion, profiles: dict, height: int, width: int,
                     tolerance: float = 1e-5, iterations: int = 30) -> np.ndarray:
     """Exact Lagrangian fields ``L_t = psi_t - id`` (T, 2, H, W) float32 pixels (channel 0 rows), with
-    ``psi_t = phi_t^{-1}`` solved on the grid by Newton's method (Jacobian by central differences)."""
+    ``psi_t = phi_t^{-1}`` solved on the grid by Newton's method (``phantom_motion.invert_map``)."""
     rows, cols = np.mgrid[0:height, 0:width].astype(np.float64)
     shaped = {name: np.asarray(value, dtype=np.float64)[:, None, None] for name, value in profiles.items()}
     frames = len(profiles["contraction"])
     px, py = np.broadcast_to(cols, (frames, height, width)), np.broadcast_to(rows, (frames, height, width))
     dx, dy = displacement(heart, motion, shaped, px, py)
-    X, Y = px - dx, py - dy  # first guess
-    step = 1e-3
-    for _ in range(iterations):
-        fx, fy = forward(heart, motion, shaped, X, Y)
-        ex, ey = fx - px, fy - py
-        if max(np.abs(ex).max(), np.abs(ey).max()) < tolerance:
-            break
-        xp, yp = forward(heart, motion, shaped, X + step, Y)
-        xm, ym = forward(heart, motion, shaped, X - step, Y)
-        a11, a21 = (xp - xm) / (2 * step), (yp - ym) / (2 * step)
-        xp, yp = forward(heart, motion, shaped, X, Y + step)
-        xm, ym = forward(heart, motion, shaped, X, Y - step)
-        a12, a22 = (xp - xm) / (2 * step), (yp - ym) / (2 * step)
-        det = a11 * a22 - a12 * a21
-        det = np.where(np.abs(det) > 1e-6, det, 1e-6)
-        X = X - (a22 * ex - a12 * ey) / det
-        Y = Y - (-a21 * ex + a11 * ey) / det
-    else:
-        raise RuntimeError(f"the pull-back did not converge (residual {max(np.abs(ex).max(), np.abs(ey).max()):.2g} px)")
+    X, Y, residual = invert_map(partial(forward, heart, motion, shaped), px, py, px - dx, py - dy, step=1e-3,
+                                tolerance=tolerance, iterations=iterations, min_determinant=1e-6)
+    if residual >= tolerance:
+        raise RuntimeError(f"the pull-back did not converge (residual {residual:.2g} px)")
     return np.stack((Y - rows, X - cols), axis=1).astype(np.float32)
 
 
@@ -282,12 +268,7 @@ def deformation_gradient(heart, motion, profiles, points: np.ndarray, step: floa
     ``deeptag.strain``, at frame-0 points (K, 2) as (x, y); by central differences of the analytic map."""
     shaped = {name: np.asarray(value, dtype=np.float64)[:, None] for name, value in profiles.items()}
     x, y = points[:, 0].astype(np.float64), points[:, 1].astype(np.float64)
-    xp, yp = forward(heart, motion, shaped, x + step, y)
-    xm, ym = forward(heart, motion, shaped, x - step, y)
-    dx_dx, dy_dx = (xp - xm) / (2 * step), (yp - ym) / (2 * step)
-    xp, yp = forward(heart, motion, shaped, x, y + step)
-    xm, ym = forward(heart, motion, shaped, x, y - step)
-    dx_dy, dy_dy = (xp - xm) / (2 * step), (yp - ym) / (2 * step)
+    dx_dx, dy_dx, dx_dy, dy_dy = central_jacobian(partial(forward, heart, motion, shaped), x, y, step)
     return np.stack([np.stack([dy_dy, dy_dx], -1), np.stack([dx_dy, dx_dx], -1)], -2)
 
 

@@ -23,7 +23,8 @@ Pixels and angles follow the project's conventions: points (x, y) = (column, row
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import NamedTuple
+from functools import partial
+from typing import Callable, NamedTuple
 
 import numpy as np
 from scipy.interpolate import PchipInterpolator
@@ -316,30 +317,62 @@ def lagrangian_fields(geometry: HeartGeometry, motion: HeartMotion, profiles: di
     return fields
 
 
+PointMap = Callable[[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]
+"""A map of points ``(x, y) -> (X, Y)`` (pixels), elementwise over arrays of any shape."""
+
+
+def central_jacobian(mapping: PointMap, x: np.ndarray, y: np.ndarray,
+                     step: float) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """``(dX/dx, dY/dx, dX/dy, dY/dy)`` of ``mapping`` at the points (x, y), by central differences of
+    half-width ``step``; the simulator's maps are analytic, so this is as exact as their rounding allows."""
+    xp, yp = mapping(x + step, y)
+    xm, ym = mapping(x - step, y)
+    dX_dx, dY_dx = (xp - xm) / (2 * step), (yp - ym) / (2 * step)
+    xp, yp = mapping(x, y + step)
+    xm, ym = mapping(x, y - step)
+    dX_dy, dY_dy = (xp - xm) / (2 * step), (yp - ym) / (2 * step)
+    return dX_dx, dY_dx, dX_dy, dY_dy
+
+
+def invert_map(mapping: PointMap, target_x: np.ndarray, target_y: np.ndarray, x: np.ndarray, y: np.ndarray,
+               step: float, tolerance: float, iterations: int,
+               min_determinant: float | None = None) -> tuple[np.ndarray, np.ndarray, float]:
+    """The points ``(x, y)`` that ``mapping`` takes to ``(target_x, target_y)``, by Newton's method from
+    the first guess ``(x, y)`` with the Jacobian of ``central_jacobian``: the simulator's maps are given
+    one way and the ground truth needs the other.
+
+    Stops once the largest error is below ``tolerance`` or after ``iterations`` steps and returns the
+    points and the largest error at the last evaluation (not below ``tolerance``: not converged).
+    ``min_determinant`` replaces Jacobian determinants smaller in magnitude (a guard against near-singular
+    steps); None leaves them as they are.
+    """
+    residual = np.inf
+    for _ in range(iterations):
+        mapped_x, mapped_y = mapping(x, y)
+        error_x, error_y = mapped_x - target_x, mapped_y - target_y
+        residual = max(np.abs(error_x).max(), np.abs(error_y).max())
+        if residual < tolerance:
+            break
+        a11, a21, a12, a22 = central_jacobian(mapping, x, y, step)
+        determinant = a11 * a22 - a12 * a21
+        if min_determinant is not None:
+            determinant = np.where(np.abs(determinant) > min_determinant, determinant, min_determinant)
+        x = x - (a22 * error_x - a12 * error_y) / determinant
+        y = y - (-a21 * error_x + a11 * error_y) / determinant
+    return x, y, residual
+
+
 def track_material_points(geometry: HeartGeometry, motion: HeartMotion, profiles: dict[str, np.ndarray],
                           points: np.ndarray, tolerance: float = 1e-7, iterations: int = 50) -> np.ndarray:
     """Positions in every frame of material points, (T, K, 2) as (x, y), from their frame-0 positions
-    ``points`` (K, 2): the ``p`` with ``psi_t(p) = X``, by Newton's method on the analytic map (its
-    Jacobian by central differences), started at ``X``.
+    ``points`` (K, 2): the ``p`` with ``psi_t(p) = X``, by Newton's method on the analytic map
+    (``invert_map``), started at ``X``.
     """
     shaped = {name: np.asarray(value, dtype=float)[:, None] for name, value in profiles.items()}
     frames = len(next(iter(profiles.values())))
     target_x = np.broadcast_to(np.asarray(points[:, 0], dtype=float), (frames, len(points)))
     target_y = np.broadcast_to(np.asarray(points[:, 1], dtype=float), (frames, len(points)))
-    px, py = target_x.copy(), target_y.copy()
-    h = 1e-4
-    for _ in range(iterations):
-        X, Y = pullback(geometry, motion, shaped, px, py)
-        error_x, error_y = target_x - X, target_y - Y
-        if max(np.abs(error_x).max(), np.abs(error_y).max()) < tolerance:
-            break
-        xp, yp = pullback(geometry, motion, shaped, px + h, py)
-        xm, ym = pullback(geometry, motion, shaped, px - h, py)
-        xdx, ydx = (xp - xm) / (2 * h), (yp - ym) / (2 * h)
-        xp, yp = pullback(geometry, motion, shaped, px, py + h)
-        xm, ym = pullback(geometry, motion, shaped, px, py - h)
-        xdy, ydy = (xp - xm) / (2 * h), (yp - ym) / (2 * h)
-        determinant = xdx * ydy - xdy * ydx
-        px = px + (ydy * error_x - xdy * error_y) / determinant
-        py = py + (-ydx * error_x + xdx * error_y) / determinant
+    px, py, _ = invert_map(partial(pullback, geometry, motion, shaped), target_x, target_y,
+                           target_x.copy(), target_y.copy(),
+                           step=1e-4, tolerance=tolerance, iterations=iterations)
     return np.stack((px, py), axis=-1)
