@@ -255,7 +255,7 @@ def _track_and_write(job: SliceJob, options: Options, model, started: float) -> 
     import torch
 
     from .commands.common import device_description
-    from .commands.track import input_mapping, summarise, write_result
+    from .commands.track import input_mapping, summarise, tracking_myocardium, write_result
     from .io import read_points, read_sequence
     from .long_axis import make_myocardium, sequence_view
     from .outputs import result_directory
@@ -270,9 +270,10 @@ def _track_and_write(job: SliceJob, options: Options, model, started: float) -> 
     view = sequence_view(sequence, scan.myocardium.get("view"))[0]
     myocardium = (make_myocardium(sequence.images.shape[1:], scan.myocardium | {"view": view}, sequence.spacing,
                                   sequence.source) if has_myocardium(scan.myocardium) else None)
+    wall, used = tracking_myocardium(myocardium, sequence, view, options.adapt)
     device = torch.device(options.device)
     result = track_sequence(sequence, model, points, mapping=mapping, intensity=options.intensity,
-                            adapt=options.adapt, device=device)
+                            adapt=options.adapt, device=device, myocardium=wall)
     row = base_row(job) | {"series": job.series or sequence.metadata.get("series_uid"), "status": "ok",
                            "error": None, "view": view, "frames": sequence.num_frames,
                            "nonpositive_jacobians": result.nonpositive_jacobians["lagrangian"],
@@ -280,7 +281,7 @@ def _track_and_write(job: SliceJob, options: Options, model, started: float) -> 
     with result_directory(options.out / job.folder, force=True) as folder:
         write_result(folder, result, sequence, summarise(result, sequence, options.model_name,
                                                          options.intensity, scan.roi, device_description(device),
-                                                         view=scan.myocardium.get("view")))
+                                                         view=scan.myocardium.get("view"), tracking=used))
         segments = _write_strain(folder, result, sequence, myocardium, row) if myocardium else []
         if options.report:  # strain, where there is, from folder/strain
             write_report(folder, folder / "report.html", pictures_dir=folder / "pictures", force=True)

@@ -3,18 +3,23 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from .. import __version__, fields
 from ..errors import InputError
 from ..io import Sequence, read_points, read_sequence, read_slices
+from ..myocardium import Myocardium
 from ..outputs import result_directory, write_json, write_lagrangian_nifti, write_tracks
 from ..preprocess import GridMapping, choose_mapping, parse_roi
 from ..track import TrackResult, track_sequence
 from .common import (adapt_from_args, adaptation_progress, add_adapt_argument, add_model_arguments, describe_model,
                      device_description, device_from_args, model_from_args)
 from .strain import add_myocardium_arguments, myocardium_options
+
+if TYPE_CHECKING:
+    from ..adapt import AdaptConfig
 
 FIELDS_FILE = "fields.npz"
 NUMBER_LIST = r"^-\d*\.?\d+([eE][-+]?\d+)?(,\s*-?\d*\.?\d*([eE][-+]?\d+)?)*$"  # -10,-10,100,100
@@ -148,7 +153,9 @@ def describe_roi(roi: str | None, sequence: Sequence, mapping: GridMapping) -> s
 
 
 def summarise(result: TrackResult, sequence: Sequence, model_name: str, intensity: str, roi: str | None,
-              device: str, myocardium=None, view: str | None = None) -> dict:
+              device: str, myocardium=None, view: str | None = None, tracking: str = "none") -> dict:
+    """``summary.json`` of one tracked sequence; ``tracking`` says which frame-0 myocardium the adaptation
+    was given ('given', 'stored' or 'none', as ``tracking_myocardium`` tells)."""
     from ..long_axis import sequence_view
     view, view_source = sequence_view(sequence, view)
     return {
@@ -164,6 +171,7 @@ def summarise(result: TrackResult, sequence: Sequence, model_name: str, intensit
         "spacing_mm": list(sequence.spacing) if sequence.spacing else None,
         "frame_times_ms": None if sequence.frame_times is None else [float(t) for t in sequence.frame_times],
         "model": model_name,
+        "tracking_myocardium": tracking,
         "intensity": intensity,
         "roi": describe_roi(roi, sequence, result.mapping),
         "network_roi_xyxy": list(result.mapping.roi),
@@ -211,14 +219,15 @@ def run(args: argparse.Namespace) -> int:
     myocardium = myocardium_options(args)
     protect = [path for path in (args.sequence, args.points) if path is not None]
     failed = 0
-    rings = []
+    rings, tracking = [], []
     for (_, sequence), mapping in zip(inputs, mappings):
         warn_about(sequence)
         failed += check_scan(sequence, mapping)
-        # a bad ring fails here, before any work
+        # a bad ring (or stored mask) fails here, before any work
+        view = sequence_view(sequence, args.view)[0]
         rings.append(None if myocardium is None else make_myocardium(
-            sequence.images.shape[1:], myocardium | {"view": sequence_view(sequence, args.view)[0]}, sequence.spacing,
-            sequence.source))
+            sequence.images.shape[1:], myocardium | {"view": view}, sequence.spacing, sequence.source))
+        tracking.append(tracking_myocardium(rings[-1], sequence, view, adapt))
     if failed and args.strict:
         raise InputError(f"--strict: {failed} check(s) before tracking failed (the warnings above)")
     check_output_folder(args.out, args.force, protect)
@@ -226,14 +235,14 @@ def run(args: argparse.Namespace) -> int:
     described = describe_model(model_name, adapt)
     done = []
     with result_directory(args.out, args.force, protect) as folder:
-        for (name, sequence), mapping, ring in zip(inputs, mappings, rings):
+        for (name, sequence), mapping, ring, (wall, used) in zip(inputs, mappings, rings, tracking):
             (folder / name).mkdir(exist_ok=True)
             with adaptation_progress(adapt, args.quiet, f"adapting {name}" if name else "adapting") as progress:
                 result = track_sequence(sequence, model, points, mapping=mapping, intensity=args.intensity,
-                                        adapt=adapt, device=device, progress=progress)
+                                        adapt=adapt, device=device, progress=progress, myocardium=wall)
             write_result(folder / name, result, sequence,
                          summarise(result, sequence, described, args.intensity, args.roi, device_description(device),
-                                   ring, args.view))
+                                   ring, args.view, used))
             done.append(f"tracked {sequence.num_frames} frames in {result.seconds['total']:.2f} s -> {args.out / name}")
             if args.report:
                 from ..report import write_report  # Matplotlib: imported only when asked for
@@ -255,6 +264,27 @@ def stored_myocardium(sequence: Sequence) -> dict | None:
         return None
     with np.load(sequence.source, allow_pickle=False) as data:
         return {"mask": sequence.source} if "myocardium_mask" in data.files else None
+
+
+def tracking_myocardium(wall, sequence: Sequence, view: str, adapt: AdaptConfig | None
+                        ) -> tuple[Myocardium | None, str]:
+    """The frame-0 myocardium given to the adaptation (``track_sequence``'s ``myocardium``, whose
+    myocardium-aware terms lower the radial strain error: docs/guide/strain.md) and which one it is, as
+    summary.json's ``tracking_myocardium`` records it: 'given' (``wall``, from --lv, --mask or
+    --contours), 'stored' (an .npz input's ``myocardium_mask``, when none is given: the same one the
+    report's strain uses), or 'none': no adaptation, no myocardium, or a long-axis view, whose open wall
+    encloses no cavity for the terms to tell the blood pool by."""
+    from ..long_axis import LONG_AXIS_VIEWS, make_myocardium
+
+    if adapt is None or adapt.steps == 0 or view in LONG_AXIS_VIEWS:
+        return None, "none"
+    if wall is not None:
+        return (wall, "given") if isinstance(wall, Myocardium) else (None, "none")
+    stored = stored_myocardium(sequence)
+    if stored is None:
+        return None, "none"
+    return make_myocardium(sequence.images.shape[1:], stored | {"view": view}, sequence.spacing,
+                           sequence.source), "stored"
 
 
 def print_warnings(sequence: Sequence, warnings: list[str]) -> None:
