@@ -149,9 +149,41 @@ def smooth_noise(rng: np.random.Generator, shape: tuple[int, ...], sigma: float 
     return noise / max(float(noise.std()), 1e-8)
 
 
-def _soft(depth: np.ndarray, edge: float) -> np.ndarray:
+def soft_inside(depth: np.ndarray, edge: float) -> np.ndarray:
     """Anti-aliased inside-mask from a signed depth (pixels, positive inside)."""
     return np.clip(0.5 + depth / edge, 0.0, 1.0)
+
+
+class TissueCanvas:
+    """The material maps of an anatomy while it is painted, tissue over tissue: signal density, relaxation
+    rate 1/T1 and blood fraction on a canvas a margin larger than the image, air at first, with the smooth
+    noise fields that texture the tissues. The short- and long-axis anatomies are painted on it.
+
+    Canvas pixel (i, j) is the material point (x, y) = (``cols[i, j]``, ``rows[i, j]``) = (j - margin, i - margin).
+    """
+
+    def __init__(self, height: int, width: int, margin: int, rng: np.random.Generator,
+                 density: dict[str, float], t1_ms: dict[str, float]) -> None:
+        self.rows, self.cols = np.mgrid[0:height + 2 * margin, 0:width + 2 * margin].astype(np.float32) - margin
+        shape = self.rows.shape
+        self.scale = max(height, width) / 192.0
+        self.fine, self.mid, self.coarse = (smooth_noise(rng, shape, s * self.scale) for s in (0.8, 2.5, 8.0))
+        self.slow_signal, self.slow_tags = (smooth_noise(rng, shape, 24.0 * self.scale) for _ in range(2))
+        self.density = np.full(shape, density["air"], np.float32)
+        self.rate = np.full(shape, 1.0 / t1_ms["air"], np.float32)
+        self.blood = np.zeros(shape, np.float32)
+
+    def paint(self, mask: np.ndarray, value: np.ndarray | float, tissue_t1: float, is_blood: float = 0.0) -> None:
+        """Lay a tissue of signal density ``value`` and T1 ``tissue_t1`` (ms) over what is there, by its
+        (soft) mask; ``is_blood`` 1 marks blood, whose signal the imaging treats apart."""
+        self.density = self.density + mask * (value - self.density)
+        self.rate = self.rate + mask * (1.0 / tissue_t1 - self.rate)
+        self.blood = self.blood + mask * (is_blood - self.blood)
+
+    def maps(self, myocardium: np.ndarray) -> np.ndarray:
+        """The finished maps ``MAP_CHANNELS`` (C, Hc, Wc) float32, with the LV myocardium's soft mask."""
+        return np.stack((self.density, self.rate, self.blood, myocardium, self.slow_signal,
+                         self.slow_tags)).astype(np.float32)
 
 
 def reference_maps(geometry: HeartGeometry, anatomy: Anatomy, height: int, width: int, margin: int,
@@ -160,33 +192,20 @@ def reference_maps(geometry: HeartGeometry, anatomy: Anatomy, height: int, width
 
     Canvas pixel (i, j) is the material point (x, y) = (j - margin, i - margin).
     """
-    rows, cols = np.mgrid[0:height + 2 * margin, 0:width + 2 * margin].astype(np.float32) - margin
-    shape = rows.shape
-    scale = max(height, width) / 192.0
-    fine, mid, coarse = (smooth_noise(rng, shape, s * scale) for s in (0.8, 2.5, 8.0))
-    slow_signal, slow_tags = (smooth_noise(rng, shape, 24.0 * scale) for _ in range(2))
+    canvas = TissueCanvas(height, width, margin, rng, anatomy.density, anatomy.t1_ms)
+    rows, cols, scale, paint = canvas.rows, canvas.cols, canvas.scale, canvas.paint
+    fine, mid, coarse = canvas.fine, canvas.mid, canvas.coarse
     dens, t1 = anatomy.density, anatomy.t1_ms
-
-    density = np.full(shape, dens["air"], np.float32)
-    rate = np.full(shape, 1.0 / t1["air"], np.float32)
-    blood = np.zeros(shape, np.float32)
-
-    def paint(mask, value, tissue_t1, is_blood=0.0):
-        """Lay a tissue over what is there, by its (soft) mask."""
-        nonlocal density, rate, blood
-        density = density + mask * (value - density)
-        rate = rate + mask * (1.0 / tissue_t1 - rate)
-        blood = blood + mask * (is_blood - blood)
 
     cx, cy = geometry.centre
     dx, dy = cols - cx, rows - cy
     ax, ay = anatomy.to_anatomical(dx, dy)
     body = anatomy.body.depth(ax, ay)
-    paint(_soft(body, edge), dens["soft_tissue"] * (1 + 0.06 * mid + 0.08 * coarse), t1["soft_tissue"])
-    paint(_soft(body, edge) - _soft(body - anatomy.subcutaneous_fat, edge),
+    paint(soft_inside(body, edge), dens["soft_tissue"] * (1 + 0.06 * mid + 0.08 * coarse), t1["soft_tissue"])
+    paint(soft_inside(body, edge) - soft_inside(body - anatomy.subcutaneous_fat, edge),
           dens["fat"] * (1 + 0.04 * mid), t1["fat"])
     inner = body - anatomy.subcutaneous_fat - anatomy.chest_muscle
-    paint(_soft(body - anatomy.subcutaneous_fat, edge) - _soft(inner, edge),
+    paint(soft_inside(body - anatomy.subcutaneous_fat, edge) - soft_inside(inner, edge),
           dens["muscle"] * (1 + 0.05 * fine + 0.05 * mid), t1["muscle"])
 
     r = np.hypot(dx, dy)
@@ -194,42 +213,43 @@ def reference_maps(geometry: HeartGeometry, anatomy: Anatomy, height: int, width
     endo, epi, rv, taper, outer = geometry.radii(basis)
     outer = outer - geometry.fat_thickness
     fat = geometry.fat_thickness * np.clip(0.8 + basis.series(anatomy.fat_shape), 0.0, 2.0)  # patchy
-    clear_of_heart = _soft(r - outer - fat - anatomy.lung_gap, edge)
+    clear_of_heart = soft_inside(r - outer - fat - anatomy.lung_gap, edge)
     if anatomy.liver is not None:
-        paint(_soft(anatomy.liver.depth(ax, ay), edge) * _soft(body - anatomy.subcutaneous_fat, edge) * clear_of_heart,
+        paint(soft_inside(anatomy.liver.depth(ax, ay), edge) * soft_inside(body - anatomy.subcutaneous_fat, edge)
+              * clear_of_heart,
               dens["liver"] * (1 + 0.07 * fine + 0.06 * mid + 0.25 * np.exp(-(mid / 0.12) ** 2)), t1["liver"])
     vessels = 1.0 + 3.0 * np.clip(fine - 2.2, 0.0, None) + 0.15 * coarse
     for lung in anatomy.lungs:
-        paint(_soft(lung.depth(ax, ay), edge) * _soft(inner, edge) * clear_of_heart,
+        paint(soft_inside(lung.depth(ax, ay), edge) * soft_inside(inner, edge) * clear_of_heart,
               dens["lung"] * vessels, t1["lung"])
     for x, y, a, b, angle, value, structure_t1 in anatomy.structures:
-        paint(_soft(Blob((x, y), (a, b), angle).depth(ax, ay), edge) * _soft(body, edge) * clear_of_heart,
+        paint(soft_inside(Blob((x, y), (a, b), angle).depth(ax, ay), edge) * soft_inside(body, edge) * clear_of_heart,
               value * (1 + 0.05 * mid), structure_t1)
     if anatomy.spine is not None:
         x, y, radius = anatomy.spine
         depth = radius - np.hypot(ax - x, ay - y)
-        cortex = 1 - 0.6 * _soft(2.0 * scale - depth, edge)  # darker rim
-        paint(_soft(depth, edge), dens["bone"] * (1 + 0.1 * fine + 0.1 * mid) * cortex, t1["bone"])
+        cortex = 1 - 0.6 * soft_inside(2.0 * scale - depth, edge)  # darker rim
+        paint(soft_inside(depth, edge), dens["bone"] * (1 + 0.1 * fine + 0.1 * mid) * cortex, t1["bone"])
     if anatomy.aorta is not None:
         x, y, radius = anatomy.aorta
-        paint(_soft(radius - np.hypot(ax - x, ay - y), edge), dens["blood"], t1["blood"], 1.0)
+        paint(soft_inside(radius - np.hypot(ax - x, ay - y), edge), dens["blood"], t1["blood"], 1.0)
 
-    paint(_soft(outer + fat - r, edge), dens["fat"] * (1 + 0.04 * mid), t1["fat"])
+    paint(soft_inside(outer + fat - r, edge), dens["fat"] * (1 + 0.04 * mid), t1["fat"])
     rv_cavity = epi + geometry.rv_depth * rv
-    paint(_soft(rv_cavity + geometry.rv_wall * taper - r, edge),
+    paint(soft_inside(rv_cavity + geometry.rv_wall * taper - r, edge),
           dens["myocardium"] * (1 + 0.03 * fine + 0.04 * mid), t1["myocardium"])
-    paint(_soft(rv_cavity - r, edge) * _soft(r - epi, edge), dens["blood"], t1["blood"], 1.0)
-    myocardium = _soft(epi - r, edge) - _soft(endo - r, edge)  # the LV wall, papillary muscles excluded
-    paint(_soft(epi - r, edge), dens["myocardium"] * (1 + 0.03 * fine + 0.04 * mid), t1["myocardium"])
-    paint(_soft(endo - r, edge), dens["blood"], t1["blood"], 1.0)
+    paint(soft_inside(rv_cavity - r, edge) * soft_inside(r - epi, edge), dens["blood"], t1["blood"], 1.0)
+    myocardium = soft_inside(epi - r, edge) - soft_inside(endo - r, edge)  # the LV wall, papillary muscles excluded
+    paint(soft_inside(epi - r, edge), dens["myocardium"] * (1 + 0.03 * fine + 0.04 * mid), t1["myocardium"])
+    paint(soft_inside(endo - r, edge), dens["blood"], t1["blood"], 1.0)
     for angle, fraction, radius in anatomy.papillary:
         direction = AngularBasis(np.cos(angle), np.sin(angle), 1.0)
         endo_here = float(geometry.radii(direction).endo)
         px = cx + fraction * endo_here * np.cos(angle)
         py = cy + fraction * endo_here * np.sin(angle)
-        paint(_soft(radius - np.hypot(cols - px, rows - py), edge), dens["myocardium"] * (1 + 0.04 * mid),
+        paint(soft_inside(radius - np.hypot(cols - px, rows - py), edge), dens["myocardium"] * (1 + 0.04 * mid),
               t1["myocardium"])
-    return np.stack((density, rate, blood, myocardium, slow_signal, slow_tags)).astype(np.float32)
+    return canvas.maps(myocardium)
 
 
 def sample_maps(maps: np.ndarray, margin: int, x: np.ndarray, y: np.ndarray) -> np.ndarray:

@@ -68,7 +68,7 @@ import numpy as np
 import torch
 
 from .fields import jacobian_determinant
-from .phantom_imaging import MAP_CHANNELS, Blob, render_frames, sample_maps, smooth_noise
+from .phantom_imaging import MAP_CHANNELS, Blob, TissueCanvas, render_frames, sample_maps, soft_inside
 from .phantom import ground_truth_fields, read_simulated_file, save_simulated
 from .phantom_motion import central_jacobian, invert_map, smoothstep
 from .preprocess import heart_box
@@ -279,41 +279,26 @@ class _Tissues:
         self.density, self.t1_ms = density, t1_ms
 
 
-def _soft(depth, edge):
-    return np.clip(0.5 + depth / edge, 0.0, 1.0)
-
-
 def reference_maps(heart: LongAxisHeart, tissues: _Tissues, body: dict, height: int, width: int, margin: int,
                    rng: np.random.Generator, edge: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
     """The material maps ``MAP_CHANNELS`` on a canvas (C, H + 2 margin, W + 2 margin) and the LV myocardium
     depth (Hc, Wc): pixels with depth > 0 are in the LV wall. Canvas pixel (i, j) is (x, y) = (j - m, i - m)."""
-    rows, cols = np.mgrid[0:height + 2 * margin, 0:width + 2 * margin].astype(np.float32) - margin
-    shape = rows.shape
-    scale = max(height, width) / 192.0
-    fine, mid, coarse = (smooth_noise(rng, shape, s * scale) for s in (0.8, 2.5, 8.0))
-    slow_signal, slow_tags = (smooth_noise(rng, shape, 24.0 * scale) for _ in range(2))
     dens, t1 = tissues.density, tissues.t1_ms
-    density = np.full(shape, dens["air"], np.float32)
-    rate = np.full(shape, 1.0 / t1["air"], np.float32)
-    blood = np.zeros(shape, np.float32)
+    canvas = TissueCanvas(height, width, margin, rng, dens, t1)
+    scale, paint = canvas.scale, canvas.paint
+    fine, mid, coarse = canvas.fine, canvas.mid, canvas.coarse
 
-    def paint(mask, value, tissue_t1, is_blood=0.0):
-        nonlocal density, rate, blood
-        density = density + mask * (value - density)
-        rate = rate + mask * (1.0 / tissue_t1 - rate)
-        blood = blood + mask * (is_blood - blood)
-
-    h, w = heart.to_anatomical(cols, rows)
+    h, w = heart.to_anatomical(canvas.cols, canvas.rows)
     muscle = dens["myocardium"] * (1 + 0.03 * fine + 0.04 * mid)
     # body, chest wall, lungs, liver below the apex (anatomical frame of the heart)
     trunk = body["trunk"].depth(h, w)
-    paint(_soft(trunk, edge), dens["soft_tissue"] * (1 + 0.06 * mid + 0.08 * coarse), t1["soft_tissue"])
-    paint(_soft(trunk, edge) - _soft(trunk - body["fat"], edge), dens["fat"] * (1 + 0.04 * mid), t1["fat"])
+    paint(soft_inside(trunk, edge), dens["soft_tissue"] * (1 + 0.06 * mid + 0.08 * coarse), t1["soft_tissue"])
+    paint(soft_inside(trunk, edge) - soft_inside(trunk - body["fat"], edge), dens["fat"] * (1 + 0.04 * mid), t1["fat"])
     for lung in body["lungs"]:
-        paint(_soft(lung.depth(h, w), edge) * _soft(trunk - body["fat"] - 3 * scale, edge),
+        paint(soft_inside(lung.depth(h, w), edge) * soft_inside(trunk - body["fat"] - 3 * scale, edge),
               dens["lung"] * (1.0 + 3.0 * np.clip(fine - 2.2, 0.0, None) + 0.15 * coarse), t1["lung"])
     if body["liver"] is not None:
-        paint(_soft(body["liver"].depth(h, w), edge) * _soft(trunk - body["fat"], edge),
+        paint(soft_inside(body["liver"].depth(h, w), edge) * soft_inside(trunk - body["fat"], edge),
               dens["liver"] * (1 + 0.07 * fine + 0.06 * mid), t1["liver"])
 
     base, wall = heart.base_height, heart.wall
@@ -342,19 +327,18 @@ def reference_maps(heart: LongAxisHeart, tissues: _Tissues, body: dict, height: 
         chambers.append(("aorta", aorta))
     # pericardial fat, then the walls of the chambers, their blood, then the LV
     fat = heart.fat * np.clip(0.8 + 0.6 * coarse, 0.0, 2.0)
-    paint(_soft(heart_outline + fat, edge) * _soft(trunk - body["fat"], edge), dens["fat"] * (1 + 0.04 * mid), t1["fat"])
-    paint(_soft(heart_outline, edge), muscle, t1["myocardium"])
+    paint(soft_inside(heart_outline + fat, edge) * soft_inside(trunk - body["fat"], edge),
+          dens["fat"] * (1 + 0.04 * mid), t1["fat"])
+    paint(soft_inside(heart_outline, edge), muscle, t1["myocardium"])
     for name, depth in chambers:
-        paint(_soft(depth, edge), dens["blood"], t1["blood"], 1.0)
+        paint(soft_inside(depth, edge), dens["blood"], t1["blood"], 1.0)
     lv_endo = _ellipse_depth(h, w, base, 0.0, heart.endo_length, heart.endo_half_width)
     lv_endo = np.where(h > base, heart.endo_half_width - np.abs(w), lv_endo)
     lv_wall = np.minimum(np.minimum(lv_epi, -lv_endo), base - h)
-    paint(_soft(lv_wall, edge), muscle, t1["myocardium"])
+    paint(soft_inside(lv_wall, edge), muscle, t1["myocardium"])
     cavity = np.minimum(lv_endo, base + 0.5 * (heart.la[0] - base) - h)
-    paint(_soft(cavity, edge), dens["blood"], t1["blood"], 1.0)
-    myocardium = _soft(lv_wall, edge)
-    maps = np.stack((density, rate, blood, myocardium, slow_signal, slow_tags)).astype(np.float32)
-    return maps, lv_wall.astype(np.float32)
+    paint(soft_inside(cavity, edge), dens["blood"], t1["blood"], 1.0)
+    return canvas.maps(soft_inside(lv_wall, edge)), lv_wall.astype(np.float32)
 
 
 @dataclass
