@@ -156,3 +156,43 @@ def test_report_reads_the_slice_that_track_tracked(tmp_path):
                  "--out", str(tmp_path / "r")]) == 0
     assert main(["report", str(tmp_path / "r")]) == 0
     assert "Virtual tag grid" in (tmp_path / "r" / "report.html").read_text()
+
+
+def headers(table: str) -> list[str]:
+    return re.findall(r"<th>([^<]*)</th>", table)
+
+
+def test_quantities_of_unknown_accuracy_are_flagged_beside_their_numbers(report):
+    """Issue 30: radial strain, rotation and the strain rates are marked, with what is known of them, right
+    above the peak table; circumferential strain, measured within about a point, is not."""
+    html = report.read_text(encoding="utf-8")
+    peaks = html[html.index("<h3>Peaks</h3>"):html.index("<h3>Global strain per frame</h3>")]
+    note, table = peaks[:peaks.index("<table>")], peaks[peaks.index("<table>"):]
+    assert "Accuracy not established" in note and "E_rr</b>: its peak global value came out too low" in note
+    assert "16.5 percentage points" in note and "lower bound of wall thickening" in note
+    flagged = {h.split()[1] for h in headers(table) if "\u2020" in h}
+    assert flagged == {"E_rr", "rotation", "E_rr_rate", "E_cc_rate"}
+    assert "peak E_cc (%) / time (ms)" in headers(table)
+    frames = html[html.index("<h3>Global strain per frame</h3>"):html.index("<h3>Definitions</h3>")]
+    assert {h.split()[0] for h in headers(frames) if "\u2020" in h} == flagged
+    curves = html[html.index("<h3>Strain curves</h3>"):html.index("<h3>Peaks</h3>")]
+    assert curves.count("E_rr and rotation: accuracy not established") == 2  # the curves and the bull's-eye
+
+
+def test_long_axis_tables_flag_transmural_strain_only():
+    from deeptag.report import strain_tables_html
+    peak = {"value": -15.0, "frame": 2, "time_ms": None}
+    summary = {"view": "4ch", "units": {"E_ll": "%", "E_tt": "%", "GLS_centreline": "%"}, "time_ms": None,
+               "frames": [0, 1, 2], "conventions": {}, "myocardium": {},
+               "regions": [{"region": "global", "name": "global", "kind": "global", "points": 30,
+                            "peaks": {q: peak for q in ("E_ll", "E_tt", "GLS_centreline")},
+                            "curves": {q: [0.0, -7.0, -15.0] for q in ("E_ll", "E_tt", "GLS_centreline")}},
+                           {"region": 17, "name": "apex", "kind": "segment", "points": 5,
+                            "peaks": {"E_ll": peak, "E_tt": peak}, "curves": {}}]}
+    html = strain_tables_html(summary)
+    table = html[html.index("<table>"):html.index("</table>")]
+    assert headers(table) == ["region", "peak E_ll (%) / frame", "peak E_tt \u2020 (%) / frame",
+                              "peak GLS_centreline (%) / frame"]
+    assert "<td>17 apex (5 px)</td><td>-15.00 / 2</td><td>-15.00 / 2</td><td>&ndash;</td>" in table
+    note = html[html.index("<h3>Peaks (4CH view)</h3>"):html.index("<table>")]
+    assert "E_tt</b>: its peak was 13 to 31 percentage points off" in note and "E_ll</b>" not in note
