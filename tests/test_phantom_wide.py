@@ -121,8 +121,7 @@ def _flat_render(imaging: ImagingParameters, times: np.ndarray, size: int = 64) 
     samples[:, MAP_CHANNELS.index("relaxation_rate")] = 1e-3
     cols, rows = np.meshgrid(np.arange(size, dtype=np.float32), np.arange(size, dtype=np.float32))
     x, y = np.broadcast_to(cols, samples[:, 0].shape), np.broadcast_to(rows, samples[:, 0].shape)
-    anatomy = type("Anatomy", (), {"density": {"blood": 1.0}})()
-    return render_frames(samples, x, y, times, np.zeros(len(times)), imaging, anatomy, np.random.default_rng(0))
+    return render_frames(samples, x, y, times, np.zeros(len(times)), imaging, 1.0, np.random.default_rng(0))
 
 
 @pytest.mark.parametrize("seed", [2, 9, 30])

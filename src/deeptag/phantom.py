@@ -48,7 +48,7 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Callable, TypeVar
+from typing import Callable, NamedTuple, TypeVar
 
 import numpy as np
 import torch
@@ -58,7 +58,7 @@ from .fields import jacobian_determinant
 from .io import Sequence
 from .myocardium import Myocardium
 from .phantom_imaging import (MAP_CHANNELS, Anatomy, Blob, ImagingParameters, omitted_defaults, reference_maps,
-                              render_frames, sample_maps)
+                              render_sequence)
 from .phantom_motion import (AngularBasis, CardiacTiming, HeartGeometry, HeartMotion, lagrangian_fields,
                              track_material_points)
 from .phantom_texture import textured_density
@@ -73,6 +73,7 @@ LANDMARK_RINGS = (0.2, 0.5, 0.8)  # fractions of the wall thickness, endocardium
 LANDMARKS_PER_RING = 16
 MIN_JACOBIAN = 0.1
 Loaded = TypeVar("Loaded")
+Motion = TypeVar("Motion")
 
 
 @dataclass
@@ -272,29 +273,72 @@ def draw_parameters(rng: np.random.Generator, size: int, frames: int | None, wid
             "anatomy": anatomy, "imaging": imaging}
 
 
-def _landmark_sources(geometry: HeartGeometry, rng: np.random.Generator) -> np.ndarray:
-    """Frame-0 positions (K, 2) as (x, y) of landmarks on rings through the LV wall."""
+def landmark_sources(geometry: HeartGeometry, rng: np.random.Generator, circular: bool = False) -> np.ndarray:
+    """Frame-0 positions (K, 2) as (x, y) of landmarks on rings through the LV wall, at the fractions
+    ``LANDMARK_RINGS`` of its thickness; ``circular`` places them on circles of the mean endocardial radius
+    and wall thickness, the wall's shape aside (the short-axis slices of a long-axis heart)."""
     angles = rng.uniform(0, 2 * np.pi) + np.arange(LANDMARKS_PER_RING) * 2 * np.pi / LANDMARKS_PER_RING
     dx, dy = np.cos(angles), np.sin(angles)
-    basis = AngularBasis(dx, dy, np.ones_like(dx))
-    endo, epi = geometry.radii(basis)[:2]
-    rings = [endo + f * (epi - endo) for f in LANDMARK_RINGS]
+    if circular:
+        rings = [geometry.endo_radius + f * geometry.wall_thickness for f in LANDMARK_RINGS]
+    else:
+        endo, epi = geometry.radii(AngularBasis(dx, dy, np.ones_like(dx)))[:2]
+        rings = [endo + f * (epi - endo) for f in LANDMARK_RINGS]
     return np.concatenate([np.stack((geometry.centre[0] + r * dx, geometry.centre[1] + r * dy), axis=1)
                            for r in rings])
 
 
-def _plain(value):
-    """Dataclasses, tuples and NumPy scalars to JSON-ready Python values."""
-    if hasattr(value, "__dataclass_fields__"):  # new fields at their default stay out: classic params unchanged
-        omitted = omitted_defaults(value)
-        return {key: _plain(item) for key, item in asdict(value).items() if key not in omitted}
+def json_ready(value, omit_defaults: bool = True):
+    """Dataclasses, tuples and NumPy scalars to JSON-ready Python values, for a sequence's ``params``.
+
+    ``omit_defaults`` leaves out the fields of a dataclass marked ``omit_default`` while at their default,
+    so that the params of classic sequences stay as they were; the long-axis simulator keeps them all.
+    """
+    if hasattr(value, "__dataclass_fields__"):
+        omitted = omitted_defaults(value) if omit_defaults else set()
+        return {key: json_ready(item, omit_defaults) for key, item in asdict(value).items() if key not in omitted}
     if isinstance(value, dict):
-        return {key: _plain(item) for key, item in value.items()}
+        return {key: json_ready(item, omit_defaults) for key, item in value.items()}
     if isinstance(value, (list, tuple)):
-        return [_plain(item) for item in value]
+        return [json_ready(item, omit_defaults) for item in value]
     if isinstance(value, np.generic):
         return value.item()
     return value
+
+
+class DiffeomorphicMotion(NamedTuple):
+    """A motion scaled down until its map is clearly diffeomorphic on the grid (``shrink_until_diffeomorphic``)."""
+
+    motion: Motion
+    lagrangian: np.ndarray
+    scale: float
+    min_jacobian: float
+
+
+def shrink_until_diffeomorphic(motion: Motion, fields_of: Callable[[Motion], np.ndarray], label: str,
+                               min_jacobian: float = MIN_JACOBIAN) -> DiffeomorphicMotion:
+    """Scale ``motion`` (anything with ``scaled(factor)``) by 0.8 at a time until the Jacobian determinant
+    of its Lagrangian fields ``fields_of(motion)`` exceeds ``min_jacobian`` on the whole grid, so that the
+    ground truth is a clean diffeomorphism. Eight tries at most: a failure is a bug in a motion model, not
+    bad luck, and raises a RuntimeError that names ``label`` (the seed).
+    """
+    scale = 1.0
+    for _ in range(8):
+        scaled = motion.scaled(scale)
+        lagrangian = fields_of(scaled)
+        worst = float(jacobian_determinant(torch.from_numpy(lagrangian)).min())
+        if worst > min_jacobian:
+            return DiffeomorphicMotion(scaled, lagrangian, scale, worst)
+        scale *= 0.8
+    raise RuntimeError(f"{label}: the motion is not diffeomorphic even scaled by {scale:.2f}")
+
+
+def check_size_and_frames(size: int, frames: int | None) -> None:
+    """Refuse, with a ValueError, a frame side below 32 pixels or fewer than 2 frames."""
+    if size < 32:
+        raise ValueError(f"size must be at least 32 pixels, got {size}")
+    if frames is not None and frames < 2:
+        raise ValueError(f"a sequence needs at least 2 frames, got {frames}")
 
 
 def simulate_sequence(seed: int, size: int = 192, frames: int | None = None, clean: bool = False,
@@ -317,10 +361,7 @@ def simulate_sequence(seed: int, size: int = 192, frames: int | None = None, cle
     -------
     SimulatedSequence with images (T, size, size), lagrangian (T, 2, size, size), landmarks (T, 48, 2).
     """
-    if size < 32:
-        raise ValueError(f"size must be at least 32 pixels, got {size}")
-    if frames is not None and frames < 2:
-        raise ValueError(f"a sequence needs at least 2 frames, got {frames}")
+    check_size_and_frames(size, frames)
     rng = np.random.default_rng(seed)
     chosen = resolve_variety(variety)
     wide = Widening(chosen, seed) if chosen.levers else None
@@ -329,40 +370,26 @@ def simulate_sequence(seed: int, size: int = 192, frames: int | None = None, cle
     times = timing.frame_times()
     profiles = timing.profiles(times)
 
-    motion_scale = 1.0
-    for _ in range(8):  # shrink the motion until the map is clearly diffeomorphic on the grid
-        motion = drawn["motion"].scaled(motion_scale)
-        lagrangian = lagrangian_fields(geometry, motion, profiles, size, size)
-        worst = float(jacobian_determinant(torch.from_numpy(lagrangian)).min())
-        if worst > MIN_JACOBIAN:
-            break
-        motion_scale *= 0.8
-    else:  # a bug in the motion model, not bad luck: every draw should pass long before this
-        raise RuntimeError(f"seed {seed}: the motion is not diffeomorphic even scaled by {motion_scale:.2f}")
-
+    motion, lagrangian, motion_scale, worst = shrink_until_diffeomorphic(
+        drawn["motion"], lambda scaled: lagrangian_fields(geometry, scaled, profiles, size, size), f"seed {seed}")
     margin = int(np.ceil(np.abs(lagrangian).max())) + 4
     maps = reference_maps(geometry, drawn["anatomy"], size, size, margin, rng, edge=max(1.0, size / 192))
     if wide is not None and wide.on("textures"):  # in material coordinates: the ground truth stays exact
         maps[0], wide.record["texture"] = textured_density(maps[0], maps[MAP_CHANNELS.index("myocardium")],
                                                            wide.rng("textures"), chosen, size / 192)
-    rows, cols = np.mgrid[0:size, 0:size]
-    material_x = (cols[None] + lagrangian[:, 1]).astype(np.float32)
-    material_y = (rows[None] + lagrangian[:, 0]).astype(np.float32)
-    samples = sample_maps(maps, margin, material_x, material_y)
-    images = render_frames(samples, material_x, material_y, times, profiles["contraction"], drawn["imaging"],
-                           drawn["anatomy"], rng, clean=clean)
+    images, mask = render_sequence(maps, margin, lagrangian, times, profiles["contraction"], drawn["imaging"],
+                                   drawn["anatomy"].density["blood"], rng, clean=clean)
 
-    sources = _landmark_sources(geometry, rng)
+    sources = landmark_sources(geometry, rng)
     landmarks = track_material_points(geometry, motion, profiles, sources)
-    mask = samples[0, MAP_CHANNELS.index("myocardium")] > 0.5
     displacement = np.hypot(lagrangian[:, 0], lagrangian[:, 1])[:, mask]
     steps = np.hypot(*np.diff(landmarks, axis=0).transpose(2, 0, 1))
-    params = _plain({"seed": seed, "size": size, "clean": clean, **drawn, "motion": motion,
+    params = json_ready({"seed": seed, "size": size, "clean": clean, **drawn, "motion": motion,
                      "motion_scale": motion_scale, "min_jacobian": worst,
                      "peak_displacement_px": float(displacement.max()),
                      "peak_interframe_landmark_px": float(steps.max())})
     if wide is not None:
-        params["variety"] = _plain({"name": chosen.name, "levers": sorted(chosen.levers), "drawn": wide.record})
+        params["variety"] = json_ready({"name": chosen.name, "levers": sorted(chosen.levers), "drawn": wide.record})
     return SimulatedSequence(
         images=images, lagrangian=lagrangian.astype(np.float32), myocardium_mask=mask,
         landmarks=landmarks.astype(np.float32), spacing=(drawn["pixel_mm"], drawn["pixel_mm"]),

@@ -342,9 +342,10 @@ def _tissue_signal(density: np.ndarray, rate: np.ndarray, t: np.ndarray, c: np.n
 
 
 def render_frames(samples: np.ndarray, x: np.ndarray, y: np.ndarray, times: np.ndarray,
-                  contraction: np.ndarray, imaging: ImagingParameters, anatomy: Anatomy,
+                  contraction: np.ndarray, imaging: ImagingParameters, blood_density: float,
                   rng: np.random.Generator, clean: bool = False) -> np.ndarray:
-    """The frames (T, H, W) float32 in [0, 1] from the sampled maps (T, C, H, W) and material positions.
+    """The frames (T, H, W) float32 in [0, 1] from the sampled maps (T, C, H, W) and material positions;
+    ``blood_density`` is the blood's signal relative to myocardium before inflow (``Anatomy.density``).
 
     ``clean`` switches off every effect that changes the appearance of material over time or breaks the
     pull-back relation: tag fading, blood washout and inflow, flow texture, through-plane changes, coil
@@ -356,7 +357,7 @@ def render_frames(samples: np.ndarray, x: np.ndarray, y: np.ndarray, times: np.n
     c = np.asarray(contraction, np.float32)[:, None, None]
     untagged = 1.0 - tag_modulation(x, y, imaging)
     depth0 = np.float32(imaging.tag_depth)
-    blood_start = anatomy.density["blood"]
+    blood_start = blood_density
     if clean:
         tissue = density * (1.0 - depth0 * untagged)
         pool = blood_start * (1.0 - depth0 * untagged)
@@ -394,3 +395,20 @@ def render_frames(samples: np.ndarray, x: np.ndarray, y: np.ndarray, times: np.n
         levels = 2 ** imaging.bit_depth - 1
         image = np.round(image * levels) / levels
     return image.astype(np.float32)
+
+
+def render_sequence(maps: np.ndarray, margin: int, lagrangian: np.ndarray, times: np.ndarray,
+                    contraction: np.ndarray, imaging: ImagingParameters, blood_density: float,
+                    rng: np.random.Generator, clean: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """The frames (T, H, W) of the material ``maps`` (``reference_maps``, canvas ``margin``) seen through
+    the Lagrangian fields (T, 2, H, W): frame t samples the maps at ``p + L_t(p)`` and ``render_frames``
+    images them. Also returns the LV myocardium at frame 0 (H, W) bool, the mask of the ground truth.
+    """
+    height, width = lagrangian.shape[-2:]
+    rows, cols = np.mgrid[0:height, 0:width]
+    material_x = (cols[None] + lagrangian[:, 1]).astype(np.float32)
+    material_y = (rows[None] + lagrangian[:, 0]).astype(np.float32)
+    samples = sample_maps(maps, margin, material_x, material_y)
+    images = render_frames(samples, material_x, material_y, times, contraction, imaging, blood_density, rng,
+                           clean=clean)
+    return images, samples[0, MAP_CHANNELS.index("myocardium")] > 0.5

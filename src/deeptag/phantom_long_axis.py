@@ -60,23 +60,23 @@ in Green-Lagrange terms, -12.2 to -18.8 %.
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 
 import numpy as np
-import torch
 
-from .fields import jacobian_determinant
-from .phantom_imaging import MAP_CHANNELS, Blob, TissueCanvas, render_frames, sample_maps, soft_inside
-from .phantom import ground_truth_fields, read_simulated_file, save_simulated
-from .phantom_motion import central_jacobian, invert_map, smoothstep
+from .phantom import (SimulatedSequence, check_size_and_frames, draw_parameters, ground_truth_fields, json_ready,
+                      landmark_sources, read_simulated_file, save_simulated, shrink_until_diffeomorphic)
+from .phantom_imaging import Blob, TissueCanvas, render_sequence, soft_inside
+from .phantom_imaging import reference_maps as short_axis_maps
+from .phantom_motion import (CardiacTiming, central_jacobian, invert_map, lagrangian_fields, smoothstep,
+                             track_material_points)
 from .preprocess import heart_box
 
 VIEWS = ("2ch", "3ch", "4ch")
 LANDMARK_DEPTHS = (0.2, 0.5, 0.8)  # fractions of the wall thickness, endocardium to epicardium
 LANDMARKS_PER_LINE = 16
-MIN_JACOBIAN = 0.1
 
 
 @dataclass
@@ -272,18 +272,12 @@ def deformation_gradient(heart, motion, profiles, points: np.ndarray, step: floa
     return np.stack([np.stack([dy_dy, dy_dx], -1), np.stack([dx_dy, dx_dx], -1)], -2)
 
 
-class _Tissues:
-    """What ``render_frames`` needs of the anatomy: the signal densities (``density['blood']``)."""
-
-    def __init__(self, density: dict, t1_ms: dict) -> None:
-        self.density, self.t1_ms = density, t1_ms
-
-
-def reference_maps(heart: LongAxisHeart, tissues: _Tissues, body: dict, height: int, width: int, margin: int,
+def reference_maps(heart: LongAxisHeart, tissues: dict, body: dict, height: int, width: int, margin: int,
                    rng: np.random.Generator, edge: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
     """The material maps ``MAP_CHANNELS`` on a canvas (C, H + 2 margin, W + 2 margin) and the LV myocardium
-    depth (Hc, Wc): pixels with depth > 0 are in the LV wall. Canvas pixel (i, j) is (x, y) = (j - m, i - m)."""
-    dens, t1 = tissues.density, tissues.t1_ms
+    depth (Hc, Wc): pixels with depth > 0 are in the LV wall. Canvas pixel (i, j) is (x, y) = (j - m, i - m).
+    ``tissues`` holds the signal densities and T1 (ms) per tissue, ``{"density": {...}, "t1_ms": {...}}``."""
+    dens, t1 = tissues["density"], tissues["t1_ms"]
     canvas = TissueCanvas(height, width, margin, rng, dens, t1)
     scale, paint = canvas.scale, canvas.paint
     fine, mid, coarse = canvas.fine, canvas.mid, canvas.coarse
@@ -378,29 +372,14 @@ class LongAxisSequence:
 
 def heart_from_params(params: dict) -> tuple[LongAxisHeart, LongAxisMotion, dict]:
     """``(heart, motion, profiles)`` from the ``params`` of a long-axis sequence."""
-    from .phantom_motion import CardiacTiming
     heart = LongAxisHeart(**{k: (tuple(v) if isinstance(v, list) else v) for k, v in params["heart"].items()})
     motion = LongAxisMotion(**{k: (tuple(v) if isinstance(v, list) else v) for k, v in params["motion"].items()})
     timing = CardiacTiming(**params["timing"])
     return heart, motion, timing.profiles(timing.frame_times())
 
 
-def _plain(value):
-    if hasattr(value, "__dataclass_fields__"):
-        return _plain(asdict(value))
-    if isinstance(value, dict):
-        return {key: _plain(item) for key, item in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_plain(item) for item in value]
-    if isinstance(value, np.generic):
-        return value.item()
-    return value
-
-
 def draw_long_axis(rng: np.random.Generator, view: str, size: int, frames: int | None) -> dict:
     """Draw one long-axis sequence's heart, motion, timing, tissues and acquisition (module table)."""
-    from .phantom import draw_parameters
-
     short_axis = draw_parameters(rng, size, frames)  # timing, tissues, imaging: as the short axis
     u = rng.uniform
     while True:
@@ -500,37 +479,21 @@ def simulate_long_axis(seed: int, view: str = "4ch", size: int = 192, frames: in
     """
     if view not in VIEWS:
         raise ValueError(f"view must be one of {VIEWS}, got {view!r}")
-    if size < 32:
-        raise ValueError(f"size must be at least 32 pixels, got {size}")
-    if frames is not None and frames < 2:
-        raise ValueError(f"a sequence needs at least 2 frames, got {frames}")
+    check_size_and_frames(size, frames)
     rng = np.random.default_rng([seed, VIEWS.index(view) + 2])
     drawn = draw_long_axis(rng, view, size, frames)
     heart, timing = drawn["heart"], drawn["timing"]
     times = timing.frame_times()
     profiles = timing.profiles(times)
-    motion_scale = 1.0
-    for _ in range(8):
-        motion = drawn["motion"].scaled(motion_scale)
-        lagrangian = pullback_fields(heart, motion, profiles, size, size)
-        worst = float(jacobian_determinant(torch.from_numpy(lagrangian)).min())
-        if worst > MIN_JACOBIAN:
-            break
-        motion_scale *= 0.8
-    else:
-        raise RuntimeError(f"seed {seed}: the motion is not diffeomorphic even scaled by {motion_scale:.2f}")
+    motion, lagrangian, motion_scale, worst = shrink_until_diffeomorphic(
+        drawn["motion"], lambda scaled: pullback_fields(heart, scaled, profiles, size, size), f"seed {seed}")
     lagrangian[0] = 0.0  # frame 0 is the reference (contraction and every profile are 0 there)
 
     margin = int(np.ceil(np.abs(lagrangian).max())) + 4
-    tissues = _Tissues(drawn["tissues"]["density"], drawn["tissues"]["t1_ms"])
+    tissues = drawn["tissues"]
     maps, _ = reference_maps(heart, tissues, drawn["body"], size, size, margin, rng, edge=max(1.0, size / 192))
-    rows, cols = np.mgrid[0:size, 0:size]
-    material_x = (cols[None] + lagrangian[:, 1]).astype(np.float32)
-    material_y = (rows[None] + lagrangian[:, 0]).astype(np.float32)
-    samples = sample_maps(maps, margin, material_x, material_y)
-    images = render_frames(samples, material_x, material_y, times, profiles["contraction"], drawn["imaging"],
-                           tissues, rng, clean=clean)
-    mask = samples[0, MAP_CHANNELS.index("myocardium")] > 0.5
+    images, mask = render_sequence(maps, margin, lagrangian, times, profiles["contraction"], drawn["imaging"],
+                                   tissues["density"]["blood"], rng, clean=clean)
 
     shaped = {name: np.asarray(value, dtype=np.float64)[:, None] for name, value in profiles.items()}
     sources = heart.wall_points()
@@ -538,13 +501,14 @@ def simulate_long_axis(seed: int, view: str = "4ch", size: int = 192, frames: in
     points = heart.centreline()
     centreline = np.stack(forward(heart, motion, shaped, points[:, 0], points[:, 1]), axis=-1)
     body = dict(drawn["body"])
-    params = _plain({"seed": seed, "size": size, "clean": clean, "view": view, "pixel_mm": drawn["pixel_mm"],
+    params = json_ready({"seed": seed, "size": size, "clean": clean, "view": view, "pixel_mm": drawn["pixel_mm"],
                      "heart": heart, "motion": motion, "motion_scale": motion_scale, "timing": timing,
                      "tissues": drawn["tissues"], "body": body, "imaging": drawn["imaging"],
                      "normal_function": drawn["normal_function"], "min_jacobian": worst,
                      "annulus_descent_mm": [float(np.hypot(*(centreline[:, k] - centreline[0, k]).T).max()
                                                   * drawn["pixel_mm"]) for k in (1, 2)],
-                     "peak_displacement_px": float(np.hypot(lagrangian[:, 0], lagrangian[:, 1])[:, mask].max())})
+                     "peak_displacement_px": float(np.hypot(lagrangian[:, 0], lagrangian[:, 1])[:, mask].max())},
+                    omit_defaults=False)
     return LongAxisSequence(images=images, lagrangian=lagrangian.astype(np.float32), myocardium_mask=mask,
                             landmarks=landmarks.astype(np.float32), spacing=(drawn["pixel_mm"], drawn["pixel_mm"]),
                             frame_times=times.astype(np.float64), view=view, centreline=centreline.astype(np.float32),
@@ -582,9 +546,6 @@ def short_axis_of(sequence: LongAxisSequence, level: str = "mid", size: int | No
     for any short-axis sequence from the long-axis seed and the level, with the short-axis simulator's
     functions; the ground truth is exact as there. ``params['same_heart']`` records the link.
     """
-    from . import phantom
-    from .phantom_motion import CardiacTiming, lagrangian_fields, track_material_points
-
     if level not in SLICE_HEIGHTS:
         raise ValueError(f"level must be one of {tuple(SLICE_HEIGHTS)}, got {level!r}")
     params = sequence.params
@@ -593,7 +554,7 @@ def short_axis_of(sequence: LongAxisSequence, level: str = "mid", size: int | No
     seed = int(params["seed"])
     rng = np.random.default_rng([seed, 20 + list(SLICE_HEIGHTS).index(level)])
     timing = CardiacTiming(**params["timing"])
-    drawn = phantom.draw_parameters(rng, size, timing.frames)
+    drawn = draw_parameters(rng, size, timing.frames)
     h = heart.apical_wall + SLICE_HEIGHTS[level] * heart.endo_length
     la_pixel = float(params["pixel_mm"])
     endo_mm = float(heart.endo_width(np.asarray(h))) * la_pixel
@@ -609,38 +570,23 @@ def short_axis_of(sequence: LongAxisSequence, level: str = "mid", size: int | No
                                        wall_area_gain=float(after / before - 1))
     times = timing.frame_times()
     profiles = timing.profiles(times)
-    motion_scale = 1.0
-    for _ in range(8):
-        scaled = short_motion.scaled(motion_scale)
-        lagrangian = lagrangian_fields(geometry, scaled, profiles, size, size)
-        worst = float(jacobian_determinant(torch.from_numpy(lagrangian)).min())
-        if worst > phantom.MIN_JACOBIAN:
-            break
-        motion_scale *= 0.8
-    else:
-        raise RuntimeError(f"seed {seed} {level}: the motion is not diffeomorphic even scaled by {motion_scale:.2f}")
+    scaled, lagrangian, motion_scale, worst = shrink_until_diffeomorphic(
+        short_motion, lambda motion: lagrangian_fields(geometry, motion, profiles, size, size), f"seed {seed} {level}")
     margin = int(np.ceil(np.abs(lagrangian).max())) + 4
-    maps = phantom.reference_maps(geometry, drawn["anatomy"], size, size, margin, rng, edge=max(1.0, size / 192))
-    rows, cols = np.mgrid[0:size, 0:size]
-    material_x = (cols[None] + lagrangian[:, 1]).astype(np.float32)
-    material_y = (rows[None] + lagrangian[:, 0]).astype(np.float32)
-    samples = sample_maps(maps, margin, material_x, material_y)
-    images = render_frames(samples, material_x, material_y, times, profiles["contraction"], drawn["imaging"],
-                           drawn["anatomy"], rng)
-    angles = rng.uniform(0, 2 * np.pi) + np.arange(16) * 2 * np.pi / 16
-    radii = [geometry.endo_radius + f * geometry.wall_thickness for f in LANDMARK_DEPTHS]  # circular: shapes aside
-    sources = np.concatenate([np.stack((geometry.centre[0] + r * np.cos(angles), geometry.centre[1] + r * np.sin(angles)),
-                                       axis=1) for r in radii])
+    maps = short_axis_maps(geometry, drawn["anatomy"], size, size, margin, rng, edge=max(1.0, size / 192))
+    images, mask = render_sequence(maps, margin, lagrangian, times, profiles["contraction"], drawn["imaging"],
+                                   drawn["anatomy"].density["blood"], rng)
+    sources = landmark_sources(geometry, rng, circular=True)  # circular: the wall's shape aside
     landmarks = track_material_points(geometry, scaled, profiles, sources)
-    mask = samples[0, MAP_CHANNELS.index("myocardium")] > 0.5
-    plain = _plain({"seed": seed, "size": size, "clean": False, **{k_: v for k_, v in drawn.items()
+    plain = json_ready({"seed": seed, "size": size, "clean": False, **{k_: v for k_, v in drawn.items()
                                                                     if k_ not in ("timing", "geometry", "motion")},
                     "pixel_mm": pixel, "geometry": geometry, "motion": scaled, "timing": timing,
                     "motion_scale": motion_scale, "min_jacobian": worst,
                     "same_heart": {"long_axis_view": sequence.view, "long_axis_seed": seed, "level": level,
                                    "height_above_apex_mm": float(h * la_pixel), "endo_radius_mm": endo_mm,
-                                   "wall_mm": wall_mm, "lateral_motion": float(k), "thickening": float(theta)}})
-    return phantom.SimulatedSequence(
+                                   "wall_mm": wall_mm, "lateral_motion": float(k), "thickening": float(theta)}},
+                       omit_defaults=False)
+    return SimulatedSequence(
         images=images, lagrangian=lagrangian.astype(np.float32), myocardium_mask=mask,
         landmarks=landmarks.astype(np.float32), spacing=(pixel, pixel), frame_times=times.astype(np.float64),
         lv_centre=geometry.centre, params=plain)
