@@ -14,7 +14,7 @@ from deeptag.cli import main
 from deeptag.commands.track import describe_roi
 from deeptag.io import Sequence
 from deeptag.preprocess import GridMapping
-from deeptag.report import settings_table
+from deeptag.report import largest_motion_frame, motion_curve, settings_table
 
 
 def disc_motion(peak: int, frames: int = 6, size: int = 40) -> np.ndarray:
@@ -27,10 +27,49 @@ def disc_motion(peak: int, frames: int = 6, size: int = 40) -> np.ndarray:
     return fields
 
 
-def test_largest_motion_frame_is_the_heart_s_not_the_drifting_background():
-    assert viz.largest_motion_frame(disc_motion(peak=2)) == 2
-    assert viz.largest_motion_frame(disc_motion(peak=4)) == 4
-    assert viz.largest_motion_frame(np.zeros((3, 2, 8, 8))) == 0
+def beating(frames: int = 14, size: int = 64, end_systole: int | None = 5) -> np.ndarray:
+    """Lagrangian fields (T-1, 2, H, W) of a disc of radius 10 in the middle that contracts towards its
+    centre by up to 3 px at its rim, most at frame ``end_systole`` and back to a tenth of it five frames
+    later; ``end_systole`` None: contracting to the last frame (a sequence that stops at end systole)."""
+    rows, cols = np.mgrid[0:size, 0:size].astype(float)
+    centre = (size - 1) / 2
+    disc = np.hypot(rows - centre, cols - centre) < 10
+    fields = np.zeros((frames - 1, 2, size, size), np.float32)
+    for t in range(1, frames):
+        if end_systole is None:
+            beat = 3.0 * t / (frames - 1)
+        else:
+            beat = 3.0 * (t / end_systole if t <= end_systole else max(0.1, 1 - (t - end_systole) / 5))
+        fields[t - 1] = beat * disc * np.stack([rows - centre, cols - centre]) / 10
+    return fields
+
+
+def test_the_report_opens_on_end_systole_where_the_largest_motion_is_a_late_drift():
+    """Issue 24: the largest motion of a frame is not end systole when the fields drift late in the
+    sequence (where the tags fade) or the whole frame moves: end systole is where motion rises, then falls
+    back. In each case below the naive choice, the frame whose displacement is largest, is the last one."""
+    late = beating()  # end systole at frame 5
+    for t in range(9, 14):  # a patch over the heart drifting from frame 9 on, to 7.5 px at the end
+        late[t - 1, 1, 16:36, 16:40] += 1.5 * (t - 8)
+    border = beating()
+    rows, cols = np.mgrid[0:64, 0:64]
+    outside = (np.abs(rows - 31.5) > 16) | (np.abs(cols - 31.5) > 16)
+    shifted = beating()
+    for t in range(1, 14):
+        border[t - 1, 1] += 0.5 * t * outside  # the border drifting, to 6.5 px at the end
+        shifted[t - 1] += 0.4 * t  # everything translating (breathing), to 5.2 px at the end
+    for fields in (late, border, shifted):
+        assert viz.largest_motion_frame(fields) == 13  # the naive choice: the last frame
+        assert largest_motion_frame(fields) == 5
+    for end_systole in (2, 4, 7):
+        assert largest_motion_frame(beating(end_systole=end_systole)) == end_systole
+    # a sequence that ends at end systole: motion rises to the last frame and never falls back
+    assert largest_motion_frame(beating(end_systole=None)) == 13
+    assert largest_motion_frame(np.zeros((3, 2, 8, 8))) == 0
+    # the motion curve of the contracting disc: the 90th percentile of its rim's 3 px times its phase
+    middle = np.hypot(*(np.mgrid[16:48, 16:48] - 31.5))
+    rim = np.percentile(np.where(middle < 10, middle, 0) * 0.3, 90)
+    np.testing.assert_allclose(motion_curve(beating())[:6], rim * np.arange(6) / 5, rtol=1e-5)
 
 
 def test_colour_bar_labels_lie_inside_the_picture():
@@ -90,7 +129,7 @@ def test_track_report_shows_the_stored_myocardium_s_strain_first_and_opens_on_th
         assert f"<td>end systole (peak global E_cc)</td><td>frame {largest}:" in page
     else:
         with np.load(out / "fields.npz") as data:
-            largest = viz.largest_motion_frame(data["lagrangian"])
+            largest = largest_motion_frame(data["lagrangian"])
         assert f"<td>end systole (largest motion)</td><td>frame {largest}:" in page
     # every animation shows that frame first (not hidden), named as the arrays index it
     for figure in re.findall(r'<figure class="animation".*?</figure>', page, flags=re.S):

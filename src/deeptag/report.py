@@ -491,6 +491,40 @@ def end_systole(strain: StrainTables) -> int | None:
     return None
 
 
+FALL = 0.25  # after end systole the motion falls back by at least this fraction of its peak
+
+
+def motion_curve(lagrangian: np.ndarray) -> np.ndarray:
+    """(T,) how much each frame t has moved (0 at frame 0), from its Lagrangian field ``lagrangian[t - 1]``:
+    the 90th percentile of the displacement over the middle half of the tracked region (rows and
+    columns), where the heart lies in a region framed on it, less its median there. The border, where
+    the tags fade first and the fields drift, is left out, and so is a translation of the whole middle
+    (breathing, the patient moving): end systole is the heart's largest contraction, not its largest shift."""
+    finite = np.isfinite(lagrangian).all(axis=(0, 1))
+    if not finite.any():
+        return np.zeros(len(lagrangian) + 1)
+    rows, cols = np.flatnonzero(finite.any(axis=1)), np.flatnonzero(finite.any(axis=0))
+    (r0, r1), (c0, c1) = (rows[0], rows[-1] + 1), (cols[0], cols[-1] + 1)
+    middle = lagrangian[:, :, r0 + (r1 - r0) // 4:r1 - (r1 - r0) // 4, c0 + (c1 - c0) // 4:c1 - (c1 - c0) // 4]
+    moved = middle - np.nanmedian(middle, axis=(2, 3), keepdims=True)
+    magnitude = np.hypot(moved[:, 0], moved[:, 1]).reshape(len(lagrangian), -1)
+    return np.concatenate([[0.0], np.nan_to_num(np.nanpercentile(magnitude, 90, axis=1))])
+
+
+def largest_motion_frame(lagrangian: np.ndarray) -> int:
+    """End systole from the motion alone, where no strain says it: the frame of largest motion
+    (``motion_curve``) among those after which the motion falls back by at least ``FALL`` of it, as it
+    does after end systole. Motion that grows to the last frame without falling back (the fields
+    drifting as the tags fade) is left aside; when no frame falls back (a sequence that ends at end
+    systole), the frame of largest motion. 0 when nothing moves."""
+    motion = motion_curve(lagrangian)
+    if motion.max() <= 0:
+        return 0
+    lowest_after = np.minimum.accumulate(motion[::-1])[::-1][1:]  # lowest_after[t]: min of motion[t + 1:]
+    peaks = [t for t in range(1, len(motion) - 1) if lowest_after[t] <= (1 - FALL) * motion[t]]
+    return max(peaks, key=lambda t: motion[t]) if peaks else int(np.argmax(motion))
+
+
 def render_html(result: ResultFolder, pictures: list[Picture], strain: StrainTables | None = None,
                 fps: float = 4.0, settings: dict | None = None, shown_as: Path | None = None) -> str:
     """The report as one self-contained HTML page (no external resource of any kind): the facts, strain
@@ -501,7 +535,7 @@ def render_html(result: ResultFolder, pictures: list[Picture], strain: StrainTab
     open_frame = end_systole(strain) if strain is not None else None
     from_strain = open_frame is not None
     if not from_strain:
-        open_frame = viz.largest_motion_frame(result.fields["lagrangian"])
+        open_frame = largest_motion_frame(result.fields["lagrangian"])
     facts = [["input", html.escape(str(summary.get("input")))], ["frames", _cell(summary.get("frames"))],
              ["frame size (rows x columns)", html.escape(" x ".join(map(str, result.shape)))],
              ["pixel spacing (mm, row x column)",
