@@ -57,8 +57,8 @@ from .errors import InputError
 from .fields import jacobian_determinant
 from .io import Sequence
 from .myocardium import Myocardium
-from .phantom_imaging import (MAP_CHANNELS, Anatomy, Blob, ImagingParameters, omitted_defaults, reference_maps,
-                              render_sequence)
+from .phantom_imaging import (MAP_CHANNELS, Anatomy, Blob, ImagingParameters, canvas_margin, omitted_defaults,
+                              reference_maps, render_sequence)
 from .phantom_motion import (AngularBasis, CardiacTiming, HeartGeometry, HeartMotion, lagrangian_fields,
                              track_material_points)
 from .phantom_texture import textured_density
@@ -77,14 +77,14 @@ Motion = TypeVar("Motion")
 
 
 @dataclass
-class SimulatedSequence:
-    """One simulated sequence and its ground truth.
+class SimulatedFrames:
+    """The frames and ground truth that every simulated sequence has, short- or long-axis view.
 
     ``images`` (T, H, W) float32 in [0, 1]; ``lagrangian`` (T, 2, H, W) float32 pixels, ``L_t`` on frame
     t's grid pointing into frame 0 (channel 0 rows, 1 columns; ``L_0 = 0``); ``myocardium_mask`` (H, W)
     bool, the LV myocardium at frame 0; ``landmarks`` (T, K, 2) float32 (x, y) pixels of material points
-    of the LV wall; ``spacing`` (row, column) mm; ``frame_times`` (T,) ms; ``lv_centre`` (x, y) pixels at
-    frame 0; ``params`` every drawn parameter (JSON-serialisable).
+    of the LV wall; ``spacing`` (row, column) mm; ``frame_times`` (T,) ms. Each view's class adds its own
+    fields and ``params``, every drawn parameter (JSON-serialisable).
     """
 
     images: np.ndarray
@@ -93,13 +93,21 @@ class SimulatedSequence:
     landmarks: np.ndarray
     spacing: tuple[float, float]
     frame_times: np.ndarray
-    lv_centre: tuple[float, float]
-    params: dict
 
     @property
     def roi(self) -> tuple[int, int, int, int]:
         """The box covering the heart that the paper's pre-processing would crop (``heart_box``)."""
         return heart_box(self.myocardium_mask)
+
+
+@dataclass
+class SimulatedSequence(SimulatedFrames):
+    """One simulated short-axis sequence and its ground truth: the fields of ``SimulatedFrames``, then
+    ``lv_centre`` (x, y) pixels at frame 0 and ``params``, every drawn parameter (JSON-serialisable).
+    """
+
+    lv_centre: tuple[float, float]
+    params: dict
 
     @property
     def tag_pattern(self) -> str:
@@ -372,7 +380,7 @@ def simulate_sequence(seed: int, size: int = 192, frames: int | None = None, cle
 
     motion, lagrangian, motion_scale, worst = shrink_until_diffeomorphic(
         drawn["motion"], lambda scaled: lagrangian_fields(geometry, scaled, profiles, size, size), f"seed {seed}")
-    margin = int(np.ceil(np.abs(lagrangian).max())) + 4
+    margin = canvas_margin(lagrangian)
     maps = reference_maps(geometry, drawn["anatomy"], size, size, margin, rng, edge=max(1.0, size / 192))
     if wide is not None and wide.on("textures"):  # in material coordinates: the ground truth stays exact
         maps[0], wide.record["texture"] = textured_density(maps[0], maps[MAP_CHANNELS.index("myocardium")],
@@ -396,9 +404,10 @@ def simulate_sequence(seed: int, size: int = 192, frames: int | None = None, cle
         frame_times=times.astype(np.float64), lv_centre=geometry.centre, params=params)
 
 
-def save_simulated(sequence: SimulatedSequence, path: str | Path, compact: bool = False,
+def save_simulated(sequence: SimulatedFrames, path: str | Path, compact: bool = False,
                    extra: dict[str, np.ndarray] | None = None) -> Path:
-    """Write one ``.npz`` that ``deeptag.io.read_sequence`` reads, with the ground truth alongside.
+    """Write one ``.npz`` that ``deeptag.io.read_sequence`` reads, with the ground truth alongside; the
+    sequence has ``lv_centre`` and ``params`` besides its ``SimulatedFrames`` fields.
 
     Keys: ``images``, ``landmarks``, ``spacing``, ``frame_times``, ``roi``, ``gt_lagrangian``,
     ``myocardium_mask``, ``lv_centre`` and ``params_json`` (a 0-d string array); no pickled objects. ``compact`` stores images

@@ -186,6 +186,12 @@ class TissueCanvas:
                          self.slow_tags)).astype(np.float32)
 
 
+def canvas_margin(lagrangian: np.ndarray) -> int:
+    """Margin (pixels) of a material canvas that holds every position ``p + L_t(p)`` of the Lagrangian
+    fields (T, 2, H, W) with room for the bilinear sampling: the largest displacement plus 4."""
+    return int(np.ceil(np.abs(lagrangian).max())) + 4
+
+
 def reference_maps(geometry: HeartGeometry, anatomy: Anatomy, height: int, width: int, margin: int,
                    rng: np.random.Generator, edge: float = 1.0) -> np.ndarray:
     """The material maps ``MAP_CHANNELS`` on a canvas (C, H + 2 margin, W + 2 margin), float32.

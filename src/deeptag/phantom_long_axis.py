@@ -66,13 +66,12 @@ from pathlib import Path
 
 import numpy as np
 
-from .phantom import (SimulatedSequence, check_size_and_frames, draw_parameters, ground_truth_fields, json_ready,
-                      landmark_sources, read_simulated_file, save_simulated, shrink_until_diffeomorphic)
-from .phantom_imaging import Blob, TissueCanvas, render_sequence, soft_inside
+from .phantom import (SimulatedFrames, SimulatedSequence, check_size_and_frames, draw_parameters, ground_truth_fields,
+                      json_ready, landmark_sources, read_simulated_file, save_simulated, shrink_until_diffeomorphic)
+from .phantom_imaging import Blob, TissueCanvas, canvas_margin, render_sequence, soft_inside
 from .phantom_imaging import reference_maps as short_axis_maps
 from .phantom_motion import (CardiacTiming, central_jacobian, invert_map, lagrangian_fields, smoothstep,
                              track_material_points)
-from .preprocess import heart_box
 
 VIEWS = ("2ch", "3ch", "4ch")
 LANDMARK_DEPTHS = (0.2, 0.5, 0.8)  # fractions of the wall thickness, endocardium to epicardium
@@ -336,29 +335,17 @@ def reference_maps(heart: LongAxisHeart, tissues: dict, body: dict, height: int,
 
 
 @dataclass
-class LongAxisSequence:
+class LongAxisSequence(SimulatedFrames):
     """One simulated long-axis sequence and its ground truth.
 
-    As ``deeptag.phantom.SimulatedSequence`` (``images`` (T, H, W), ``lagrangian`` (T, 2, H, W) with
-    ``L_0 = 0``, ``myocardium_mask`` (H, W) the LV wall at frame 0, ``landmarks`` (T, K, 2) (x, y) px,
-    ``spacing`` (row, column) mm, ``frame_times`` ms, ``params``), plus ``view`` ('2ch', '3ch', '4ch') and
-    ``centreline`` (T, 3, 2): the mid-wall apex and the wall-1 and wall-2 mid-wall annulus points (x, y) px
-    in every frame, moved by the true motion.
+    The fields of ``deeptag.phantom.SimulatedFrames`` (``myocardium_mask`` the LV wall at frame 0), then
+    ``view`` ('2ch', '3ch', '4ch'), ``centreline`` (T, 3, 2): the mid-wall apex and the wall-1 and wall-2
+    mid-wall annulus points (x, y) px in every frame, moved by the true motion, and ``params``.
     """
 
-    images: np.ndarray
-    lagrangian: np.ndarray
-    myocardium_mask: np.ndarray
-    landmarks: np.ndarray
-    spacing: tuple[float, float]
-    frame_times: np.ndarray
     view: str
     centreline: np.ndarray
     params: dict
-
-    @property
-    def roi(self) -> tuple[int, int, int, int]:
-        return heart_box(self.myocardium_mask)
 
     @property
     def lv_centre(self) -> tuple[float, float]:
@@ -489,7 +476,7 @@ def simulate_long_axis(seed: int, view: str = "4ch", size: int = 192, frames: in
         drawn["motion"], lambda scaled: pullback_fields(heart, scaled, profiles, size, size), f"seed {seed}")
     lagrangian[0] = 0.0  # frame 0 is the reference (contraction and every profile are 0 there)
 
-    margin = int(np.ceil(np.abs(lagrangian).max())) + 4
+    margin = canvas_margin(lagrangian)
     tissues = drawn["tissues"]
     maps, _ = reference_maps(heart, tissues, drawn["body"], size, size, margin, rng, edge=max(1.0, size / 192))
     images, mask = render_sequence(maps, margin, lagrangian, times, profiles["contraction"], drawn["imaging"],
@@ -572,7 +559,7 @@ def short_axis_of(sequence: LongAxisSequence, level: str = "mid", size: int | No
     profiles = timing.profiles(times)
     scaled, lagrangian, motion_scale, worst = shrink_until_diffeomorphic(
         short_motion, lambda motion: lagrangian_fields(geometry, motion, profiles, size, size), f"seed {seed} {level}")
-    margin = int(np.ceil(np.abs(lagrangian).max())) + 4
+    margin = canvas_margin(lagrangian)
     maps = short_axis_maps(geometry, drawn["anatomy"], size, size, margin, rng, edge=max(1.0, size / 192))
     images, mask = render_sequence(maps, margin, lagrangian, times, profiles["contraction"], drawn["imaging"],
                                    drawn["anatomy"].density["blood"], rng)
