@@ -497,16 +497,14 @@ def run_batch(client, scans: list[Scan], options: Options, model,
 def write_tables(out: Path, rows: list[dict], segments: list[dict]) -> None:
     """``summary.csv``/``.parquet`` (one row per slice) and ``segments.csv``/``.parquet`` (one row per
     slice and AHA segment) in ``out``, each written to a temporary file and renamed."""
+    from .report import write_atomically
+
     peaks = peak_columns()
     for name, records, columns in (("summary", rows, SUMMARY_COLUMNS + peaks),
                                    ("segments", segments, SEGMENT_COLUMNS + peaks)):
         table = _typed(pd.DataFrame.from_records(records, columns=columns))
-        for suffix, write in ((".csv", lambda p: table.to_csv(p, index=False)),
-                              (".parquet", lambda p: table.to_parquet(p, index=False))):
-            target = out / f"{name}{suffix}"
-            partial = target.with_name(f".{target.name}.partial")
-            write(partial)
-            os.replace(partial, target)
+        write_atomically(out / f"{name}.csv", lambda path: table.to_csv(path, index=False))
+        write_atomically(out / f"{name}.parquet", lambda path: table.to_parquet(path, index=False))
 
 
 def _typed(table: pd.DataFrame) -> pd.DataFrame:

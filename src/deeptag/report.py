@@ -14,6 +14,7 @@ import tempfile
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 
@@ -593,25 +594,32 @@ def check_report_path(path: Path, force: bool) -> None:
                          "new file name", path)
 
 
-def write_text_atomically(path: str | Path, text: str, force: bool = False) -> None:
-    """Write ``text`` to ``path`` through a temporary file beside it, so it appears whole or not at all."""
+def write_atomically(path: str | Path, write: Callable[[Path], object]) -> None:
+    """Make the file ``path`` with ``write``, called with a temporary file beside it that is then renamed
+    over ``path``: the file appears whole or not at all, with an ordinary file's permissions. Used for
+    every file deeptag writes outside a result folder (reports, batch tables, bull's-eyes)."""
     path = Path(path)
-    check_report_path(path, force)
     try:
         path.absolute().parent.mkdir(parents=True, exist_ok=True)
         handle, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".partial", dir=path.absolute().parent)
     except OSError as error:
-        raise InputError(f"cannot write the report ({error.strerror})", path) from None
+        raise InputError(f"cannot write it ({error.strerror})", path) from None
+    os.close(handle)
     try:
-        with os.fdopen(handle, "w", encoding="utf-8") as stream:
-            stream.write(text)
+        write(Path(tmp))
         umask = os.umask(0)
         os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes it private; a report is an ordinary file
+        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes it private
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):
             os.remove(tmp)
+
+
+def write_text_atomically(path: str | Path, text: str, force: bool = False) -> None:
+    """Write the report ``text`` to ``path`` (``write_atomically``), refused as ``check_report_path`` says."""
+    check_report_path(Path(path), force)
+    write_atomically(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
 
 
 def write_report(result_dir: str | Path, out: str | Path, sequence: str | Path | None = None,

@@ -10,9 +10,7 @@ from ..errors import InputError
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     from . import SUMMARIES
-    from .common import add_adapt_argument, add_model_arguments
-    from .strain import add_myocardium_arguments
-    from .track import add_input_arguments
+    from .track import add_tracking_arguments
 
     parser = subparsers.add_parser(
         "batch", help=SUMMARIES["batch"],
@@ -37,10 +35,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--report", action="store_true",
                         help="also write report.html and pictures/ into each slice's folder (as 'deeptag track "
                              "--report')")
-    add_input_arguments(parser, allow_all_slices=True)
-    add_model_arguments(parser)
-    add_adapt_argument(parser)
-    add_myocardium_arguments(parser)
+    add_tracking_arguments(parser)
     parser.set_defaults(run=run)
 
 

@@ -31,10 +31,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    import csv
-    import os
-
     from ..long_axis import LONG_AXIS_VIEWS, combine_segments, read_strain_summary, summary_label
+    from ..report import write_atomically
     from ..viz import combined_bullseye_figure, png_bytes
 
     if args.out.suffix.lower() != ".png":
@@ -57,20 +55,14 @@ def run(args: argparse.Namespace) -> int:
     if overall["value"] is not None:
         title += f"\nglobal (mean of {len(overall['sources'])}): {overall['value']:.2f}"
     picture = png_bytes(combined_bullseye_figure({n: s["value"] for n, s in segments.items()}, title, unit))
-    args.out.absolute().parent.mkdir(parents=True, exist_ok=True)
-    partial = args.out.with_name(f".{args.out.name}.partial")
-    partial.write_bytes(picture)
-    os.replace(partial, args.out)
-    partial = table.with_name(f".{table.name}.partial")
-    with open(partial, "w", newline="", encoding="utf-8") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(["segment", "name", f"peak_{quantity}", "unit", "results"])
-        for number, segment in segments.items():
-            writer.writerow([number, segment["name"], f"{segment['value']:.4f}", unit, " + ".join(segment["sources"])])
-        if overall["value"] is not None:
-            writer.writerow(["global", "mean of the global peaks", f"{overall['value']:.4f}", unit,
-                             " + ".join(overall["sources"])])
-    os.replace(partial, table)
+    write_atomically(args.out, lambda path: path.write_bytes(picture))
+    rows = [["segment", "name", f"peak_{quantity}", "unit", "results"]]
+    rows += [[number, segment["name"], f"{segment['value']:.4f}", unit, " + ".join(segment["sources"])]
+             for number, segment in segments.items()]
+    if overall["value"] is not None:
+        rows.append(["global", "mean of the global peaks", f"{overall['value']:.4f}", unit,
+                     " + ".join(overall["sources"])])
+    write_atomically(table, lambda path: write_rows(path, rows))
     if not args.quiet:
         print(f"peak {quantity} ({unit}) per AHA segment from {views}:")
         for number, segment in segments.items():
@@ -82,3 +74,11 @@ def run(args: argparse.Namespace) -> int:
             print(f"no result shows segment(s) {', '.join(map(str, missing))}")
         print(f"-> {args.out}, {table}")
     return 0
+
+
+def write_rows(path: Path, rows: list[list]) -> None:
+    """``rows`` as a CSV file."""
+    import csv
+
+    with open(path, "w", newline="", encoding="utf-8") as handle:
+        csv.writer(handle).writerows(rows)

@@ -50,11 +50,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--report", action="store_true",
                         help="also write report.html and pictures/ (virtual tag grid, fields, landmarks; strain "
                              "when a myocardium is given)")
+    add_tracking_arguments(parser)
+    parser.set_defaults(run=run)
+
+
+def add_tracking_arguments(parser: argparse.ArgumentParser) -> None:
+    """How each sequence is tracked, the same for ``track`` and ``batch``: which frames and region
+    (``add_input_arguments``, with ``--slice all``), the model, the adaptation and the myocardium."""
     add_input_arguments(parser, allow_all_slices=True)
     add_model_arguments(parser)
     add_adapt_argument(parser)
     add_myocardium_arguments(parser)
-    parser.set_defaults(run=run)
 
 
 def add_input_arguments(parser: argparse.ArgumentParser, allow_all_slices: bool = False) -> None:
