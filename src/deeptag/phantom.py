@@ -283,8 +283,8 @@ def draw_parameters(rng: np.random.Generator, size: int, frames: int | None, wid
 
 def landmark_sources(geometry: HeartGeometry, rng: np.random.Generator, circular: bool = False) -> np.ndarray:
     """Frame-0 positions (K, 2) as (x, y) of landmarks on rings through the LV wall, at the fractions
-    ``LANDMARK_RINGS`` of its thickness; ``circular`` places them on circles of the mean endocardial radius
-    and wall thickness, the wall's shape aside (the short-axis slices of a long-axis heart)."""
+    ``LANDMARK_RINGS`` of its thickness; ``circular`` puts them on circles of radius ``endo_radius + f
+    wall_thickness``, the wall's shape aside (the short-axis slices of a long-axis heart)."""
     angles = rng.uniform(0, 2 * np.pi) + np.arange(LANDMARKS_PER_RING) * 2 * np.pi / LANDMARKS_PER_RING
     dx, dy = np.cos(angles), np.sin(angles)
     if circular:
@@ -296,7 +296,7 @@ def landmark_sources(geometry: HeartGeometry, rng: np.random.Generator, circular
                            for r in rings])
 
 
-def json_ready(value, omit_defaults: bool = True):
+def json_ready(value: object, omit_defaults: bool = True) -> object:
     """Dataclasses, tuples and NumPy scalars to JSON-ready Python values, for a sequence's ``params``.
 
     ``omit_defaults`` leaves out the fields of a dataclass marked ``omit_default`` while at their default,
@@ -393,9 +393,9 @@ def simulate_sequence(seed: int, size: int = 192, frames: int | None = None, cle
     displacement = np.hypot(lagrangian[:, 0], lagrangian[:, 1])[:, mask]
     steps = np.hypot(*np.diff(landmarks, axis=0).transpose(2, 0, 1))
     params = json_ready({"seed": seed, "size": size, "clean": clean, **drawn, "motion": motion,
-                     "motion_scale": motion_scale, "min_jacobian": worst,
-                     "peak_displacement_px": float(displacement.max()),
-                     "peak_interframe_landmark_px": float(steps.max())})
+                         "motion_scale": motion_scale, "min_jacobian": worst,
+                         "peak_displacement_px": float(displacement.max()),
+                         "peak_interframe_landmark_px": float(steps.max())})
     if wide is not None:
         params["variety"] = json_ready({"name": chosen.name, "levers": sorted(chosen.levers), "drawn": wide.record})
     return SimulatedSequence(

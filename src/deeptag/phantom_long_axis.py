@@ -488,14 +488,14 @@ def simulate_long_axis(seed: int, view: str = "4ch", size: int = 192, frames: in
     points = heart.centreline()
     centreline = np.stack(forward(heart, motion, shaped, points[:, 0], points[:, 1]), axis=-1)
     body = dict(drawn["body"])
+    myocardium_displacement = np.hypot(lagrangian[:, 0], lagrangian[:, 1])[:, mask]
     params = json_ready({"seed": seed, "size": size, "clean": clean, "view": view, "pixel_mm": drawn["pixel_mm"],
-                     "heart": heart, "motion": motion, "motion_scale": motion_scale, "timing": timing,
-                     "tissues": drawn["tissues"], "body": body, "imaging": drawn["imaging"],
-                     "normal_function": drawn["normal_function"], "min_jacobian": worst,
-                     "annulus_descent_mm": [float(np.hypot(*(centreline[:, k] - centreline[0, k]).T).max()
-                                                  * drawn["pixel_mm"]) for k in (1, 2)],
-                     "peak_displacement_px": float(np.hypot(lagrangian[:, 0], lagrangian[:, 1])[:, mask].max())},
-                    omit_defaults=False)
+                         "heart": heart, "motion": motion, "motion_scale": motion_scale, "timing": timing,
+                         "tissues": drawn["tissues"], "body": body, "imaging": drawn["imaging"],
+                         "normal_function": drawn["normal_function"], "min_jacobian": worst,
+                         "annulus_descent_mm": [float(np.hypot(*(centreline[:, k] - centreline[0, k]).T).max()
+                                                      * drawn["pixel_mm"]) for k in (1, 2)],
+                         "peak_displacement_px": float(myocardium_displacement.max())}, omit_defaults=False)
     return LongAxisSequence(images=images, lagrangian=lagrangian.astype(np.float32), myocardium_mask=mask,
                             landmarks=landmarks.astype(np.float32), spacing=(drawn["pixel_mm"], drawn["pixel_mm"]),
                             frame_times=times.astype(np.float64), view=view, centreline=centreline.astype(np.float32),
@@ -566,12 +566,12 @@ def short_axis_of(sequence: LongAxisSequence, level: str = "mid", size: int | No
     sources = landmark_sources(geometry, rng, circular=True)  # circular: the wall's shape aside
     landmarks = track_material_points(geometry, scaled, profiles, sources)
     plain = json_ready({"seed": seed, "size": size, "clean": False, **{k_: v for k_, v in drawn.items()
-                                                                    if k_ not in ("timing", "geometry", "motion")},
-                    "pixel_mm": pixel, "geometry": geometry, "motion": scaled, "timing": timing,
-                    "motion_scale": motion_scale, "min_jacobian": worst,
-                    "same_heart": {"long_axis_view": sequence.view, "long_axis_seed": seed, "level": level,
-                                   "height_above_apex_mm": float(h * la_pixel), "endo_radius_mm": endo_mm,
-                                   "wall_mm": wall_mm, "lateral_motion": float(k), "thickening": float(theta)}},
+                                                                        if k_ not in ("timing", "geometry", "motion")},
+                        "pixel_mm": pixel, "geometry": geometry, "motion": scaled, "timing": timing,
+                        "motion_scale": motion_scale, "min_jacobian": worst,
+                        "same_heart": {"long_axis_view": sequence.view, "long_axis_seed": seed, "level": level,
+                                       "height_above_apex_mm": float(h * la_pixel), "endo_radius_mm": endo_mm,
+                                       "wall_mm": wall_mm, "lateral_motion": float(k), "thickening": float(theta)}},
                        omit_defaults=False)
     return SimulatedSequence(
         images=images, lagrangian=lagrangian.astype(np.float32), myocardium_mask=mask,
