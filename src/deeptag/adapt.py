@@ -33,11 +33,13 @@ from .model import DeepTagNet, PairFields
 
 SETTINGS_GRID = 96  # the network grid that blur_sigma and control_spacing are given on
 PAIRS_PER_BATCH = 16  # pairs through the network at once: bounded memory for long sequences (issue 26)
-# Pairs whose loss graph an adaptation step holds at once (issues 24 and 26). A longer sequence is
-# evaluated in runs of at most this many pairs, each run but the last recomputed in the backward pass,
-# so its memory does not grow with its length; sequences of up to 25 frames (the simulator's and the
-# paper's, 24 pairs) are one run and pay nothing for it. benchmarks/memory.py measures it.
-PAIRS_PER_RUN = 24
+# An adaptation step's loss graph holds every pair of a sequence of up to ONE_RUN_PAIRS pairs (25 frames,
+# the paper's and the simulator's longest: they pay nothing). A longer sequence is evaluated in runs of
+# at most PAIRS_PER_RUN pairs, each run but the last computed again in the backward pass
+# (backward_in_runs), so that its memory does not grow with its length (issues 24 and 26): the backward
+# pass needs 22.5 MiB per pair of the 192 grid (Eq. 12's saved tensors). benchmarks/memory.py measures both.
+ONE_RUN_PAIRS = 24
+PAIRS_PER_RUN = 8
 
 
 @dataclass(frozen=True)
@@ -166,7 +168,7 @@ def half_size(size: torch.Size) -> torch.Size:
 
 def adapt_model(model: DeepTagNet, frames: torch.Tensor, config: AdaptConfig | None = None,
                 progress: Callable[[int], object] | None = None,
-                myocardium: torch.Tensor | None = None, pairs_per_run: int = PAIRS_PER_RUN
+                myocardium: torch.Tensor | None = None, pairs_per_run: int | None = None
                 ) -> tuple[AdaptedFields, dict]:
     """The fields of ``frames`` (N, 1, S, S) refined from ``model``'s prediction by minimising the
     configured loss; returns them (callable like the network on the pairs that loss registers:
@@ -175,8 +177,9 @@ def adapt_model(model: DeepTagNet, frames: torch.Tensor, config: AdaptConfig | N
     myocardium and the cavity it encloses on the network grid (fractions in [0, 1]), for the
     myocardium-aware terms of ``config`` (``TissueLoss``); ignored when they are off.
     ``pairs_per_run``: a step's loss is evaluated over runs of at most this many pairs
-    (``backward_in_runs``; Eq. 12 with consecutive pairs and the full-sequence global term, else all
-    pairs at once): the same loss and gradients, with memory that does not grow with the sequence."""
+    (``backward_in_runs``), the same loss and gradients with memory that does not grow with the
+    sequence; None: all pairs at once up to ``ONE_RUN_PAIRS``, else ``PAIRS_PER_RUN``. Runs need Eq. 12's
+    consecutive pairs and full-sequence global term; other losses take all pairs at once."""
     config = config or AdaptConfig()
     started = time.perf_counter()
     scale = frames.shape[-1] / SETTINGS_GRID
@@ -195,6 +198,8 @@ def adapt_model(model: DeepTagNet, frames: torch.Tensor, config: AdaptConfig | N
     half = half_size(frames.shape[-2:])
     coarse_blurred, coarse_sharp = (F.interpolate(images, size=half, mode="area") for images in (blurred, frames))
     in_runs = loss.config.pairs == "consecutive" and loss.config.global_window is None
+    if pairs_per_run is None:
+        pairs_per_run = len(frames) - 1 if len(frames) - 1 <= ONE_RUN_PAIRS else PAIRS_PER_RUN
     losses = []
     for step in range(config.steps):
         optimizer.zero_grad(set_to_none=True)
@@ -264,9 +269,10 @@ def tissue_maps(adapted: AdaptedFields, frames: torch.Tensor, myocardium: torch.
     ``{"tissue", "pool"}`` maps (N, 1, S, S) of the full grid, keyed by the grid's side, and the same
     for the half grid (the coarse level)."""
     with torch.no_grad():
-        moving, fixed = frame_pairs(frames, "consecutive")
-        lagrangian = fields.lagrangian_fields(adapted(moving, fixed).forward)
-        count = lagrangian.shape[0]
+        count = len(frames) - 1  # the fields PAIRS_PER_BATCH pairs at a time: bounded memory
+        lagrangian = fields.lagrangian_fields(torch.cat([
+            adapted.pair_fields(slice(i, i + PAIRS_PER_BATCH), frames.shape[-2:]).forward
+            for i in range(0, count, PAIRS_PER_BATCH)]))
         carried = [torch.cat([region[None], fields.warp(region[None].expand(count, -1, -1, -1), lagrangian)])
                    for region in myocardium]  # each (N, 1, S, S)
         tissue, cavity = (region.clamp(0, 1) for region in carried)

@@ -117,6 +117,7 @@ def track_sequence(sequence: Sequence, model: DeepTagNet, points: np.ndarray | N
     model.eval()
     with torch.inference_mode():
         net = predict_fields(model, frames)
+        del model  # adapted fields hold two fields per pair: free them before the error map (issue 26)
         predicted = time.perf_counter()
         tracks = None
         if points is not None:
@@ -127,12 +128,16 @@ def track_sequence(sequence: Sequence, model: DeepTagNet, points: np.ndarray | N
                        "inf_backward": fields.count_nonpositive_jacobians(net["inf_backward"]),
                        "lagrangian": fields.count_nonpositive_jacobians(net["lagrangian"])}
         net = {name: value.cpu() for name, value in net.items()}
+        counted = time.perf_counter()
+        # the error map before the fields go to the input grid: its temporaries and those fields are not
+        # held at once (issue 26: long sequences)
+        error = quality.error_map_on_input(frames.cpu(), net, mapping, height, width)  # issue 27
+        estimated = time.perf_counter()
         back = {name: mapping.field_from_network(net[name], height, width)
                 for name in ("inf_forward", "inf_backward", "lagrangian", "sigma")}
-        mapped = time.perf_counter()
-        error = quality.error_map_on_input(frames.cpu(), net, mapping, height, width)  # issue 27
     finished = time.perf_counter()
     seconds = {"adapt": adapted - started, "fields": predicted - adapted, "points": tracked - predicted,
-               "to_input_grid": mapped - tracked, "error_map": finished - mapped, "total": finished - started}
+               "to_input_grid": counted - tracked + finished - estimated, "error_map": estimated - counted,
+               "total": finished - started}
     return TrackResult(back["inf_forward"], back["inf_backward"], back["lagrangian"],
                        error, nonpositive, seconds, mapping, tracks, net, vae_sigma=np.abs(back["sigma"]))
