@@ -102,6 +102,33 @@ def test_incompressible_circumferential_shortening_matches_the_analytic_strain()
     assert (result.values["E_cc"][1] < 0).all() and (result.values["E_rr"][1] > 0).all()
 
 
+def test_strain_of_smooth_random_fields_matches_the_pytorch_field_operators():
+    """The NumPy path of compute_strain against a peer built on deeptag.fields (PyTorch, as training uses
+    it): positions by fields.track_points, grad L by torch.gradient sampled with fields.sample."""
+    from deeptag import fields
+
+    generator = torch.Generator().manual_seed(5)
+    velocity = 3.0 * torch.nn.functional.interpolate(torch.randn(3, 2, 5, 5, generator=generator, dtype=torch.float64),
+                                                     size=SHAPE, mode="bicubic", align_corners=True)
+    lagrangian = fields.integrate_velocity(velocity)
+    spacing = (1.2, 0.8)
+    result = compute_strain(lagrangian.numpy(), myocardium(), spacing)
+    positions = fields.track_points(lagrangian, torch.from_numpy(result.points))
+    d_rows, d_cols = torch.gradient(lagrangian, dim=-2)[0], torch.gradient(lagrangian, dim=-1)[0]
+    jacobian = torch.stack([d_rows[:, 0], d_cols[:, 0], d_rows[:, 1], d_cols[:, 1]], dim=1)
+    coords = positions[1:].flip(-1).permute(0, 2, 1)[..., None]  # (T-1, 2, K, 1) as (row, col)
+    gradient = fields.sample(jacobian, coords)[..., 0].permute(0, 2, 1).reshape(3, -1, 2, 2).numpy()
+    scale = np.asarray(spacing)
+    deformation = np.linalg.inv(np.eye(2) + gradient * scale[:, None] / scale[None, :])
+    green = 0.5 * (np.swapaxes(deformation, -1, -2) @ deformation - np.eye(2))
+    offset = (np.stack([result.points[:, 1] - CENTRE[1], result.points[:, 0] - CENTRE[0]], 1) * scale)
+    radial = offset / np.linalg.norm(offset, axis=1, keepdims=True)
+    e_rr = 100 * np.einsum("ki,tkij,kj->tk", radial, green, radial)
+    assert np.abs(result.positions - positions.numpy()).max() < 1e-9
+    assert np.abs(result.values["E_rr"][1:] - e_rr).max() < 1e-6
+    assert np.abs(result.values["E_rr"][1:]).max() > 5  # the fields do strain the wall
+
+
 def test_rotation_angle_is_the_polar_decomposition_angle():
     deformation = np.array([[[[1.1, 0.3], [-0.2, 0.9]]]])
     unitary, _ = scipy.linalg.polar(deformation[0, 0])
@@ -330,6 +357,28 @@ def test_strain_of_the_simulator_matches_its_exact_material_points():
     everywhere = np.ones(len(result.points), dtype=bool)
     assert np.allclose(result.curve("E_cc", everywhere), np.mean(chord_means, axis=0), atol=0.6)
     assert np.allclose(result.curve("E_rr", everywhere), segment_mean, atol=2.0)
+
+
+def test_strain_command_gives_each_region_the_tracking_error_estimate(tmp_path, capsys):
+    """With an error map in fields.npz (T-1, H, W) the tables carry each region's mean estimate at its
+    tracked points (issue 27); a map linear in x is sampled exactly by bilinear interpolation."""
+    stretch = 1.05
+    folder = make_result_folder(tmp_path / "result", pullback(scaling(stretch))[None])
+    with np.load(folder / "fields.npz") as stored:
+        arrays = dict(stored)
+    error = np.broadcast_to(0.1 * np.arange(SHAPE[1], dtype=np.float32), SHAPE)[None]  # 0.1 px per column
+    np.savez(folder / "fields.npz", **(arrays | {"uncertainty": np.ascontiguousarray(error)}))
+    assert main(["strain", str(folder), "--lv", RING]) == 0
+    summary = json.loads((folder / "strain" / "strain.json").read_text())
+    # the tracked points of the stretch are c + s (X - c): their mean column is c_x + s (mean X - c_x)
+    points = myocardium().points()
+    expected = 0.1 * (CENTRE[0] + stretch * (points[:, 0].mean() - CENTRE[0]))
+    overall = summary["regions"][0]
+    assert overall["curves"]["error_px"] == [0.0, pytest.approx(expected, abs=1e-4)]
+    assert expected > 2.0 and overall["unreliable_frames"] == [1]  # above the 2 px threshold
+    assert summary["quality"]["flag_threshold_px"] == 2.0
+    rows = [r for r in csv.DictReader(open(folder / "strain" / "strain.csv")) if r["region"] == "global"]
+    assert float(rows[1]["error_px"]) == pytest.approx(expected, abs=1e-3)
 
 
 def test_frame_times_are_taken_from_summary_json_when_the_input_has_none(tmp_path):

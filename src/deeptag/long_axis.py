@@ -52,13 +52,13 @@ from __future__ import annotations
 
 import csv
 import re
-import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from .errors import InputError
+from .regions import RegionCurves, write_peaks_csv
 
 VIEWS = ("sax", "2ch", "3ch", "4ch")
 LONG_AXIS_VIEWS = ("2ch", "3ch", "4ch")
@@ -459,12 +459,13 @@ def define_long_axis_myocardium(shape: tuple[int, int], view: str, centreline: s
 
 # ------------------------------------------------------------------------------------------------ strain
 @dataclass
-class LongAxisStrain:
+class LongAxisStrain(RegionCurves):
     """Strain of every frame at the frame-0 LV wall pixels of a long-axis view.
 
     ``points`` (K, 2) frame-0 (x, y) px; ``positions`` (T, K, 2); ``segment`` (K,) AHA numbers; ``wall``
     (K,) 1 or 2 (0 at the apex); ``depth`` (K,) 0 endo to 1 epi; ``values`` E_ll, E_tt (T, K) percent;
-    ``gls_centreline`` (T,) percent; ``centreline_positions`` (T, N, 2).
+    ``gls_centreline`` (T,) percent; ``centreline_positions`` (T, N, 2). Regions, curves and peaks:
+    ``regions.RegionCurves``, with the two walls after the global region.
     """
 
     points: np.ndarray
@@ -479,46 +480,15 @@ class LongAxisStrain:
     frame_times_ms: np.ndarray | None = None
     spacing: tuple[float, float] | None = None
 
-    @property
-    def num_frames(self) -> int:
-        return int(self.positions.shape[0])
+    def wall_regions(self) -> list[tuple[str, str, str, np.ndarray]]:
+        """``(wallN, name, "wall", selected)`` of the view's two walls."""
+        return [(f"wall{index}", f"{name} wall", "wall", self.wall == index)
+                for index, name in enumerate(WALLS[self.myocardium.view], start=1)]
 
-    def regions(self) -> list[tuple[str, str, str, np.ndarray]]:
-        """``(region, name, kind, selected (K,) bool)``: global, the two walls, the layers, the segments."""
-        from .myocardium import LAYERS, layer_index
-
-        out = [("global", "global", "global", np.ones(len(self.points), dtype=bool))]
-        for index, name in enumerate(WALLS[self.myocardium.view], start=1):
-            out.append((f"wall{index}", f"{name} wall", "wall", self.wall == index))
-        layer = layer_index(self.depth)
-        for index, (region, name) in enumerate(LAYERS):
-            out.append((region, name, "layer", layer == index))
-        for segment in self.myocardium.segments():
-            out.append((str(segment.number), segment.name, "segment", self.segment == segment.number))
-        return out
-
-    def curve(self, quantity: str, selected: np.ndarray) -> np.ndarray:
-        if not selected.any():
-            return np.full(self.num_frames, np.nan)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)
-            return np.nanmean(self.values[quantity][:, selected], axis=1)
-
-    def peak(self, curve: np.ndarray) -> dict:
-        if np.isnan(curve).all():
-            return {"value": None, "frame": None, "time_ms": None}
-        frame = int(np.nanargmax(np.abs(curve)))
-        time = None if self.frame_times_ms is None else float(self.frame_times_ms[frame])
-        return {"value": float(curve[frame]), "frame": frame, "time_ms": time}
-
-
-def green_lagrange(deformation: np.ndarray, longitudinal: np.ndarray, transmural: np.ndarray) -> dict:
-    """``E_ll`` and ``E_tt`` (percent) from deformation gradients (..., K, 2, 2) and unit directions (K, 2),
-    all in (row, column) order."""
-    green = 0.5 * (np.swapaxes(deformation, -1, -2) @ deformation - np.eye(2))
-    e_ll = np.einsum("...ki,...kij,...kj->...k", longitudinal, green, longitudinal)
-    e_tt = np.einsum("...ki,...kij,...kj->...k", transmural, green, transmural)
-    return {"E_ll": 100.0 * e_ll, "E_tt": 100.0 * e_tt}
+    def region_curves(self, region: str, selected: np.ndarray) -> dict[str, np.ndarray]:
+        """E_ll's and E_tt's mean curves over the selected points; the global region adds the centreline's GLS."""
+        curves = {quantity: self.curve(quantity, selected) for quantity in QUANTITIES}
+        return curves | ({"GLS_centreline": self.gls_centreline} if region == "global" else {})
 
 
 def compute_long_axis_strain(lagrangian: np.ndarray, myocardium: LongAxisMyocardium,
@@ -533,64 +503,32 @@ def compute_long_axis_strain(lagrangian: np.ndarray, myocardium: LongAxisMyocard
     spacing : (row, column) pixel size in mm, or None for square pixels.
     frame_times_ms : (T,) or None.
     """
-    import torch
+    from .strain import frame_times, green_lagrange_along, material_deformation
 
-    from . import fields
-    from .strain import inverse_gradients
-
-    lagrangian = np.asarray(lagrangian)
-    if lagrangian.ndim != 4 or lagrangian.shape[1] != 2:
-        raise ValueError(f"expected Lagrangian fields of shape (T-1, 2, H, W), got {lagrangian.shape}")
-    if lagrangian.shape[2:] != myocardium.mask.shape:
-        raise ValueError(f"the myocardium mask {myocardium.mask.shape} does not match the fields {lagrangian.shape[2:]}")
     points = myocardium.points()
-    curve = myocardium.curve
-    with torch.no_grad():
-        tracked = fields.track_points(torch.as_tensor(lagrangian, dtype=torch.float64),
-                                      torch.as_tensor(np.concatenate([points, curve]), dtype=torch.float64)).numpy()
+    tracked, deformation = material_deformation(lagrangian, myocardium.mask.shape,
+                                                np.concatenate([points, myocardium.curve]), spacing)
     positions, curve_positions = tracked[:, :len(points)], tracked[:, len(points):]
-    deformation = np.linalg.inv(inverse_gradients(lagrangian, positions[1:], spacing))
-    deformation = np.concatenate([np.broadcast_to(np.eye(2), (1, *deformation.shape[1:])), deformation])
+    deformation = deformation[:, :len(points)]
     longitudinal, transmural = myocardium.directions(points, spacing)
-    values = green_lagrange(deformation, longitudinal[None], transmural[None])
+    values = green_lagrange_along(deformation, {"E_ll": longitudinal[None], "E_tt": transmural[None]})
     scale = np.ones(2) if spacing is None else np.asarray(spacing, dtype=np.float64)[::-1]  # (x, y)
     lengths = np.sum(np.linalg.norm(np.diff(curve_positions, axis=1) * scale, axis=-1), axis=1)
     gls = 100.0 * (lengths - lengths[0]) / lengths[0]
-    times = None if frame_times_ms is None else np.asarray(frame_times_ms, dtype=np.float64)
-    if times is not None and times.shape != (positions.shape[0],):
-        raise ValueError(f"{times.size} frame times for {positions.shape[0]} frames")
+    times = frame_times(frame_times_ms, positions.shape[0])
     segment = myocardium.segment_of(points)
     wall = np.where(segment == APEX_SEGMENT, 0, myocardium.heights(points)[1])
     return LongAxisStrain(points, positions, segment, wall, myocardium.transmural_depth(points), values, gls,
                           curve_positions, myocardium, times, spacing)
 
 
-def _number(value) -> float | None:
-    return None if value is None or not np.isfinite(value) else round(float(value), 6)
-
-
 def long_axis_summary(result: LongAxisStrain) -> dict:
     """Everything about a long-axis strain result as one JSON-able dict: units, conventions, curves, peaks."""
-    regions = []
-    for region, name, kind, selected in result.regions():
-        curves, peaks = {}, {}
-        for quantity in QUANTITIES:
-            curve = result.curve(quantity, selected)
-            curves[quantity] = [_number(v) for v in curve]
-            peaks[quantity] = result.peak(curve)
-        if region == "global":
-            curves["GLS_centreline"] = [_number(v) for v in result.gls_centreline]
-            peaks["GLS_centreline"] = result.peak(result.gls_centreline)
-        regions.append({"region": region, "name": name, "kind": kind, "points": int(selected.sum()),
-                        "curves": curves, "peaks": peaks})
     segments = [{"number": s.number, "name": s.name, "wall": s.wall, "level": s.level}
                 for s in result.myocardium.segments()]
     return {"view": result.myocardium.view, "units": dict(UNITS), "conventions": CONVENTIONS,
-            "myocardium": result.myocardium.describe(), "segments": segments,
-            "spacing_mm": None if result.spacing is None else list(result.spacing),
-            "frames": list(range(result.num_frames)),
-            "time_ms": None if result.frame_times_ms is None else [float(t) for t in result.frame_times_ms],
-            "regions": regions}
+            "myocardium": result.myocardium.describe(), "segments": segments, **result.frame_axes(),
+            "regions": result.region_summaries()}
 
 
 def write_long_axis_strain(folder: Path, result: LongAxisStrain) -> dict:
@@ -611,15 +549,7 @@ def write_long_axis_strain(folder: Path, result: LongAxisStrain) -> dict:
                 values = [region["curves"].get(q, [None] * result.num_frames)[t] for q in columns]
                 writer.writerow([t, time, region["region"], region["name"],
                                  *["" if v is None else f"{v:.4f}" for v in values]])
-    with open(folder / "peaks.csv", "w", newline="", encoding="utf-8") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(["region", "name", "quantity", "peak", "unit", "frame", "time_ms"])
-        for region in summary["regions"]:
-            for quantity, peak in region["peaks"].items():
-                writer.writerow([region["region"], region["name"], quantity,
-                                 "" if peak["value"] is None else f"{peak['value']:.4f}", "%",
-                                 "" if peak["frame"] is None else peak["frame"],
-                                 "" if peak["time_ms"] is None else f"{peak['time_ms']:.3f}"])
+    write_peaks_csv(folder / "peaks.csv", summary)
     np.savez(folder / "strain_points.npz", points_xy_px=result.points.astype(np.float32),
              positions_xy_px=result.positions.astype(np.float32), segment=result.segment.astype(np.int16),
              wall=result.wall.astype(np.int8), transmural_depth=result.depth.astype(np.float32),
@@ -633,6 +563,7 @@ def true_long_axis_strain(sequence, myocardium: LongAxisMyocardium) -> dict:
     myocardium's points, from the analytic motion (no field, no grid): per frame, the global mean of
     E_ll and E_tt (percent) and the centreline's engineering strain. For validation."""
     from .phantom_long_axis import deformation_gradient, forward, heart_from_params
+    from .strain import green_lagrange_along
 
     heart, motion, profiles = heart_from_params(sequence.params)
     points = myocardium.points()
@@ -642,7 +573,7 @@ def true_long_axis_strain(sequence, myocardium: LongAxisMyocardium) -> dict:
         s = np.asarray(spacing, dtype=np.float64)
         deformation = deformation * s[:, None] / s[None, :]
     longitudinal, transmural = myocardium.directions(points, spacing)
-    values = green_lagrange(deformation, longitudinal[None], transmural[None])
+    values = green_lagrange_along(deformation, {"E_ll": longitudinal[None], "E_tt": transmural[None]})
     shaped = {name: np.asarray(value, dtype=np.float64)[:, None] for name, value in profiles.items()}
     x, y = forward(heart, motion, shaped, myocardium.curve[:, 0], myocardium.curve[:, 1])
     lengths = np.sum(np.hypot(np.diff(x, axis=1) * spacing[1], np.diff(y, axis=1) * spacing[0]), axis=1)

@@ -7,8 +7,8 @@ frame 0: the material point now at ``p`` was at ``X = p + L(p)``. So ``id + L`` 
 ``phi_t^{-1}`` and its gradient at the current position, ``G = I + grad L``, is the inverse of the
 deformation gradient: ``F = G^{-1}``, evaluated at ``p = phi_t(X)``. The current positions of the
 frame-0 material points ``X`` are found by inverting the field at those points only
-(:func:`deeptag.fields.track_points`), ``grad L`` by central differences (one-sided at the image
-border) is sampled there bilinearly, and with the pixel spacing ``S = diag(row, column)`` in mm the
+(:func:`deeptag.fields_numpy.track_points`), ``grad L`` by central differences (one-sided at the
+image border) is sampled there bilinearly, and with the pixel spacing ``S = diag(row, column)`` in mm the
 gradient is taken in physical space, ``G = I + S grad L S^{-1}``.
 
 From ``F``: the Green-Lagrange strain ``E = (F^T F - I) / 2``; its radial and circumferential
@@ -21,16 +21,15 @@ the apex in the standard short-axis orientation). Strain is reported in percent,
 from __future__ import annotations
 
 import csv
-import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import torch
 
-from . import fields
-from .myocardium import LAYER_SECTOR_DEG, LAYERS, Myocardium, layer_index
+from . import fields_numpy
+from .myocardium import LAYER_SECTOR_DEG, Myocardium
 from .outputs import write_json
+from .regions import FLAG_PX, RegionCurves, json_number, write_peaks_csv
 
 QUANTITIES = ("E_rr", "E_cc", "rotation")
 UNITS = {"E_rr": "%", "E_cc": "%", "rotation": "deg"}
@@ -54,13 +53,14 @@ CONVENTIONS = {
 
 
 @dataclass
-class StrainResult:
+class StrainResult(RegionCurves):
     """Strain of every frame at the frame-0 myocardium pixels.
 
     ``points`` (K, 2) frame-0 positions as (x, y) px; ``positions`` (T, K, 2) their tracked positions;
     ``segment`` (K,) AHA segment numbers; ``depth`` (K,) position across the wall, 0 endocardial to 1
     epicardial (``Myocardium.transmural_depth``); ``values[q]`` (T, K) for q in ``QUANTITIES`` (percent or
     degrees, frame 0 is zero); ``frame_times_ms`` (T,) or None; ``spacing`` (row, column) mm or None.
+    Regions, curves and peaks: ``regions.RegionCurves``.
     """
 
     points: np.ndarray
@@ -71,52 +71,26 @@ class StrainResult:
     myocardium: Myocardium
     frame_times_ms: np.ndarray | None = None
     spacing: tuple[float, float] | None = None
-    error_px: dict[str, np.ndarray] | None = None  # per region (T,): the tracking error estimate (quality.py)
-
-    @property
-    def num_frames(self) -> int:
-        return int(self.positions.shape[0])
+    error_px: dict[str, np.ndarray] | None = None  # per region (T,): the tracking error estimate (regions.py)
 
     @property
     def rate_unit(self) -> str:
         return "%/s" if self.frame_times_ms is not None else "%/frame"
 
-    def regions(self) -> list[tuple[str, str, str, np.ndarray]]:
-        """``(region, name, kind, selected points (K,) bool)``: ``global`` first, then the three
-        transmural layers (kind ``layer``), then each AHA segment (kind ``segment``)."""
-        out = [("global", "global", "global", np.ones(len(self.points), dtype=bool))]
-        layer = layer_index(self.depth)
-        for index, (region, name) in enumerate(LAYERS):
-            out.append((region, name, "layer", layer == index))
-        for segment in self.myocardium.segments():
-            out.append((str(segment.number), segment.name, "segment", self.segment == segment.number))
-        return out
-
-    def curve(self, quantity: str, selected: np.ndarray) -> np.ndarray:
-        """Mean of ``quantity`` over the selected points, per frame (T,); NaN where none is selected."""
-        if not selected.any():
-            return np.full(self.num_frames, np.nan)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)
-            return np.nanmean(self.values[quantity][:, selected], axis=1)
+    def region_curves(self, region: str, selected: np.ndarray) -> dict[str, np.ndarray]:
+        """Each quantity's mean curve over the selected points, E_rr and E_cc each followed by its rate."""
+        curves = {}
+        for quantity in QUANTITIES:
+            curves[quantity] = self.curve(quantity, selected)
+            if quantity in RATE_QUANTITIES:
+                curves[f"{quantity}_rate"] = self.rate(curves[quantity])
+        return curves
 
     def rate(self, curve: np.ndarray) -> np.ndarray:
         """Time derivative (T,) of a curve: per second when frame times are known, else per frame."""
         if self.frame_times_ms is None:
             return np.gradient(curve)
         return np.gradient(curve, np.asarray(self.frame_times_ms, dtype=np.float64) / 1000.0)
-
-    def peak(self, curve: np.ndarray) -> dict:
-        """Value of largest magnitude of a curve, its frame and its time in ms (None where unknown)."""
-        if np.isnan(curve).all():
-            return {"value": None, "frame": None, "time_ms": None}
-        frame = int(np.nanargmax(np.abs(curve)))
-        time = None if self.frame_times_ms is None else float(self.frame_times_ms[frame])
-        return {"value": float(curve[frame]), "frame": frame, "time_ms": time}
-
-
-def _as_tensor(array: np.ndarray) -> torch.Tensor:
-    return torch.as_tensor(np.asarray(array, dtype=np.float64))
 
 
 def inverse_gradients(lagrangian: np.ndarray, positions: np.ndarray,
@@ -126,17 +100,50 @@ def inverse_gradients(lagrangian: np.ndarray, positions: np.ndarray,
     ``lagrangian`` (N, 2, H, W) pull-back fields in pixels; ``positions`` (N, K, 2) as (x, y) on each
     field's grid; returns (N, K, 2, 2) with index order (row, column): ``G[..., i, j] = d X_i / d p_j``.
     """
-    field = _as_tensor(lagrangian)
-    d_rows = torch.gradient(field, dim=-2)[0]
-    d_cols = torch.gradient(field, dim=-1)[0]
-    jacobian = torch.stack([d_rows[:, 0], d_cols[:, 0], d_rows[:, 1], d_cols[:, 1]], dim=1)  # (N, 4, H, W)
-    coords = fields.points_to_coords(_as_tensor(positions)).permute(0, 2, 1)[..., None]  # (N, 2, K, 1)
-    sampled = fields.sample(jacobian, coords)[..., 0].permute(0, 2, 1).numpy()  # (N, K, 4)
+    gradient = fields_numpy.displacement_gradient(np.asarray(lagrangian, dtype=np.float64))  # (N, 2, 2, H, W)
+    frames, height, width = gradient.shape[0], *gradient.shape[-2:]
+    sampled = fields_numpy.values_at_points(gradient.reshape(frames, 4, height, width),
+                                            np.asarray(positions, dtype=np.float64))  # (N, K, 4)
     gradient = sampled.reshape(*sampled.shape[:2], 2, 2)
     if spacing is not None:
         scale = np.asarray(spacing, dtype=np.float64)
         gradient = gradient * scale[:, None] / scale[None, :]
     return np.eye(2) + gradient
+
+
+def material_deformation(lagrangian: np.ndarray, shape: tuple[int, int], points: np.ndarray,
+                         spacing: tuple[float, float] | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Tracked positions (T, K, 2) of frame-0 points (K, 2) (x, y) and their deformation gradients
+    ``F = (I + grad L)^-1`` (T, K, 2, 2) in physical space, the identity at frame 0.
+
+    ``lagrangian`` (T-1, 2, H, W) must lie on the grid of the frame-0 myocardium mask of ``shape``
+    (H, W); short- and long-axis strain both start here.
+    """
+    lagrangian = np.asarray(lagrangian)
+    if lagrangian.ndim != 4 or lagrangian.shape[1] != 2:
+        raise ValueError(f"expected Lagrangian fields of shape (T-1, 2, H, W), got {lagrangian.shape}")
+    if lagrangian.shape[2:] != tuple(shape):
+        raise ValueError(f"the myocardium mask {tuple(shape)} does not match the fields {lagrangian.shape[2:]}")
+    positions = fields_numpy.track_points(np.asarray(lagrangian, dtype=np.float64), points)
+    deformation = np.linalg.inv(inverse_gradients(lagrangian, positions[1:], spacing))
+    identity = np.broadcast_to(np.eye(2), (1, *deformation.shape[1:]))
+    return positions, np.concatenate([identity, deformation])
+
+
+def frame_times(frame_times_ms: np.ndarray | None, frames: int) -> np.ndarray | None:
+    """The frame times (T,) in ms as float64, or None; a ValueError when there are not ``frames`` of them."""
+    times = None if frame_times_ms is None else np.asarray(frame_times_ms, dtype=np.float64)
+    if times is not None and times.shape != (frames,):
+        raise ValueError(f"{times.size} frame times for {frames} frames")
+    return times
+
+
+def green_lagrange_along(deformation: np.ndarray, directions: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Green-Lagrange strain ``d.E.d`` in percent along each named unit direction (..., K, 2) from
+    deformation gradients (..., K, 2, 2), all in (row, column) order; ``E = (F^T F - I) / 2``."""
+    green = 0.5 * (np.swapaxes(deformation, -1, -2) @ deformation - np.eye(2))
+    return {name: 100.0 * np.einsum("...ki,...kij,...kj->...k", direction, green, direction)
+            for name, direction in directions.items()}
 
 
 def reference_directions(points: np.ndarray, centre: tuple[float, float],
@@ -158,13 +165,9 @@ def reference_directions(points: np.ndarray, centre: tuple[float, float],
 
 def strain_components(deformation: np.ndarray, radial: np.ndarray, circumferential: np.ndarray) -> dict:
     """``E_rr``, ``E_cc`` (percent) and ``rotation`` (degrees) from deformation gradients (..., K, 2, 2)."""
-    identity = np.eye(2)
-    green = 0.5 * (np.swapaxes(deformation, -1, -2) @ deformation - identity)
-    e_rr = np.einsum("...ki,...kij,...kj->...k", radial, green, radial)
-    e_cc = np.einsum("...ki,...kij,...kj->...k", circumferential, green, circumferential)
     rotation = np.degrees(np.arctan2(deformation[..., 1, 0] - deformation[..., 0, 1],
                                      deformation[..., 0, 0] + deformation[..., 1, 1]))
-    return {"E_rr": 100.0 * e_rr, "E_cc": 100.0 * e_cc, "rotation": rotation}
+    return green_lagrange_along(deformation, {"E_rr": radial, "E_cc": circumferential}) | {"rotation": rotation}
 
 
 def compute_strain(lagrangian: np.ndarray, myocardium: Myocardium, spacing: tuple[float, float] | None = None,
@@ -178,52 +181,24 @@ def compute_strain(lagrangian: np.ndarray, myocardium: Myocardium, spacing: tupl
     spacing : (row, column) pixel size in mm, or None for square pixels.
     frame_times_ms : (T,) frame times in ms, or None (rates are then per frame).
     """
-    lagrangian = np.asarray(lagrangian)
-    if lagrangian.ndim != 4 or lagrangian.shape[1] != 2:
-        raise ValueError(f"expected Lagrangian fields of shape (T-1, 2, H, W), got {lagrangian.shape}")
-    if lagrangian.shape[2:] != myocardium.mask.shape:
-        raise ValueError(f"the myocardium mask {myocardium.mask.shape} does not match the fields "
-                         f"{lagrangian.shape[2:]}")
     points = myocardium.points()
-    with torch.no_grad():
-        positions = fields.track_points(_as_tensor(lagrangian), _as_tensor(points)).numpy()
-    deformation = np.linalg.inv(inverse_gradients(lagrangian, positions[1:], spacing))
-    deformation = np.concatenate([np.broadcast_to(np.eye(2), (1, *deformation.shape[1:])), deformation])
+    positions, deformation = material_deformation(lagrangian, myocardium.mask.shape, points, spacing)
     radial, circumferential = reference_directions(points, myocardium.centre, spacing)
     values = strain_components(deformation, radial[None], circumferential[None])
-    times = None if frame_times_ms is None else np.asarray(frame_times_ms, dtype=np.float64)
-    if times is not None and times.shape != (positions.shape[0],):
-        raise ValueError(f"{times.size} frame times for {positions.shape[0]} frames")
+    times = frame_times(frame_times_ms, positions.shape[0])
     return StrainResult(points, positions, myocardium.segment_of(points), myocardium.transmural_depth(points),
                         values, myocardium, times, spacing)
-
-
-def _number(value: float) -> float | None:
-    return None if value is None or not np.isfinite(value) else round(float(value), 6)
 
 
 def strain_summary(result: StrainResult) -> dict:
     """Everything about a strain result as one JSON-able dict: units, conventions, curves and peaks."""
     units = dict(UNITS) | {f"{q}_rate": result.rate_unit for q in RATE_QUANTITIES}
-    regions = []
-    for region, name, kind, selected in result.regions():
-        curves, peaks = {}, {}
-        for quantity in QUANTITIES:
-            curve = result.curve(quantity, selected)
-            curves[quantity] = [_number(v) for v in curve]
-            peaks[quantity] = result.peak(curve)
-            if quantity in RATE_QUANTITIES:
-                rate = result.rate(curve)
-                curves[f"{quantity}_rate"] = [_number(v) for v in rate]
-                peaks[f"{quantity}_rate"] = result.peak(rate)
-        entry = {"region": region, "name": name, "kind": kind, "points": int(selected.sum()),
-                 "curves": curves, "peaks": peaks}
-        if result.error_px is not None and region in result.error_px:  # issue 27: where not to trust it
-            from .quality import FLAG_PX
-            estimate = result.error_px[region]
-            curves["error_px"] = [_number(v) for v in estimate]
+    regions = result.region_summaries()
+    for entry in regions:
+        if result.error_px is not None and entry["region"] in result.error_px:  # issue 27: where not to trust it
+            estimate = result.error_px[entry["region"]]
+            entry["curves"]["error_px"] = [json_number(v) for v in estimate]
             entry["unreliable_frames"] = [int(t) for t in np.flatnonzero(np.nan_to_num(estimate) > FLAG_PX)]
-        regions.append(entry)
     segments = [{"number": s.number, "name": s.name, "start_deg": s.start_deg, "end_deg": s.end_deg}
                 for s in result.myocardium.segments()]
     return {
@@ -231,9 +206,7 @@ def strain_summary(result: StrainResult) -> dict:
         "conventions": CONVENTIONS,
         "myocardium": result.myocardium.describe(),
         "segments": segments,
-        "spacing_mm": None if result.spacing is None else list(result.spacing),
-        "frames": list(range(result.num_frames)),
-        "time_ms": None if result.frame_times_ms is None else [float(t) for t in result.frame_times_ms],
+        **result.frame_axes(),
         "regions": regions,
         **({} if result.error_px is None else {"quality": _quality_note()}),
     }
@@ -241,7 +214,6 @@ def strain_summary(result: StrainResult) -> dict:
 
 def _quality_note() -> dict:
     """What ``error_px`` and ``unreliable_frames`` of the regions mean (docs/guide/quality.md)."""
-    from .quality import FLAG_PX
     return {"error_px": "mean over the region's points of the estimated tracking error (predicted 90th "
                         "percentile of the end-point error, input pixels) at their tracked positions",
             "unreliable_frames": f"frames where error_px exceeds {FLAG_PX:g} px", "flag_threshold_px": FLAG_PX}
@@ -282,15 +254,7 @@ def write_strain(folder: Path, result: StrainResult) -> dict:
                                int(t in region.get("unreliable_frames", []))]
                 writer.writerow([t, time, region["region"], region["name"],
                                  *["" if v is None else f"{v:.4f}" for v in values], *quality])
-    with open(folder / "peaks.csv", "w", newline="", encoding="utf-8") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(["region", "name", "quantity", "peak", "unit", "frame", "time_ms"])
-        for region in summary["regions"]:
-            for quantity, peak in region["peaks"].items():
-                writer.writerow([region["region"], region["name"], quantity,
-                                 "" if peak["value"] is None else f"{peak['value']:.4f}",
-                                 summary["units"][quantity], "" if peak["frame"] is None else peak["frame"],
-                                 "" if peak["time_ms"] is None else f"{peak['time_ms']:.3f}"])
+    write_peaks_csv(folder / "peaks.csv", summary)
     np.savez(folder / "strain_points.npz", points_xy_px=result.points.astype(np.float32),
              positions_xy_px=result.positions.astype(np.float32), segment=result.segment.astype(np.int16),
              transmural_depth=result.depth.astype(np.float32),

@@ -119,7 +119,7 @@ def run(args: argparse.Namespace) -> int:
     warn_off_the_tracked_region(myocardium, result.fields["lagrangian"])
     strain = compute_strain(result.fields["lagrangian"], myocardium, result.spacing, result.frame_times_ms)
     if result.fields.get("uncertainty") is not None and result.fields["uncertainty"].ndim == 3:  # issue 27
-        from ..quality import region_estimates
+        from ..regions import region_estimates
         strain.error_px = region_estimates(strain, result.fields["uncertainty"])
     with result_directory(out, args.force, inputs) as folder:
         summary = write_strain(folder, strain)
@@ -170,7 +170,7 @@ def print_peaks(myocardium: Myocardium, strain, summary: dict, out: Path) -> Non
     unreliable = [f"{region_label(r)} ({len(r['unreliable_frames'])} frames from {r['unreliable_frames'][0]})"
                   for r in summary["regions"] if r.get("unreliable_frames") and r["kind"] == "segment"]
     if unreliable:
-        from ..quality import FLAG_PX
+        from ..regions import FLAG_PX
         print(f"unreliable (tracking error estimate above {FLAG_PX:g} px): " + "; ".join(unreliable))
 
 
