@@ -17,7 +17,6 @@ from typing import Callable, Sequence as SequenceType
 
 import imageio.v3 as iio
 import numpy as np
-import torch
 from matplotlib import colormaps
 from scipy import optimize
 from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -25,7 +24,7 @@ from matplotlib.cm import ScalarMappable
 from matplotlib.colors import Normalize
 from matplotlib.figure import Figure
 
-from . import fields
+from . import fields_numpy
 from .myocardium import LEVELS, segments
 from .strain import region_kind, region_label
 
@@ -125,14 +124,9 @@ def largest_motion_frame(lagrangian: np.ndarray) -> int:
     return int(np.argmax(moved)) + 1 if moved and max(moved) > 0 else 0
 
 
-def _as_tensor(array: np.ndarray) -> torch.Tensor:
-    return torch.as_tensor(np.asarray(array, dtype=np.float32))
-
-
 def track_frame0_points(lagrangian: np.ndarray, points: np.ndarray) -> np.ndarray:
     """Positions (T, K, 2) in every frame of frame-0 points (K, 2), both (x, y), by inverting the fields."""
-    with torch.no_grad():
-        return fields.track_points(_as_tensor(lagrangian), _as_tensor(points)).numpy()
+    return fields_numpy.track_points(np.asarray(lagrangian, dtype=np.float32), points)
 
 
 def tag_grid_lines(shape: tuple[int, int], spacing: float = 8.0, offset: tuple[float, float] = (0.0, 0.0),
@@ -369,12 +363,10 @@ def registration_frames(images: np.ndarray, inf_forward: np.ndarray, inf_backwar
     frame t warped by ``inf_backward[t-1]`` (≈ frame t-1); lower right frame 0 warped by
     ``lagrangian[t-1]`` (≈ frame t).
     """
-    with torch.no_grad():
-        frames = _as_tensor(images)[:, None]
-        forward = fields.warp(frames[:-1], _as_tensor(inf_forward))[:, 0].numpy()
-        backward = fields.warp(frames[1:], _as_tensor(inf_backward))[:, 0].numpy()
-        lagrangian_warped = fields.warp(frames[:1].expand(len(lagrangian), -1, -1, -1),
-                                        _as_tensor(lagrangian))[:, 0].numpy()
+    frames = np.asarray(images, dtype=np.float32)[:, None]
+    forward = fields_numpy.warp(frames[:-1], np.asarray(inf_forward, dtype=np.float32))[:, 0]
+    backward = fields_numpy.warp(frames[1:], np.asarray(inf_backward, dtype=np.float32))[:, 0]
+    lagrangian_warped = fields_numpy.warp(frames[:1], np.asarray(lagrangian, dtype=np.float32))[:, 0]
     limits = _display_range(images)
     figure = new_figure(2, 2)
     titles = ("sequence: frame t", "forward: frame t-1 warped (≈ t)",
