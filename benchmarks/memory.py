@@ -12,6 +12,7 @@ without it, Eq. 12 as ``deeptag.track_sequence`` does by default. The parent sto
 resident memory passes ``--limit-mib`` and reports the length as over that limit.
 
     python benchmarks/memory.py [--frames 25 60 120 300] [--steps 10] [--threads 1] [--myocardium]
+    python benchmarks/memory.py --overhead 33 65 [--repeats 3]   # time per step, all pairs against runs
 
 To measure another version of the code, put its ``src`` first: ``PYTHONPATH=/tmp/old/src python ...``.
 """
@@ -75,6 +76,48 @@ def measure(frames: int, steps: int, threads: int, myocardium: bool) -> dict:
             "deeptag": str(Path(deeptag.__file__).parent)}
 
 
+def step_overhead(lengths: list[int], repeats: int, threads: int) -> None:
+    """CPU seconds of one adaptation step (Eq. 12 on the bundled model's adapted fields, forward and
+    backward) with all pairs in one graph against the runs ``adapt_model`` takes (``pairs_per_level``),
+    each but the last computed again in the backward pass; the two alternate, ``repeats`` times each,
+    medians."""
+    import torch
+    import torch.nn.functional as F
+
+    from deeptag.adapt import AdaptedFields, backward_in_runs, pairs_per_level
+    from deeptag.checkpoint import load_model
+    from deeptag.io import Sequence
+    from deeptag.losses import DeepTagLoss
+    from deeptag.phantom import simulate_sequence
+    from deeptag.preprocess import GridMapping
+    from deeptag.track import DEFAULT_ADAPTATION, network_frames
+
+    torch.set_num_threads(threads)
+    model, _ = load_model(None)
+    simulated = simulate_sequence(VALIDATION_SEED)
+    loss = DeepTagLoss(DEFAULT_ADAPTATION.objective())
+    print(f"one adaptation step, CPU seconds, median of {repeats}: all pairs at once against adapt_model's "
+          f"runs, {threads} thread(s)")
+    print(f"{'frames':>6} {'grid':>5} {'pairs/run':>9} {'all at once':>12} {'in runs':>8} {'ratio':>6}")
+    for length in lengths:
+        sequence = Sequence(images=extended(simulated.images, length), source="simulated", roi=simulated.roi)
+        mapping = GridMapping.box_or_full_frame(simulated.roi, *simulated.images.shape[1:], model.config.image_size)
+        frames = network_frames(sequence, mapping)
+        adapted = AdaptedFields(model, frames[:-1], frames[1:], 8)
+        for images in (frames, F.interpolate(frames, size=(frames.shape[-1] // 2,) * 2, mode="area")):
+            run = pairs_per_level(length - 1, (frames.shape[-1] // images.shape[-1]) ** 2)
+            seconds: dict[int, list[float]] = {length - 1: [], run: []}
+            for _ in range(repeats):
+                for pairs in (length - 1, run):
+                    adapted.zero_grad(set_to_none=True)
+                    started = time.process_time()
+                    backward_in_runs(loss, adapted, images, pairs)
+                    seconds[pairs].append(time.process_time() - started)
+            whole, runs = median(seconds[length - 1]), median(seconds[run])
+            print(f"{length:>6} {images.shape[-1]:>5} {run:>9} {whole:>12.2f} {runs:>8.2f} {runs / whole:>6.2f}",
+                  flush=True)
+
+
 def median(values: list[float]) -> float | None:
     return sorted(values)[len(values) // 2] if values else None
 
@@ -105,10 +148,16 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--myocardium", action="store_true", help="give the simulator's frame-0 myocardium")
     parser.add_argument("--limit-mib", type=float, default=12000, help="stop a run whose memory passes this")
+    parser.add_argument("--overhead", type=int, nargs="+", metavar="FRAMES",
+                        help="instead: CPU seconds per step with all pairs at once and in runs, at these lengths")
+    parser.add_argument("--repeats", type=int, default=3, help="steps of each kind with --overhead")
     parser.add_argument("--child", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         print(json.dumps(measure(args.child, args.steps, args.threads, args.myocardium)))
+        return
+    if args.overhead:
+        step_overhead(args.overhead, args.repeats, args.threads)
         return
     loss = "myocardium-aware loss (myocardium given)" if args.myocardium else "Eq. 12 (no myocardium)"
     print(f"track_sequence, default adaptation with {args.steps} steps, {loss}, seed {VALIDATION_SEED} "

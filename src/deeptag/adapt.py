@@ -37,7 +37,8 @@ PAIRS_PER_BATCH = 16  # pairs through the network at once: bounded memory for lo
 # the paper's and the simulator's longest: they pay nothing). A longer sequence is evaluated in runs of
 # at most PAIRS_PER_RUN pairs, each run but the last computed again in the backward pass
 # (backward_in_runs), so that its memory does not grow with its length (issues 24 and 26): the backward
-# pass needs 22.5 MiB per pair of the 192 grid (Eq. 12's saved tensors). benchmarks/memory.py measures both.
+# pass needs 22.5 MiB per pair of the 192 grid (Eq. 12's saved tensors). On the coarse level, a quarter
+# of the pixels, both are four times as many pairs. benchmarks/memory.py measures memory and time.
 ONE_RUN_PAIRS = 24
 PAIRS_PER_RUN = 8
 
@@ -106,14 +107,18 @@ class AdaptConfig:
 
 
 def gaussian_blur(frames: torch.Tensor, sigma: float) -> torch.Tensor:
-    """Separable Gaussian blur of (N, 1, H, W) frames, reflecting at the border."""
+    """Separable Gaussian blur of (N, 1, H, W) frames, reflecting at the border; ``PAIRS_PER_BATCH``
+    frames at a time, as the convolutions' working memory grows with the batch (490 MiB for 300 frames
+    of 192 pixels at once)."""
     radius = max(1, int(3 * sigma))
     x = torch.arange(-radius, radius + 1, dtype=frames.dtype, device=frames.device)
     kernel = torch.exp(-0.5 * (x / sigma) ** 2)
     kernel = kernel / kernel.sum()
-    padded = F.pad(frames, (radius, radius, radius, radius), mode="reflect")
-    out = F.conv2d(padded, kernel.view(1, 1, 1, -1))
-    return F.conv2d(out, kernel.view(1, 1, -1, 1))
+    out = []
+    for i in range(0, len(frames), PAIRS_PER_BATCH):
+        padded = F.pad(frames[i:i + PAIRS_PER_BATCH], (radius, radius, radius, radius), mode="reflect")
+        out.append(F.conv2d(F.conv2d(padded, kernel.view(1, 1, 1, -1)), kernel.view(1, 1, -1, 1)))
+    return torch.cat(out)
 
 
 class AdaptedFields(nn.Module):
@@ -178,8 +183,8 @@ def adapt_model(model: DeepTagNet, frames: torch.Tensor, config: AdaptConfig | N
     myocardium-aware terms of ``config`` (``TissueLoss``); ignored when they are off.
     ``pairs_per_run``: a step's loss is evaluated over runs of at most this many pairs
     (``backward_in_runs``), the same loss and gradients with memory that does not grow with the
-    sequence; None: all pairs at once up to ``ONE_RUN_PAIRS``, else ``PAIRS_PER_RUN``. Runs need Eq. 12's
-    consecutive pairs and full-sequence global term; other losses take all pairs at once."""
+    sequence; None: ``pairs_per_level``. Runs need Eq. 12's consecutive pairs and full-sequence global
+    term; other losses take all pairs at once."""
     config = config or AdaptConfig()
     started = time.perf_counter()
     scale = frames.shape[-1] / SETTINGS_GRID
@@ -198,8 +203,8 @@ def adapt_model(model: DeepTagNet, frames: torch.Tensor, config: AdaptConfig | N
     half = half_size(frames.shape[-2:])
     coarse_blurred, coarse_sharp = (F.interpolate(images, size=half, mode="area") for images in (blurred, frames))
     in_runs = loss.config.pairs == "consecutive" and loss.config.global_window is None
-    if pairs_per_run is None:
-        pairs_per_run = len(frames) - 1 if len(frames) - 1 <= ONE_RUN_PAIRS else PAIRS_PER_RUN
+    run_pairs = {size: pairs_per_run or pairs_per_level(len(frames) - 1, (frames.shape[-1] // size[-1]) ** 2)
+            for size in (frames.shape[-2:], half)}
     losses = []
     for step in range(config.steps):
         optimizer.zero_grad(set_to_none=True)
@@ -210,7 +215,7 @@ def adapt_model(model: DeepTagNet, frames: torch.Tensor, config: AdaptConfig | N
             if tissue and step == coarse_steps and step > 0:  # where the wall is now, from the fields so far
                 loss.maps = tissue_maps(adapted, frames, myocardium, margin)
         if in_runs:
-            value = backward_in_runs(loss, adapted, images, pairs_per_run)
+            value = backward_in_runs(loss, adapted, images, run_pairs[images.shape[-2:]])
         else:
             value, _ = loss(adapted, images)
             value.backward()
@@ -221,6 +226,12 @@ def adapt_model(model: DeepTagNet, frames: torch.Tensor, config: AdaptConfig | N
     record = {"steps": config.steps, "seconds": time.perf_counter() - started,
               "first_loss": losses[0] if losses else None, "last_loss": losses[-1] if losses else None}
     return adapted.eval(), record
+
+
+def pairs_per_level(count: int, smaller: int) -> int:
+    """Pairs per run of a sequence of ``count`` pairs on a grid of ``smaller`` times fewer pixels than
+    the model's: all of them up to ``ONE_RUN_PAIRS`` times ``smaller``, else ``PAIRS_PER_RUN`` times it."""
+    return count if count <= ONE_RUN_PAIRS * smaller else PAIRS_PER_RUN * smaller
 
 
 def backward_in_runs(loss: DeepTagLoss, adapted: AdaptedFields, frames: torch.Tensor,

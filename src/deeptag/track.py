@@ -1,8 +1,11 @@
-"""Inference on one sequence, end to end: pre-process, predict INF fields for all consecutive pairs in
-one batch, compose them into Lagrangian fields, track points, and map everything back to the input grid.
+"""Inference on one sequence, end to end: pre-process, refine the fields on the sequence (test-time
+adaptation), predict INF fields for all consecutive pairs a batch at a time, compose them into Lagrangian
+fields, track points, and map everything back to the input grid.
 """
 from __future__ import annotations
 
+import ctypes
+import sys
 import time
 from dataclasses import dataclass, field, replace
 from typing import Callable
@@ -77,6 +80,18 @@ def predict_fields(model: DeepTagNet, frames: torch.Tensor) -> dict[str, torch.T
             "sigma": torch.exp(0.5 * log_var)}
 
 
+def release_freed_memory() -> None:
+    """Give the memory that freed tensors leave in the C heap back to the system (glibc's
+    ``malloc_trim``), between the stages of a long sequence: glibc keeps freed blocks of a few MB in the
+    process, so each stage's peak would add to what the stages before it left (300 frames: 3.2 GiB
+    against 2.4 GiB, benchmarks/memory.py). Does nothing where the C library has no ``malloc_trim``."""
+    if sys.platform.startswith("linux"):
+        try:
+            ctypes.CDLL(None).malloc_trim(0)
+        except AttributeError:  # a C library without it (musl)
+            pass
+
+
 def network_regions(myocardium: Myocardium, mapping: GridMapping) -> torch.Tensor:
     """The frame-0 myocardium and the cavity it encloses (empty for an open mask) on the network grid,
     (2, 1, S, S) fractions in [0, 1], as ``adapt.adapt_model`` takes them."""
@@ -113,6 +128,7 @@ def track_sequence(sequence: Sequence, model: DeepTagNet, points: np.ndarray | N
             raise ValueError("track composes consecutive pairs: adapt with a loss on consecutive pairs")
         regions = None if myocardium is None else network_regions(myocardium, mapping).to(device)
         model, _ = adapt_model(model, frames, adapt, progress, regions)
+        release_freed_memory()
     adapted = time.perf_counter()
     model.eval()
     with torch.inference_mode():
@@ -128,6 +144,7 @@ def track_sequence(sequence: Sequence, model: DeepTagNet, points: np.ndarray | N
                        "inf_backward": fields.count_nonpositive_jacobians(net["inf_backward"]),
                        "lagrangian": fields.count_nonpositive_jacobians(net["lagrangian"])}
         net = {name: value.cpu() for name, value in net.items()}
+        release_freed_memory()
         counted = time.perf_counter()
         # the error map before the fields go to the input grid: its temporaries and those fields are not
         # held at once (issue 26: long sequences)
