@@ -19,11 +19,14 @@ The method, in order:
    (``THRESHOLD_LEVELS``) inside the tracked region, gaps under half a tag closed and holes filled
    (papillary muscles), of plausible radius and solidity. The LV cavity: the largest one around the
    region that the tracked motion shrinks most that still shrinks ``KEEP_CONTRACTION`` as much.
-4. Endocardium: along ``RAYS`` rays from the pool's centre, where the modulation crosses half way
-   between the pool's level and the wall's; epicardium: where the late intensity, systolic intensity
-   or modulation first departs by half its largest departure from the inner wall's level, within the
-   plausible thickness. Both are fitted by a robust low-order Fourier series in angle (``ENDO_ORDER``
-   for the radius, ``THICKNESS_ORDER`` for the thickness): the smoothness prior.
+4. Endocardium: along ``RAYS`` rays from the pool's centre, outward from a tag period inside the pool's
+   convex hull (papillary muscles stay in the cavity), where the mean of the scaled modulation and
+   late intensity (``ENDO_FEATURES``) crosses half way from the pool's level to the wall's; epicardium:
+   where the late intensity, systolic intensity, modulation or the wall's thickening (radial derivative
+   of the end-systolic radial displacement: the myocardium thickens, the tissue around it does not)
+   first departs by half its largest departure from the inner wall's level, within the plausible
+   thickness. Both are fitted by a robust low-order Fourier series in angle (``ENDO_ORDER`` for the
+   radius, ``THICKNESS_ORDER`` for the thickness): the smoothness prior.
 5. Plausibility (``LIMITS_MM``): cavity radius, wall thickness, their ratio and roundness; outside
    them, no myocardium and a message that says which.
 
@@ -36,9 +39,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 from scipy import ndimage
-from skimage.filters import threshold_otsu
 from skimage.measure import label, regionprops
-from skimage.morphology import disk
+from skimage.morphology import convex_hull_image, disk
 
 from .errors import InputError
 from .myocardium import DEFAULT_RV_ANGLE_DEG, Myocardium, contour_mask
@@ -55,8 +57,10 @@ MIN_ROUNDNESS = 0.35  # smallest / largest endocardial radius
 MIN_SOLIDITY = 0.8  # pool area / its convex hull's area
 MIN_CONTRACTION = 0.04
 KEEP_CONTRACTION = 0.8
+ENDO_REACH = 1.5  # tag periods outside the pool's edge where the wall's level is read (chosen: docs/guide/auto_myocardium.md)
+ENDO_FEATURES = {"modulation": 1.0, "late": -1.0}  # sign: +1 higher in the wall (chosen: docs/guide/auto_myocardium.md)
 EPI_FEATURES = ("late", "intensity", "modulation")
-THRESHOLD_LEVELS = (0.02, 0.04, 0.07, 0.1, 0.15, 0.2, 0.3)  # quantiles of the tag modulation  # 1 - (smallest mean radius of the pool over the frames / its frame-0 mean radius)
+THRESHOLD_LEVELS = (0.02, 0.04, 0.07, 0.1, 0.15, 0.2, 0.3)  # quantiles of the tag modulation
 
 
 class NoMyocardium(InputError):
@@ -147,6 +151,17 @@ def contraction(positions: np.ndarray, region: np.ndarray) -> float:
     return float(1.0 - spread.min() / max(spread[0], 1e-9))
 
 
+def radial_displacement(positions: np.ndarray, pool: np.ndarray) -> np.ndarray:
+    """Frame-0 map (H, W) of each pixel's displacement towards (-) or away from (+) the pool's tracked
+    centroid at the frame where the pool is smallest (end systole); its radial derivative is the wall's
+    thickening, which the tissue around the heart does not share."""
+    points = positions[:, pool]
+    spread = np.linalg.norm(points - points.mean(axis=1, keepdims=True), axis=2).mean(axis=1)
+    systole = int(np.argmin(spread))
+    before, after = (np.linalg.norm(positions[t] - positions[t][pool].mean(axis=0), axis=-1) for t in (0, systole))
+    return after - before
+
+
 def _plausible_pools(blood: np.ndarray, known: np.ndarray, radius_px: tuple[float, float],
                      spacing_px: float) -> list[np.ndarray]:
     """Regions (H, W) bool of ``blood`` (holes filled, gaps narrower than half a tag closed) whose
@@ -209,30 +224,35 @@ def fourier_fit(angles: np.ndarray, values: np.ndarray, weights: np.ndarray, ord
     return basis @ coefficients
 
 
-def endo_radii(modulation: np.ndarray, pool: np.ndarray, centre: tuple[float, float], angles: np.ndarray,
+def endo_radii(features: dict[str, np.ndarray], pool: np.ndarray, centre: tuple[float, float], angles: np.ndarray,
                radii: np.ndarray, spacing_px: float) -> np.ndarray:
-    """Endocardial radius per ray: the outermost point near the pool's edge where the tag modulation is
-    below half way between the pool's level and the wall's."""
-    wall = ndimage.binary_dilation(pool, disk(max(1, int(round(spacing_px))))) & ~pool
-    threshold = 0.5 * (np.median(modulation[pool]) + np.median(modulation[wall]))
-    inside = polar_profiles(pool.astype(np.float64), centre, angles, radii) > 0.5
+    """Endocardial radius per ray: going outward from a tag period inside the pool's edge, where the
+    wall score first reaches one half. The score is the mean over ``ENDO_FEATURES`` of each feature
+    scaled 0 at the pool's level (its median over the pool) and 1 at the wall's (the ray's extreme
+    within ``ENDO_REACH`` tag periods outside the edge; a wall level taken over a band that includes
+    the blurred edge itself would pull the crossing into the cavity)."""
+    inside = polar_profiles(convex_hull_image(pool).astype(np.float64), centre, angles, radii) > 0.5
     edge = np.array([radii[np.nonzero(row)[0].max()] if row.any() else 0.0 for row in inside])
-    profiles = -polar_profiles(modulation, centre, angles, radii)
-    threshold = -threshold
+    start = edge - spacing_px
+    reach = (radii[None] >= start[:, None]) & (radii[None] <= start[:, None] + (1 + ENDO_REACH) * spacing_px)
+    score = np.zeros((len(angles), len(radii)))
+    for name, sign in ENDO_FEATURES.items():
+        profiles = sign * polar_profiles(features[name], centre, angles, radii)
+        level = sign * float(np.median(features[name][pool]))
+        wall = np.where(reach, profiles, -np.inf).max(axis=1)
+        score += (profiles - level) / np.maximum(wall - level, 1e-9)[:, None] / len(ENDO_FEATURES)
     found = np.empty(len(angles))
-    for k, (profile, limit) in enumerate(zip(profiles, edge + spacing_px / 2)):
-        above = np.nonzero((profile >= threshold) & (radii <= limit))[0]
-        i = above.max() if above.size else 0
-        if i + 1 < len(radii) and profile[i] != profile[i + 1]:
-            found[k] = radii[i] + (radii[i + 1] - radii[i]) * (profile[i] - threshold) / (profile[i] - profile[i + 1])
+    for k, profile in enumerate(score):
+        i = np.nonzero(reach[k] & (profile >= 0.5))[0].min()
+        if i > 0 and profile[i] != profile[i - 1]:
+            found[k] = radii[i - 1] + (radii[i] - radii[i - 1]) * (0.5 - profile[i - 1]) / (profile[i] - profile[i - 1])
         else:
             found[k] = radii[i]
     return found
 
 
-def epi_radii(features: dict[str, np.ndarray], centre: tuple[float, float], angles: np.ndarray,
-              radii: np.ndarray, endo: np.ndarray, thickness_px: tuple[float, float],
-              spacing_px: float) -> tuple[np.ndarray, np.ndarray]:
+def epi_radii(profiles: dict[str, np.ndarray], radii: np.ndarray, endo: np.ndarray,
+              thickness_px: tuple[float, float], spacing_px: float) -> tuple[np.ndarray, np.ndarray]:
     """Epicardial radius per ray and its weight.
 
     Along each ray the wall's level of every feature in ``EPI_FEATURES`` is its median over the inner
@@ -244,9 +264,8 @@ def epi_radii(features: dict[str, np.ndarray], centre: tuple[float, float], angl
     inner_start, inner_end = endo + spacing_px / 2, endo + max(thickness_px[0], spacing_px / 2 + 1.0)
     inner = (radii[None] >= inner_start[:, None]) & (radii[None] <= inner_end[:, None])
     cavity = (radii[None] <= endo[:, None] - spacing_px / 2)
-    departure = np.zeros((len(angles), len(radii)))
-    for name in EPI_FEATURES:
-        profile = polar_profiles(features[name], centre, angles, radii)
+    departure = np.zeros((len(endo), len(radii)))
+    for profile in profiles.values():
         wall = np.array([np.median(p[m]) for p, m in zip(profile, inner)])
         pool = np.median(profile[cavity])
         contrast = max(abs(pool - float(np.median(wall))), 1e-6)
@@ -303,9 +322,12 @@ def find_myocardium(images: np.ndarray, lagrangian: np.ndarray,
     low, high = (limit / mm_per_px for limit in LIMITS_MM["wall thickness"])
     angles = np.linspace(0, 2 * np.pi, RAYS, endpoint=False)
     radii = np.arange(0.0, 2 * cavity + high + spacing_px, 0.25)
-    endo = fourier_fit(angles, endo_radii(features["modulation"], pool, centre, angles, radii, spacing_px),
+    endo = fourier_fit(angles, endo_radii(features, pool, centre, angles, radii, spacing_px),
                        np.ones(RAYS), ENDO_ORDER)
-    outer, weight = epi_radii(features, centre, angles, radii, endo, (low, high), spacing_px)
+    profiles = {name: polar_profiles(features[name], centre, angles, radii) for name in EPI_FEATURES}
+    profiles["thickening"] = np.gradient(polar_profiles(radial_displacement(positions, pool), centre, angles, radii),
+                                         radii, axis=1)
+    outer, weight = epi_radii(profiles, radii, endo, (low, high), spacing_px)
     thickness = fourier_fit(angles, outer - endo, weight, THICKNESS_ORDER)
     epi = endo + np.maximum(thickness, 1.0)
     measures = {"tag spacing px": spacing_px, "mm per px": mm_per_px, "pool contraction": shrink,
