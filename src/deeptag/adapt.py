@@ -15,7 +15,9 @@ neighbouring tag, the typical failure of tag tracking (one tag period off).
 """
 from __future__ import annotations
 
+import ctypes
 import math
+import sys
 import time
 from dataclasses import dataclass, field, replace
 from typing import Callable
@@ -166,6 +168,18 @@ class AdaptedFields(nn.Module):
         return PairFields.integrated(velocity, log_var, velocity, self.config.integration_steps)
 
 
+def release_freed_memory() -> None:
+    """Give the memory that freed tensors leave in the C heap back to the system (glibc's
+    ``malloc_trim``), between the stages of tracking a long sequence: glibc keeps freed blocks of a few
+    MB in the process, so that each stage's peak would add to what the stages before it left
+    (benchmarks/memory.py). Does nothing where the C library has no ``malloc_trim``."""
+    if sys.platform.startswith("linux"):
+        try:
+            ctypes.CDLL(None).malloc_trim(0)
+        except AttributeError:  # a C library without it (musl)
+            pass
+
+
 def half_size(size: torch.Size) -> torch.Size:
     """The coarse level's grid: half of ``size`` (rounded down)."""
     return torch.Size(side // 2 for side in size)
@@ -202,6 +216,7 @@ def adapt_model(model: DeepTagNet, frames: torch.Tensor, config: AdaptConfig | N
     blurred = gaussian_blur(frames, config.blur_sigma * scale) if blurred_steps else frames
     half = half_size(frames.shape[-2:])
     coarse_blurred, coarse_sharp = (F.interpolate(images, size=half, mode="area") for images in (blurred, frames))
+    release_freed_memory()  # what the network's prediction left, and again when the level changes
     in_runs = loss.config.pairs == "consecutive" and loss.config.global_window is None
     run_pairs = {size: pairs_per_run or pairs_per_level(len(frames) - 1, (frames.shape[-1] // size[-1]) ** 2)
             for size in (frames.shape[-2:], half)}
@@ -212,8 +227,10 @@ def adapt_model(model: DeepTagNet, frames: torch.Tensor, config: AdaptConfig | N
             images = coarse_blurred if step < blurred_steps else coarse_sharp
         else:
             images = blurred if step < blurred_steps else frames
-            if tissue and step == coarse_steps and step > 0:  # where the wall is now, from the fields so far
-                loss.maps = tissue_maps(adapted, frames, myocardium, margin)
+            if step == coarse_steps and step > 0:
+                release_freed_memory()
+                if tissue:  # where the wall is now, from the fields so far
+                    loss.maps = tissue_maps(adapted, frames, myocardium, margin)
         if in_runs:
             value = backward_in_runs(loss, adapted, images, run_pairs[images.shape[-2:]])
         else:

@@ -4,8 +4,6 @@ fields, track points, and map everything back to the input grid.
 """
 from __future__ import annotations
 
-import ctypes
-import sys
 import time
 from dataclasses import dataclass, field, replace
 from typing import Callable
@@ -15,7 +13,7 @@ import torch
 from scipy import ndimage
 
 from . import fields, quality
-from .adapt import PAIRS_PER_BATCH, AdaptConfig, AdaptedFields, adapt_model
+from .adapt import PAIRS_PER_BATCH, AdaptConfig, AdaptedFields, adapt_model, release_freed_memory
 from .io import Sequence
 from .model import DeepTagNet
 from .myocardium import Myocardium
@@ -78,18 +76,6 @@ def predict_fields(model: DeepTagNet, frames: torch.Tensor) -> dict[str, torch.T
     return {"inf_forward": forward, "inf_backward": backward,
             "lagrangian": fields.lagrangian_fields(forward),
             "sigma": torch.exp(0.5 * log_var)}
-
-
-def release_freed_memory() -> None:
-    """Give the memory that freed tensors leave in the C heap back to the system (glibc's
-    ``malloc_trim``), between the stages of a long sequence: glibc keeps freed blocks of a few MB in the
-    process, so each stage's peak would add to what the stages before it left (300 frames: 3.2 GiB
-    against 2.4 GiB, benchmarks/memory.py). Does nothing where the C library has no ``malloc_trim``."""
-    if sys.platform.startswith("linux"):
-        try:
-            ctypes.CDLL(None).malloc_trim(0)
-        except AttributeError:  # a C library without it (musl)
-            pass
 
 
 def network_regions(myocardium: Myocardium, mapping: GridMapping) -> torch.Tensor:
