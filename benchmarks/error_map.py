@@ -9,7 +9,7 @@ tracked by ``track_sequence`` with the bundled model, prints in one run:
 2. the calibration: the fraction of those pixels whose true error lies below the estimate (the estimate
    is the predicted 90th percentile: aim 0.85-0.95);
 3. per AHA segment (mid level, the simulator's myocardium): the segment is flagged when its estimate
-   (``quality.region_estimates``) exceeds ``quality.FLAG_PX`` in some frame; precision and recall for the
+   (``regions.region_estimates``) exceeds ``regions.FLAG_PX`` in some frame; precision and recall for the
    segments whose true peak strain error (E_cc or E_rr, percentage points) exceeds 5 (and 10, 20);
 4. the seconds of the error map beside those of the tracking;
 5. on ../shared/real/sax_45_23.npz (when present), the estimate at its expert landmarks (``error_px``)
@@ -34,6 +34,7 @@ from deeptag import quality
 from deeptag.adapt import AdaptConfig
 from deeptag.checkpoint import load_model
 from deeptag.io import read_sequence
+from deeptag.regions import FLAG_PX, error_at_points, region_estimates
 from deeptag.metrics import landmark_distances
 from deeptag.phantom import simulate_sequence
 from deeptag.strain import compute_strain, strain_summary
@@ -85,7 +86,7 @@ def evaluate(args, model) -> None:
         myocardium = simulated.myocardium()
         true_peaks, _ = segment_peaks(simulated.lagrangian[1:], myocardium)
         tracked_peaks, strain = segment_peaks(result.lagrangian, myocardium)
-        flags = quality.region_estimates(strain, result.uncertainty)
+        flags = region_estimates(strain, result.uncertainty)
         for region, peaks in true_peaks.items():
             if peaks["E_cc"] is None or tracked_peaks[region]["E_cc"] is None:
                 continue
@@ -102,8 +103,8 @@ def evaluate(args, model) -> None:
           f"of the pixel-frames (per sequence {min(np.mean(t < e) for t, e in zip(errors, estimates)):.3f} to "
           f"{max(np.mean(t < e) for t, e in zip(errors, estimates)):.3f})")
     table = np.array(segments)
-    flagged = table[:, 0] > quality.FLAG_PX
-    print(f"3. Segment flags (estimate above {quality.FLAG_PX:g} px in some frame): {int(flagged.sum())} of "
+    flagged = table[:, 0] > FLAG_PX
+    print(f"3. Segment flags (estimate above {FLAG_PX:g} px in some frame): {int(flagged.sum())} of "
           f"{len(table)} segments flagged")
     print(f"   Spearman correlation of a segment's largest estimate with its true peak strain error: "
           f"E_cc or E_rr {stats.spearmanr(table[:, 0], table[:, 1])[0]:.3f}, E_cc {stats.spearmanr(table[:, 0], table[:, 2])[0]:.3f}")
@@ -120,7 +121,7 @@ def evaluate(args, model) -> None:
     if REAL.is_file():  # expert landmarks: their own marking error is part of the 'true' distance
         real = read_sequence(REAL)
         result = track_sequence(real, model, points=real.landmarks[0], adapt=adapt)
-        estimate = quality.error_at_points(result.uncertainty, result.tracks)[1:]
+        estimate = error_at_points(result.uncertainty, result.tracks)[1:]
         distance = landmark_distances(result.tracks, real.landmarks)[1:]
         known = np.isfinite(estimate) & np.isfinite(distance)
         print(f"5. {REAL.name}, {int(known.sum())} expert landmark-frames: mean distance {distance[known].mean():.2f} px, "

@@ -110,17 +110,6 @@ def test_the_map_is_larger_where_a_frame_jumps_one_tag_period():
     assert float(estimate[2][inside].median()) == pytest.approx(float(estimate[2][outside].median()), rel=0.3)
 
 
-def test_error_at_points_samples_the_map_and_is_zero_at_frame_0():
-    error = np.random.default_rng(0).random((3, 10, 12)).astype(np.float32)
-    error[:, :, 0] = np.nan
-    positions = np.array([[[4.0, 5.0], [0.0, 2.0]]] * 4, dtype=np.float32)  # (x, y)
-    values = quality.error_at_points(error, positions)
-    assert values.shape == (4, 2)
-    assert np.all(values[0] == 0)
-    assert np.allclose(values[1:, 0], error[:, 5, 4])
-    assert np.all(np.isnan(values[1:, 1]))
-
-
 def test_summary_flags_the_frames_above_the_threshold():
     error = np.full((3, 8, 8), 1.0, dtype=np.float32)
     error[1] = 3.0
@@ -200,6 +189,7 @@ def test_strain_flags_the_segment_whose_estimate_is_high(tmp_path):
     import json
 
     from deeptag.myocardium import define_myocardium
+    from deeptag.regions import FLAG_PX, region_estimates
     from deeptag.strain import compute_strain, write_strain
 
     myocardium = define_myocardium((64, 64), ring="32,32,10,18")
@@ -209,7 +199,7 @@ def test_strain_flags_the_segment_whose_estimate_is_high(tmp_path):
     chosen = strain.segment == strain.segment[0]
     xs, ys = strain.points[chosen, 0].astype(int), strain.points[chosen, 1].astype(int)
     error[2][ys, xs] = 5.0  # frame 3, this segment's points only (they do not move)
-    strain.error_px = quality.region_estimates(strain, error)
+    strain.error_px = region_estimates(strain, error)
     summary = write_strain(tmp_path, strain)
     segments = {r["region"]: r for r in summary["regions"] if r["kind"] == "segment"}
     assert segments[str(strain.segment[0])]["unreliable_frames"] == [3]
@@ -217,7 +207,7 @@ def test_strain_flags_the_segment_whose_estimate_is_high(tmp_path):
     rows = list(csv.DictReader(open(tmp_path / "strain.csv")))
     flagged = {(row["region"], row["frame"]) for row in rows if row["unreliable"] == "1"}
     assert flagged == {(str(strain.segment[0]), "3")}
-    assert json.loads((tmp_path / "strain.json").read_text())["quality"]["flag_threshold_px"] == quality.FLAG_PX
+    assert json.loads((tmp_path / "strain.json").read_text())["quality"]["flag_threshold_px"] == FLAG_PX
 
 
 def test_the_report_draws_the_error_map_of_each_frame():

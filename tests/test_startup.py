@@ -48,8 +48,6 @@ def test_report_and_strain_parse_without_torch(argv):
     assert not imported(argv, parse_only=True)["torch"]
 
 
-@pytest.mark.xfail(strict=True, reason="io.py imports preprocess (PyTorch) at module level and report.py takes "
-                   "region_estimates from quality (PyTorch); strain, viz, long_axis and regions need none (issue 26)")
 @pytest.mark.parametrize("command", [["strain", "--lv"], ["report"], ["report", "--lv"]])
 def test_strain_and_report_runs_do_not_import_torch(tmp_path, command):
     """Whole runs on a result folder with an error map: strain tables, the report's pictures and strain."""

@@ -33,7 +33,7 @@ import tifffile
 from pydicom.errors import InvalidDicomError
 
 from .errors import InputError
-from .preprocess import check_roi
+from .roi import check_roi
 
 MAX_SIDE = 2048  # larger frames are not cardiac images; refusing them avoids exhausting memory
 NIFTI_SUFFIXES = (".nii", ".nii.gz")

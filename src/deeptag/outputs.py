@@ -197,7 +197,7 @@ def write_tracks(folder: Path, tracks: np.ndarray, spacing: tuple[float, float] 
                  frame_times: np.ndarray | None = None, errors: np.ndarray | None = None) -> None:
     """``tracks.npy`` (T, K, 2) as (x, y) pixels and ``tracks.csv`` with one row per frame and point,
     in pixels, and in mm and with the frame time where they are known; ``errors`` (T, K), the estimated
-    tracking error in pixels (``quality.error_at_points``), as column ``error_px`` (empty where unknown)."""
+    tracking error in pixels (``regions.error_at_points``), as column ``error_px`` (empty where unknown)."""
     np.save(folder / "tracks.npy", tracks.astype(np.float32))
     header = ["frame", "point", "x_px", "y_px"]
     if spacing is not None:

@@ -24,6 +24,7 @@ from scipy import ndimage
 
 from . import fields
 from .errors import InputError
+from .roi import MIN_ROI_SIDE, check_roi
 
 NETWORK_SIZE = 192
 NETWORK_FRAMES = 25  # training pads shorter sequences to this length by repeating the last frame
@@ -222,21 +223,6 @@ class GridMapping:
         x0, y0, x1, y1 = self.roi
         points = np.asarray(points, dtype=float)
         return ((points[:, 0] >= x0) & (points[:, 0] <= x1 - 1) & (points[:, 1] >= y0) & (points[:, 1] <= y1 - 1))
-
-
-MIN_ROI_SIDE = 16  # pixels; a smaller region holds too little of the heart to track
-
-
-def check_roi(roi: tuple[int, int, int, int], height: int, width: int) -> tuple[int, int, int, int]:
-    """Validate a user's box (x0, y0, x1, y1): columns x0..x1-1, rows y0..y1-1 of an H x W frame."""
-    x0, y0, x1, y1 = (int(v) for v in roi)
-    if not (0 <= x0 < x1 <= width and 0 <= y0 < y1 <= height):
-        raise InputError(f"the region of interest {x0},{y0},{x1},{y1} must satisfy 0 <= x0 < x1 <= {width} "
-                         f"and 0 <= y0 < y1 <= {height} (x1, y1 exclusive) for {height}x{width} frames")
-    if min(x1 - x0, y1 - y0) < MIN_ROI_SIDE:
-        raise InputError(f"the region of interest {x0},{y0},{x1},{y1} is {x1 - x0}x{y1 - y0} pixels; "
-                         f"it needs at least {MIN_ROI_SIDE} on each side")
-    return x0, y0, x1, y1
 
 
 def find_heart_roi(images: np.ndarray, margin: float = 0.25, smoothing: float = 1 / 32,

@@ -25,6 +25,7 @@ import torch.nn.functional as F
 
 from . import fields
 from .losses import box_sums, local_ncc_map
+from .regions import FLAG_PX
 
 NCC_WINDOW = 9  # the training loss's window (losses.LossConfig.ncc_window)
 SMOOTHING = 9  # box size of the signals' spatial smoothing, network pixels
@@ -247,19 +248,6 @@ def scan_checks(images: np.ndarray, roi: tuple[int, int, int, int], frame_times:
 # ---------------------------------------------------------------------------------------------------------
 # Summaries and flags of the error map (docs/guide/quality.md, "Flags")
 
-FLAG_PX = 2.0  # a frame, a point or a segment is flagged where its estimate exceeds this (input pixels)
-
-
-def error_at_points(error: np.ndarray, positions: np.ndarray) -> np.ndarray:
-    """The estimate (T, K) at tracked points: ``error`` (T-1, H, W) of frames 1..T-1 sampled bilinearly at
-    ``positions`` (T, K, 2) as (x, y); 0 at frame 0 (the points are given there); NaN outside the region."""
-    positions = np.asarray(positions, dtype=np.float32)
-    values = torch.as_tensor(np.asarray(error, dtype=np.float32))[:, None]
-    coords = fields.points_to_coords(torch.as_tensor(positions[1:])).permute(0, 2, 1)[..., None]
-    sampled = fields.sample(values, coords)[:, 0, :, 0].numpy()
-    return np.concatenate([np.zeros((1, positions.shape[1]), dtype=np.float32), sampled])
-
-
 def moving_mask(mask: np.ndarray, lagrangian: np.ndarray) -> np.ndarray:
     """(T-1, H, W): the pixels of frames 1..T-1 whose material point ``p + L_t(p)`` lies in the frame-0
     ``mask`` (H, W) (bilinear, >= 0.5)."""
@@ -289,18 +277,3 @@ def summarise_error(error: np.ndarray, region: np.ndarray | None = None, thresho
         "frames_flagged": [t for value, t in known if value > threshold],
         "per_frame_median_px": [0.0] + [None if v is None else round(v, 4) for v in per_frame],
     }
-
-
-def region_estimates(strain, error: np.ndarray) -> dict[str, np.ndarray]:
-    """The estimate (T,) of each region of a ``strain.StrainResult`` (global, layers, AHA segments): the mean
-    of ``error`` (T-1, H, W) at its material points' tracked positions, per frame (0 at frame 0). A segment
-    is flagged at a frame where this exceeds ``FLAG_PX``."""
-    at_points = error_at_points(error, strain.positions)
-    out = {}
-    for region, _, _, selected in strain.regions():
-        chosen = at_points[:, selected]
-        finite = np.isfinite(chosen)
-        total = np.where(finite, chosen, 0.0).sum(axis=1)
-        count = finite.sum(axis=1)
-        out[region] = np.where(count > 0, total / np.maximum(count, 1), np.nan)
-    return out

@@ -645,7 +645,7 @@ def write_report(result_dir: str | Path, out: str | Path, sequence: str | Path |
         computed = compute_any_strain(result.fields["lagrangian"], wall, result.spacing, result.frame_times_ms)
         if not isinstance(wall, LongAxisMyocardium) and result.fields.get("uncertainty") is not None and \
                 result.fields["uncertainty"].ndim == 3:  # issue 27
-            from .quality import region_estimates
+            from .regions import region_estimates
             computed.error_px = region_estimates(computed, result.fields["uncertainty"])
         strain = StrainTables.from_result(computed)
         strain_source = "computed for this report"

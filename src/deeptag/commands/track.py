@@ -140,7 +140,7 @@ def write_result(folder: Path, result: TrackResult, sequence: Sequence, summary:
              lagrangian=result.lagrangian, uncertainty=result.uncertainty, lagrangian_jacobian=jacobian, **extra)
     summary["nifti"] = write_lagrangian_nifti(folder, result.lagrangian, jacobian, sequence)
     if result.tracks is not None:
-        from ..quality import error_at_points  # issue 27: the estimate at each tracked point
+        from ..regions import error_at_points  # issue 27: the estimate at each tracked point
         write_tracks(folder, result.tracks, sequence.spacing, sequence.frame_times,
                      errors=error_at_points(result.uncertainty, result.tracks))
     write_json(folder / "summary.json", summary)
