@@ -115,15 +115,6 @@ def _colorbar(figure: Figure, artist) -> None:
     bar.ax.tick_params(labelsize=8)
 
 
-def largest_motion_frame(lagrangian: np.ndarray) -> int:
-    """The frame t (from 0, as the arrays index) whose Lagrangian field ``lagrangian[t - 1]`` moves the
-    tissue most (end systole in a cardiac cycle), by the 90th percentile of the displacement over the
-    frame: the moving heart, not the still or slowly drifting background; 0 when nothing moves."""
-    magnitude = np.hypot(lagrangian[:, 0], lagrangian[:, 1]).reshape(len(lagrangian), -1)
-    moved = [float(np.percentile(m[np.isfinite(m)], 90)) if np.isfinite(m).any() else 0.0 for m in magnitude]
-    return int(np.argmax(moved)) + 1 if moved and max(moved) > 0 else 0
-
-
 def track_frame0_points(lagrangian: np.ndarray, points: np.ndarray) -> np.ndarray:
     """Positions (T, K, 2) in every frame of frame-0 points (K, 2), both (x, y), by inverting the fields."""
     return fields_numpy.track_points(np.asarray(lagrangian, dtype=np.float32), points)
