@@ -53,7 +53,7 @@ ENDO_ORDER, THICKNESS_ORDER = 5, 3
 DEFAULT_TAG_MM = 6.5  # the ruler when the pixel size is unknown: tag spacing is 5-8.5 mm in practice
 LIMITS_MM = {"cavity radius": (8.0, 40.0), "wall thickness": (3.0, 20.0)}
 THICKNESS_RATIO = (0.12, 1.2)  # mean wall thickness / mean cavity radius
-MIN_ROUNDNESS = 0.35  # smallest / largest endocardial radius
+MIN_ROUNDNESS = 0.5  # smallest / largest endocardial radius (chosen: docs/guide/auto_myocardium.md)
 MIN_SOLIDITY = 0.8  # pool area / its convex hull's area
 MIN_CONTRACTION = 0.04
 KEEP_CONTRACTION = 0.8
@@ -160,6 +160,14 @@ def radial_displacement(positions: np.ndarray, pool: np.ndarray) -> np.ndarray:
     systole = int(np.argmin(spread))
     before, after = (np.linalg.norm(positions[t] - positions[t][pool].mean(axis=0), axis=-1) for t in (0, systole))
     return after - before
+
+
+def wall_thickening(moved: np.ndarray, radii: np.ndarray, endo: np.ndarray, epi: np.ndarray) -> float:
+    """Median over the rays of the wall's relative thickening at end systole, (change of the distance
+    between epi- and endocardium) / that distance at frame 0, from the radial displacement profiles
+    ``moved`` (rays, radii): positive in a contracting LV, about zero in tissue that only moves along."""
+    at = [np.array([np.interp(r, radii, row) for r, row in zip(border, moved)]) for border in (endo, epi)]
+    return float(np.median((at[1] - at[0]) / np.maximum(epi - endo, 1e-6)))
 
 
 def _plausible_pools(blood: np.ndarray, known: np.ndarray, radius_px: tuple[float, float],
@@ -325,8 +333,8 @@ def find_myocardium(images: np.ndarray, lagrangian: np.ndarray,
     endo = fourier_fit(angles, endo_radii(features, pool, centre, angles, radii, spacing_px),
                        np.ones(RAYS), ENDO_ORDER)
     profiles = {name: polar_profiles(features[name], centre, angles, radii) for name in EPI_FEATURES}
-    profiles["thickening"] = np.gradient(polar_profiles(radial_displacement(positions, pool), centre, angles, radii),
-                                         radii, axis=1)
+    moved = polar_profiles(radial_displacement(positions, pool), centre, angles, radii)
+    profiles["thickening"] = np.gradient(moved, radii, axis=1)
     outer, weight = epi_radii(profiles, radii, endo, (low, high), spacing_px)
     thickness = fourier_fit(angles, outer - endo, weight, THICKNESS_ORDER)
     epi = endo + np.maximum(thickness, 1.0)
@@ -334,7 +342,8 @@ def find_myocardium(images: np.ndarray, lagrangian: np.ndarray,
                 "cavity radius mm": float(endo.mean() * mm_per_px),
                 "wall thickness mm": float(thickness.mean() * mm_per_px),
                 "thickness ratio": float(thickness.mean() / endo.mean()),
-                "roundness": float(endo.min() / endo.max())}
+                "roundness": float(endo.min() / endo.max()),
+                "wall thickening": wall_thickening(moved, radii, endo, epi)}
     check_plausible(measures)
     endo_xy, epi_xy = (np.stack([centre[0] + r * np.cos(angles), centre[1] + r * np.sin(angles)], axis=1)
                        for r in (endo, epi))
