@@ -234,8 +234,8 @@ def fourier_fit(angles: np.ndarray, values: np.ndarray, weights: np.ndarray, ord
 
 def endo_radii(features: dict[str, np.ndarray], pool: np.ndarray, centre: tuple[float, float], angles: np.ndarray,
                radii: np.ndarray, spacing_px: float) -> np.ndarray:
-    """Endocardial radius per ray: going outward from a tag period inside the pool's edge, where the
-    wall score first reaches one half. The score is the mean over ``ENDO_FEATURES`` of each feature
+    """Endocardial radius per ray: going outward from a tag period inside the edge of the pool's convex
+    hull, where the wall score first reaches one half (or, should it never, where it is highest). The score is the mean over ``ENDO_FEATURES`` of each feature
     scaled 0 at the pool's level (its median over the pool) and 1 at the wall's (the ray's extreme
     within ``ENDO_REACH`` tag periods outside the edge; a wall level taken over a band that includes
     the blurred edge itself would pull the crossing into the cavity)."""
@@ -251,7 +251,8 @@ def endo_radii(features: dict[str, np.ndarray], pool: np.ndarray, centre: tuple[
         score += (profiles - level) / np.maximum(wall - level, 1e-9)[:, None] / len(ENDO_FEATURES)
     found = np.empty(len(angles))
     for k, profile in enumerate(score):
-        i = np.nonzero(reach[k] & (profile >= 0.5))[0].min()
+        above = np.nonzero(reach[k] & (profile >= 0.5))[0]
+        i = above.min() if above.size else int(np.argmax(np.where(reach[k], profile, -np.inf)))
         if i > 0 and profile[i] != profile[i - 1]:
             found[k] = radii[i - 1] + (radii[i] - radii[i - 1]) * (0.5 - profile[i - 1]) / (profile[i] - profile[i - 1])
         else:
@@ -263,8 +264,9 @@ def epi_radii(profiles: dict[str, np.ndarray], radii: np.ndarray, endo: np.ndarr
               thickness_px: tuple[float, float], spacing_px: float) -> tuple[np.ndarray, np.ndarray]:
     """Epicardial radius per ray and its weight.
 
-    Along each ray the wall's level of every feature in ``EPI_FEATURES`` is its median over the inner
-    wall (from half a tag period outside the endocardium to the thinnest plausible wall); the departure
+    ``profiles`` (rays, radii): the ``EPI_FEATURES`` and the thickening along the rays. Along each ray
+    the wall's level of every profile is its median over the inner wall (from half a tag period
+    outside the endocardium to the thinnest plausible wall); the departure
     from it, scaled by the feature's cavity-to-wall contrast, is taken over the features' largest; the
     epicardium is where it first reaches half its largest value within the plausible thickness (the
     middle of a blurred step), and the weight is that largest value (no clear edge, little weight).
