@@ -21,6 +21,7 @@ import numpy as np
 from . import __version__, viz
 from .errors import InputError
 from .io import Sequence, read_sequence
+from .long_axis import LONG_AXIS_VIEWS
 from .outputs import check_output_folder, result_directory
 from .strain import QUANTITIES, region_label, strain_summary
 
@@ -159,7 +160,7 @@ class StrainTables:
     @property
     def long_axis(self) -> bool:
         """Whether these are the strain tables of a long-axis view (E_ll, E_tt)."""
-        return self.summary.get("view") in ("2ch", "3ch", "4ch")
+        return self.summary.get("view") in LONG_AXIS_VIEWS
 
 
 def read_strain_folder(folder: str | Path) -> StrainTables | None:
@@ -343,7 +344,7 @@ def accuracy_note(quantities: tuple[str, ...]) -> str:
 def strain_tables_html(summary: dict) -> str:
     """The peak table (every region) and the per-frame global table of a short-axis or long-axis strain
     summary, as HTML, with the quantities whose accuracy is not established marked and said beside them."""
-    long_axis = summary.get("view") in ("2ch", "3ch", "4ch")
+    long_axis = summary.get("view") in LONG_AXIS_VIEWS
     quantities = LONG_AXIS_QUANTITIES if long_axis else SHORT_AXIS_QUANTITIES
     units = summary["units"]
     when = "time (ms)" if summary["time_ms"] is not None else "frame"
